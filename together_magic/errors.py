@@ -1,0 +1,234 @@
+"""The errors together-magic raises, under one root so a notebook can catch them all.
+
+```
+TogetherError
+ ├── APIError                      something went wrong talking to the images endpoint
+ │    ├── APIConnectionError       no usable HTTP exchange (refused, dropped, truncated)
+ │    │    └── APITimeoutError     one of the timeouts ran out (its name is in the message)
+ │    ├── APIResponseValidationError   a 2xx answer that is not a usable image response
+ │    └── APIStatusError           the server answered with a 4xx/5xx status
+ │         ├── BadRequestError            400
+ │         ├── AuthenticationError        401
+ │         ├── PaymentRequiredError       402
+ │         ├── PermissionDeniedError      403
+ │         ├── NotFoundError              404
+ │         ├── UnprocessableEntityError   422 (the safety checker fired)
+ │         ├── RateLimitError             429
+ │         └── InternalServerError        >= 500
+ └── ImageDataError                a choice's bytes cannot be had (no data, bad base64, download failed)
+```
+
+Every error renders as a single line, because it is read in a notebook cell, not in a log file:
+``429 rate_limit: Request was rejected due to request rate limiting. (request id abc)``.
+The API key is scrubbed from every message before the exception exists.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIResponseValidationError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ImageDataError",
+    "InternalServerError",
+    "NotFoundError",
+    "PaymentRequiredError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "TogetherError",
+    "UnprocessableEntityError",
+    "status_error_from_response",
+]
+
+_MAX_MESSAGE = 300
+
+
+def _one_line(text: str, limit: int = _MAX_MESSAGE) -> str:
+    """Collapse whitespace so an error never spans several lines of a cell's output."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Remove a secret from text that came from elsewhere (a server may echo the key back)."""
+    if secret and len(secret) >= 4 and secret in text:
+        return text.replace(secret, "***")
+    return text
+
+
+class TogetherError(Exception):
+    """Root of everything together-magic raises on purpose."""
+
+    def __init__(self, message: str) -> None:
+        self.message = _one_line(message)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def _render_traceback_(self) -> list[str]:
+        # IPython calls this instead of printing a traceback: users see one line.
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ImageDataError(TogetherError):
+    """A choice holds no usable image (no b64_json and no url, invalid base64, failed download)."""
+
+
+class APIError(TogetherError):
+    """An exchange with the images endpoint failed. Fields are None when the server said nothing."""
+
+    status_code: int | None = None
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        if status_code is not None:
+            self.status_code = status_code
+        self.type = type
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+        self.body = body
+        super().__init__(message)
+        self.message = _one_line(message)
+
+    def __str__(self) -> str:
+        head = ""
+        if self.status_code is not None:
+            kind = self.type or self.code
+            head = f"{self.status_code} {kind}: " if kind else f"{self.status_code}: "
+        tail = f" (request id {self.request_id})" if self.request_id else ""
+        return f"{head}{self.message}{tail}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({str(self)!r})"
+
+
+class APIConnectionError(APIError):
+    """No HTTP answer could be read: connection refused or dropped, body cut short."""
+
+
+class APITimeoutError(APIConnectionError):
+    """A timeout ran out; the message says which one (connect, read, write or pool) and its value."""
+
+
+class APIResponseValidationError(APIError):
+    """The server said 2xx but the body is not an image response we can use."""
+
+
+class APIStatusError(APIError):
+    """The server answered with an error status."""
+
+
+class BadRequestError(APIStatusError):
+    status_code = 400
+
+
+class AuthenticationError(APIStatusError):
+    status_code = 401
+
+
+class PaymentRequiredError(APIStatusError):
+    status_code = 402
+
+
+class PermissionDeniedError(APIStatusError):
+    status_code = 403
+
+
+class NotFoundError(APIStatusError):
+    status_code = 404
+
+
+class UnprocessableEntityError(APIStatusError):
+    status_code = 422
+
+
+class RateLimitError(APIStatusError):
+    status_code = 429
+
+
+class InternalServerError(APIStatusError):
+    status_code = 500
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: PaymentRequiredError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
+}
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def status_error_from_response(
+    status_code: int,
+    content: bytes,
+    *,
+    request_id: str | None,
+    content_type: str = "",
+    api_key: str | None = None,
+) -> APIStatusError:
+    """Build the typed error for an error answer, whatever its body looks like.
+
+    Together usually sends ``{"error": {"message", "type", "param", "code"}}`` but proxies in front of it
+    send HTML pages or plain text, and some bodies have no ``error`` key at all.
+    """
+    cls = _BY_STATUS.get(status_code, InternalServerError if status_code >= 500 else APIStatusError)
+    text = content.decode("utf-8", errors="replace")
+    body: Any = None
+    try:
+        body = json.loads(text) if text.strip() else None
+    except ValueError:
+        body = None
+    message: str | None = None
+    err_type = code = param = None
+    if isinstance(body, dict):
+        error = body.get("error", body)
+        if isinstance(error, dict):
+            message = _str_or_none(error.get("message") or error.get("detail"))
+            err_type = _str_or_none(error.get("type"))
+            code = _str_or_none(error.get("code"))
+            param = _str_or_none(error.get("param"))
+        elif isinstance(error, str):
+            message = error
+        request_id = request_id or _str_or_none(body.get("id"))
+    if not message:
+        if "html" in content_type.lower() or text.lstrip().startswith("<"):
+            message = f"the server sent an HTML error page instead of JSON (HTTP {status_code})"
+        elif text.strip():
+            message = text.strip()
+        else:
+            message = f"HTTP {status_code} with an empty body"
+    message = redact(message, api_key)
+    return cls(
+        message,
+        status_code=status_code,
+        type=err_type,
+        code=code,
+        param=param,
+        request_id=request_id,
+        body=body if body is not None else redact(text[:1000], api_key),
+    )

@@ -1,0 +1,83 @@
+"""Writing images to disk without ever losing anything.
+
+Three promises, because a class re-runs cells and a kernel can die mid-write:
+- a file is either absent or complete (written to a temporary name in the same folder, then linked in);
+- an existing file is never replaced (a ``-1``, ``-2`` ... suffix is added instead);
+- a name built from a prompt never leaves the folder it is meant for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import unicodedata
+from pathlib import Path
+
+__all__ = ["atomic_write_new", "safe_stem", "unique_path"]
+
+_MAX_STEM = 80
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_stem(text: str, *, max_length: int = _MAX_STEM, fallback: str = "image") -> str:
+    """A file-name stem made only of ASCII letters, digits, dot, dash and underscore.
+
+    Separators, NUL, ``..`` and leading dots cannot survive, so the result can never name another folder.
+    """
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    stem = _UNSAFE.sub("-", ascii_text.lower()).strip("-._")
+    stem = re.sub(r"\.{2,}", ".", stem)
+    stem = re.sub(r"-{2,}", "-", stem)[:max_length].strip("-._")
+    return stem or fallback
+
+
+def unique_path(folder: Path, stem: str, suffix: str) -> Path:
+    """The first of ``stem.suffix``, ``stem-1.suffix`` ... that does not exist yet in ``folder``."""
+    candidate = folder / f"{stem}{suffix}"
+    counter = 1
+    while candidate.exists():
+        candidate = folder / f"{stem}-{counter}{suffix}"
+        counter += 1
+    return candidate
+
+
+def atomic_write_new(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` or, if it exists, to the next free ``-N`` name; return the path written.
+
+    The bytes go to a hidden temporary file first and are fsync'ed; the final name is then created with
+    ``os.link``, which fails instead of replacing when the name was taken meanwhile (another process, a
+    second cell). A crash leaves at most a ``.tmp`` file behind, never a truncated image.
+    """
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=".together-magic-", suffix=".tmp", dir=folder)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        stem, suffix = path.stem, path.suffix
+        target = path
+        counter = 0
+        while True:
+            try:
+                os.link(tmp, target)
+                return target
+            except FileExistsError:
+                counter += 1
+                target = folder / f"{stem}-{counter}{suffix}"
+            except OSError:
+                # File systems without hard links: reserve the name exclusively, then move the bytes in.
+                try:
+                    reserved = os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                except FileExistsError:
+                    counter += 1
+                    target = folder / f"{stem}-{counter}{suffix}"
+                    continue
+                os.close(reserved)
+                os.replace(tmp, target)
+                return target
+    finally:
+        tmp.unlink(missing_ok=True)

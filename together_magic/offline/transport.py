@@ -1,0 +1,103 @@
+"""In-process httpx transports: the client talks to the offline backend with no port and no thread.
+
+Requests still go through the whole httpx stack (headers, JSON encoding, timeouts, response parsing), so
+the client cannot tell the difference from a server. Transport-level faults are acted out the way a
+network would show them: a dropped or cut connection raises ``RemoteProtocolError``; a reply slower than
+the read timeout raises ``ReadTimeout`` after waiting that long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import httpx
+
+from .backend import OfflineBackend, Reply, Request
+
+__all__ = ["AsyncOfflineTransport", "OfflineTransport"]
+
+
+def _to_backend(request: httpx.Request, body: bytes) -> Request:
+    return Request(
+        method=request.method,
+        path=request.url.path,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+        base_url=f"{request.url.scheme}://{request.url.netloc.decode('ascii')}",
+    )
+
+
+def _read_timeout(request: httpx.Request) -> float | None:
+    timeout = request.extensions.get("timeout", {})
+    value = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(value) if value is not None else None
+
+
+def _finish(reply: Reply, request: httpx.Request) -> httpx.Response:
+    if reply.fault in ("drop", "truncated"):
+        raise httpx.RemoteProtocolError(
+            "peer closed connection without sending complete message body", request=request
+        )
+    return httpx.Response(reply.status, headers=reply.headers, content=reply.body, request=request)
+
+
+def _timeout(request: httpx.Request) -> httpx.ReadTimeout:
+    return httpx.ReadTimeout("timed out waiting for the offline backend", request=request)
+
+
+def _too_slow(limit: float | None, waited: float, delay: float) -> bool:
+    return limit is not None and waited + delay > limit
+
+
+class OfflineTransport(httpx.BaseTransport):
+    def __init__(self, backend: OfflineBackend) -> None:
+        self.backend = backend
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        incoming = _to_backend(request, request.read())
+        outcome = self.backend.admit(incoming)
+        limit = _read_timeout(request)
+        waited = 0.0
+        if isinstance(outcome, Reply):
+            reply = outcome
+        else:
+            waited = self.backend.options.latency
+            if _too_slow(limit, 0.0, waited):
+                time.sleep(limit or 0.0)
+                raise _timeout(request)
+            time.sleep(waited)
+            reply = self.backend.complete(*outcome, incoming.base_url)
+        if reply.delay:
+            if _too_slow(limit, waited, reply.delay):
+                time.sleep(max(0.0, (limit or 0.0) - waited))
+                raise _timeout(request)
+            time.sleep(reply.delay)
+        return _finish(reply, request)
+
+
+class AsyncOfflineTransport(httpx.AsyncBaseTransport):
+    def __init__(self, backend: OfflineBackend) -> None:
+        self.backend = backend
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        incoming = _to_backend(request, await request.aread())
+        outcome = self.backend.admit(incoming)
+        limit = _read_timeout(request)
+        waited = 0.0
+        if isinstance(outcome, Reply):
+            reply = outcome
+        else:
+            waited = self.backend.options.latency
+            if _too_slow(limit, 0.0, waited):
+                await asyncio.sleep(limit or 0.0)
+                raise _timeout(request)
+            await asyncio.sleep(waited)
+            # Rendering is CPU work: keep the kernel's loop free for widgets and interrupts meanwhile.
+            reply = await asyncio.to_thread(self.backend.complete, *outcome, incoming.base_url)
+        if reply.delay:
+            if _too_slow(limit, waited, reply.delay):
+                await asyncio.sleep(max(0.0, (limit or 0.0) - waited))
+                raise _timeout(request)
+            await asyncio.sleep(reply.delay)
+        return _finish(reply, request)
