@@ -99,7 +99,8 @@ def _serve(args: argparse.Namespace) -> int:
     )
     url = f"http://{args.host}:{args.port}/v1"
     print(f"{RENDERER_NOTICE}\nserving on {url} (key required: {'yes' if key else 'no'})\n"
-          f"use it with: export TOGETHER_BASE_URL={url}", flush=True)
+          f"use it with: export TOGETHER_BASE_URL={url.removesuffix('/v1')}  "
+          "(together-magic and every together SDK accept it; 1.x SDKs also take the /v1 form)", flush=True)
     try:
         serve(args.host, args.port, options, log_level=args.log_level)
     except MissingServerExtra as exc:

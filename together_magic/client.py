@@ -76,7 +76,13 @@ def resolve_settings(api_key: str | None = None, base_url: str | None = None) ->
         from .offline import OFFLINE_BASE_URL
 
         return Settings(OFFLINE_BASE_URL, key or None, offline=True)
-    return Settings(url or DEFAULT_BASE_URL, key or None, offline=False)
+    return Settings(_with_version(url) if url else DEFAULT_BASE_URL, key or None, offline=False)
+
+
+def _with_version(url: str) -> str:
+    """Accept both SDK conventions for TOGETHER_BASE_URL: 1.x wants ``.../v1``, 2.x+ the bare host."""
+    parsed = httpx.URL(url)
+    return url + "/v1" if parsed.path in ("", "/") else url
 
 
 def _user_agent() -> str:

@@ -33,8 +33,14 @@ RENDERER_NOTICE = "together-magic offline backend: procedural renderer, not a di
 FAULT_HEADER = "x-together-magic-fault"
 RETRY_COUNT_HEADER = "x-together-magic-retry-count"
 FAULTS = (
-    "500", "502", "503", "429", "html502", "drop", "slow", "truncated", "badjson", "nodata", "badbase64",
+    "500", "502", "503", "429", "402", "403", "422",
+    "html502", "drop", "slow", "truncated", "badjson", "nodata", "badbase64",
 )
+_CLIENT_FAULTS = {
+    "402": ("Credit limit exceeded. Please add credits to your account to continue.", "payment_required"),
+    "403": ("You do not have access to this model.", "permission_denied"),
+    "422": ("The image was flagged by the safety checker. Try a different prompt or seed.", "safety_checker"),
+}
 DEFAULT_FAULTS = ("500", "503")
 _URL_STORE_BYTES = 256_000_000
 
@@ -74,8 +80,9 @@ class BackendOptions:
 @dataclass(frozen=True)
 class _FaultPlan:
     kind: str
-    times: int | None
-    retry_after_ms: int | None
+    times: int | None = None
+    retry_after_ms: int | None = None
+    should_retry: str | None = None
 
 
 def _new_id() -> str:
@@ -114,11 +121,11 @@ class OfflineBackend:
         """Answer at once (errors, images by URL, model list) or hand back a validated job to render."""
         request_id = _new_id()
         path = request.path.rstrip("/") or "/"
-        with self._lock:
-            self.stats["requests"] += 1
         if request.method == "GET":
             return self._get(path, request_id)
-        if path not in ("/v1/images/generations", "/images/generations"):
+        with self._lock:
+            self.stats["requests"] += 1
+        if path != "/v1/images/generations":
             return self._count(request_id, _error(request_id, OfflineAPIError(
                 404, f"Unknown endpoint {request.method} {path}.", code="not_found")))
         if request.method != "POST":
@@ -186,27 +193,34 @@ class OfflineBackend:
                 self.stats[f"fault_{reply.fault}"] += 1
         return reply
 
+    def _tag(self, request_id: str, reply: Reply) -> Reply:
+        reply.headers.setdefault("x-request-id", request_id)
+        with self._lock:
+            self.stats["gets"] += 1
+        return reply
+
     def _get(self, path: str, request_id: str) -> Reply:
+        """GETs are counted apart from ``requests``, which counts what clients POST."""
         if path.startswith("/shrt/"):
             with self._lock:
                 found = self._urls.get(path.removeprefix("/shrt/"))
             if found is None:
-                return self._count(request_id, _error(request_id, OfflineAPIError(404, "Image not found or expired.")))
+                return self._tag(request_id, _error(request_id, OfflineAPIError(404, "Image not found or expired.")))
             fmt, image = found
-            return self._count(request_id, Reply(200, image, {"content-type": f"image/{fmt}", "x-request-id": request_id}))
+            return self._tag(request_id, Reply(200, image, {"content-type": f"image/{fmt}", "x-request-id": request_id}))
         if path == "/v1/models":
             models = [
                 {"id": m.id, "object": "model", "type": "image", "display_name": m.display_name,
                  "organization": m.id.split("/")[0], "created": 0}
                 for m in MODELS.values()
             ]
-            return self._count(request_id, _json(200, models))
-        if path == "/_offline/stats":
+            return self._tag(request_id, _json(200, models))
+        if path == "/_offline/stats":  # not counted: tests read it between requests
             with self._lock:
                 return _json(200, dict(self.stats))
         if path == "/":
-            return self._count(request_id, _json(200, {"service": RENDERER_NOTICE, "endpoint": "/v1/images/generations"}))
-        return self._count(request_id, _error(request_id, OfflineAPIError(404, f"Unknown endpoint GET {path}.")))
+            return self._tag(request_id, _json(200, {"service": RENDERER_NOTICE, "endpoint": "/v1/images/generations"}))
+        return self._tag(request_id, _error(request_id, OfflineAPIError(404, f"Unknown endpoint GET {path}.")))
 
     def _check_key(self, headers: Mapping[str, str]) -> OfflineAPIError | None:
         required = self.options.require_key
@@ -257,11 +271,16 @@ class OfflineBackend:
             if self._fault_rng.random() >= self.options.fail_rate:
                 return None
             kind = self._fault_rng.choice(self.options.faults)
-        return _FaultPlan(kind, None, None)
+        return _FaultPlan(kind)
 
     def _fault_reply(self, fault: _FaultPlan, request_id: str) -> Reply:
         retry_headers = {"retry-after-ms": str(fault.retry_after_ms)} if fault.retry_after_ms is not None else {}
+        if fault.should_retry is not None:
+            retry_headers["x-should-retry"] = fault.should_retry
         kind = fault.kind
+        if kind in _CLIENT_FAULTS:
+            message, code = _CLIENT_FAULTS[kind]
+            return _error(request_id, OfflineAPIError(int(kind), message, code=code, headers=retry_headers))
         if kind in ("500", "502", "503"):
             err = OfflineAPIError(int(kind), "Internal server error" if kind == "500" else "Service unavailable",
                                   type="server_error", headers=retry_headers)
@@ -328,15 +347,17 @@ class OfflineBackend:
 
 
 def _parse_fault_header(value: str) -> _FaultPlan | None:
-    """``KIND[;times=N][;retry-after-ms=M]``: fail the first N attempts (all when N is absent)."""
+    """``KIND[;times=N][;retry-after-ms=M][;should-retry=true|false]``: fail the first N attempts."""
     kind, *options = [part.strip() for part in value.split(";")]
     if kind not in FAULTS:
         return None
     settings = dict(opt.partition("=")[::2] for opt in options)
     times = settings.get("times")
     retry_ms = settings.get("retry-after-ms")
+    should_retry = settings.get("should-retry")
     return _FaultPlan(
         kind,
         int(times) if times and times.isdigit() else None,
         int(retry_ms) if retry_ms and retry_ms.isdigit() else None,
+        should_retry if should_retry in ("true", "false") else None,
     )
