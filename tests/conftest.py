@@ -51,7 +51,9 @@ class Server:
             except httpx.TransportError:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"together-magic serve did not start: {self.log.read_text()}") from None
+                    raise RuntimeError(
+                        f"together-magic serve did not start: {self.log.read_text()}"
+                    ) from None
                 time.sleep(0.05)
 
     def stats(self) -> dict[str, int]:

@@ -79,10 +79,13 @@ def test_default_constructor_is_offline_without_key() -> None:
 
 def test_seeds_and_n_give_different_pictures(target: Target) -> None:
     with tm.Together(base_url=target.base_url) as client:
-        four = client.images.generate(prompt="a city at night", model=MODEL, seed=1, n=4, width=256, height=256)
+        four = client.images.generate(
+            prompt="a city at night", model=MODEL, seed=1, n=4, width=256, height=256
+        )
         other = client.images.generate(prompt="a city at night", model=MODEL, seed=2, width=256, height=256)
         unseeded = [
-            client.images.generate(prompt="a city at night", model=MODEL, width=256, height=256) for _ in range(2)
+            client.images.generate(prompt="a city at night", model=MODEL, width=256, height=256)
+            for _ in range(2)
         ]
     pictures = four.image_bytes()
     assert [c.index for c in four.data or []] == [0, 1, 2, 3]
@@ -93,7 +96,9 @@ def test_seeds_and_n_give_different_pictures(target: Target) -> None:
     assert unseeded[0].image_bytes() != unseeded[1].image_bytes()
 
 
-@pytest.mark.parametrize(("fmt", "magic", "pil"), [("jpeg", b"\xff\xd8\xff", "JPEG"), ("png", b"\x89PNG", "PNG")])
+@pytest.mark.parametrize(
+    ("fmt", "magic", "pil"), [("jpeg", b"\xff\xd8\xff", "JPEG"), ("png", b"\x89PNG", "PNG")]
+)
 def test_real_image_bytes_of_requested_size(target: Target, fmt: str, magic: bytes, pil: str) -> None:
     with tm.Together(base_url=target.base_url) as client:
         response = client.images.generate(
@@ -131,7 +136,8 @@ def test_timings_and_request_kept(target: Target) -> None:
     choice = (response.data or [])[0]
     assert choice.model_extra and "inference" in choice.model_extra["timings"]
     assert response.request is not None and response.request.model_extra == {
-        "steps": 2, "response_format": "base64"
+        "steps": 2,
+        "response_format": "base64",
     }
 
 
@@ -145,7 +151,11 @@ def test_reference_image_changes_the_picture(target: Target) -> None:
             prompt="a blue sea", model=MODEL, seed=9, width=256, height=256, image_base64=ref
         )
         via_url = client.images.generate(
-            prompt="a blue sea", model=MODEL, seed=9, width=256, height=256,
+            prompt="a blue sea",
+            model=MODEL,
+            seed=9,
+            width=256,
+            height=256,
             image_url=f"data:image/png;base64,{ref}",
         )
 
@@ -160,7 +170,10 @@ def test_reference_image_changes_the_picture(target: Target) -> None:
 async def test_async_client_generates_concurrently(target: Target) -> None:
     async with tm.AsyncTogether(base_url=target.base_url) as client:
         results = await asyncio.gather(
-            *[client.images.generate(prompt="lake", model=MODEL, seed=i, width=256, height=256) for i in range(6)]
+            *[
+                client.images.generate(prompt="lake", model=MODEL, seed=i, width=256, height=256)
+                for i in range(6)
+            ]
         )
         url = await client.images.generate(
             prompt="lake", model=MODEL, seed=1, width=256, height=256, response_format="url"
@@ -198,9 +211,14 @@ def test_async_response_bytes_outside_a_coroutine(target: Target) -> None:
         ({"guidance_scale": 99}, "guidance_scale", "between 0 and 30"),
     ],
 )
-def test_bad_request_names_the_parameter(target: Target, kwargs: dict[str, object], param: str, fragment: str) -> None:
+def test_bad_request_names_the_parameter(
+    target: Target, kwargs: dict[str, object], param: str, fragment: str
+) -> None:
     args: dict[str, object] = {"prompt": "a fox", "model": MODEL, **kwargs}
-    with tm.Together(base_url=target.base_url, max_retries=0) as client, pytest.raises(tm.BadRequestError) as info:
+    with (
+        tm.Together(base_url=target.base_url, max_retries=0) as client,
+        pytest.raises(tm.BadRequestError) as info,
+    ):
         client.images.generate(**args)  # type: ignore[arg-type]
     err = info.value
     assert err.status_code == 400 and err.type == "invalid_request_error" and err.param == param
@@ -237,7 +255,9 @@ def test_unknown_model_is_404_model_not_available(target: Target) -> None:
         ("html502", tm.InternalServerError, 502),
     ],
 )
-def test_every_status_maps_to_its_error(target: Target, kind: str, cls: type[tm.APIStatusError], status: int) -> None:
+def test_every_status_maps_to_its_error(
+    target: Target, kind: str, cls: type[tm.APIStatusError], status: int
+) -> None:
     with tm.Together(base_url=target.base_url, max_retries=0) as client:
         client._http.headers.update(fault(kind))
         with pytest.raises(cls) as info:
@@ -258,7 +278,9 @@ def test_every_status_maps_to_its_error(target: Target, kind: str, cls: type[tm.
         ("truncated", tm.APIConnectionError, "could not talk to"),
     ],
 )
-def test_broken_answers_become_typed_errors(target: Target, kind: str, cls: type[tm.APIError], fragment: str) -> None:
+def test_broken_answers_become_typed_errors(
+    target: Target, kind: str, cls: type[tm.APIError], fragment: str
+) -> None:
     with tm.Together(base_url=target.base_url, max_retries=0) as client:
         client._http.headers.update(fault(kind))
         with pytest.raises(cls) as info:
@@ -267,7 +289,9 @@ def test_broken_answers_become_typed_errors(target: Target, kind: str, cls: type
     assert "\n" not in str(info.value)
 
 
-def test_authentication_and_key_never_leaks(start_server: Callable[..., Server], caplog: pytest.LogCaptureFixture) -> None:
+def test_authentication_and_key_never_leaks(
+    start_server: Callable[..., Server], caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     srv = start_server("--require-key", "right-key-123456")
     with tm.Together(base_url=srv.base_url, api_key=SENTINEL, max_retries=1) as client:
@@ -342,7 +366,9 @@ async def test_async_retries_until_success(target: Target, caplog: pytest.LogCap
 
 
 @pytest.mark.parametrize("use_async", [False, True])
-def test_retries_stop_at_the_budget(target: Target, caplog: pytest.LogCaptureFixture, use_async: bool) -> None:
+def test_retries_stop_at_the_budget(
+    target: Target, caplog: pytest.LogCaptureFixture, use_async: bool
+) -> None:
     caplog.set_level(logging.INFO, logger="together_magic")
     before = target.stats()
     header = fault("500;retry-after-ms=10")
@@ -414,7 +440,10 @@ def test_latency_option_is_honoured(start_server: Callable[..., Server]) -> None
         started = time.perf_counter()
         client.images.generate(prompt="x", model=MODEL, width=256, height=256)
         assert time.perf_counter() - started >= 0.4
-    with tm.Together(base_url=srv.base_url, timeout=0.2, max_retries=0) as client, pytest.raises(tm.APITimeoutError):
+    with (
+        tm.Together(base_url=srv.base_url, timeout=0.2, max_retries=0) as client,
+        pytest.raises(tm.APITimeoutError),
+    ):
         client.images.generate(prompt="x", model=MODEL, width=256, height=256)
 
 
@@ -423,7 +452,10 @@ def test_connection_refused_is_a_connection_error(caplog: pytest.LogCaptureFixtu
 
     caplog.set_level(logging.INFO, logger="together_magic")
     url = f"http://127.0.0.1:{free_port()}/v1"
-    with tm.Together(base_url=url, api_key=SENTINEL, max_retries=1) as client, pytest.raises(tm.APIConnectionError) as info:
+    with (
+        tm.Together(base_url=url, api_key=SENTINEL, max_retries=1) as client,
+        pytest.raises(tm.APIConnectionError) as info,
+    ):
         client.images.generate(prompt="x", model=MODEL)
     assert not isinstance(info.value, tm.APITimeoutError)
     assert url in str(info.value)

@@ -23,8 +23,13 @@ def test_sdk_generates_b64_and_url(server: Server, request: pytest.FixtureReques
     client = together.Together(api_key="any-key", base_url=root(server), max_retries=0)
     request.addfinalizer(client.close)
     response = client.images.generate(
-        prompt="a red fox in a snowy forest", model=MODEL, seed=42, width=512, height=512,
-        steps=4, response_format="base64",
+        prompt="a red fox in a snowy forest",
+        model=MODEL,
+        seed=42,
+        width=512,
+        height=512,
+        steps=4,
+        response_format="base64",
     )
     assert response.model == MODEL and response.object == "list" and response.id
     item = response.data[0]
@@ -41,8 +46,9 @@ def test_sdk_same_seed_same_bytes_as_our_client(server: Server, request: pytest.
 
     sdk = together.Together(api_key="k", base_url=root(server), max_retries=0)
     request.addfinalizer(sdk.close)
-    theirs = sdk.images.generate(prompt="sunset", model=MODEL, seed=3, width=256, height=256,
-                                 response_format="base64")
+    theirs = sdk.images.generate(
+        prompt="sunset", model=MODEL, seed=3, width=256, height=256, response_format="base64"
+    )
     with tm.Together(base_url=root(server)) as ours_client:  # our client accepts either form
         ours = ours_client.images.generate(prompt="sunset", model=MODEL, seed=3, width=256, height=256)
     assert theirs.data[0].b64_json == (ours.data or [])[0].b64_json

@@ -55,8 +55,8 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
 def backoff(attempt: int, rng: random.Random | None = None) -> float:
     """Wait before retry number ``attempt + 1`` when the server gave no hint."""
-    base = min(INITIAL_RETRY_DELAY * 2**attempt, MAX_RETRY_DELAY)
-    jitter = 1 - 0.25 * (rng or random).random()
+    base: float = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
+    jitter: float = 1 - 0.25 * (rng.random() if rng is not None else random.random())
     return base * jitter
 
 

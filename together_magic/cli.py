@@ -50,7 +50,9 @@ def _faults(text: str) -> tuple[str, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
     bad = [k for k in kinds if k not in FAULTS]
     if bad or not kinds:
-        raise argparse.ArgumentTypeError(f"unknown fault {', '.join(bad) or '(none)'}; choose from {','.join(FAULTS)}")
+        raise argparse.ArgumentTypeError(
+            f"unknown fault {', '.join(bad) or '(none)'}; choose from {','.join(FAULTS)}"
+        )
     return kinds
 
 
@@ -62,20 +64,46 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the offline, Together-compatible images endpoint")
     serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument("--require-key", metavar="KEY",
-                       help="answer 401 unless this bearer key is sent (or set TOGETHER_MAGIC_REQUIRE_KEY)")
-    serve.add_argument("--latency", type=_non_negative, default=0.0, metavar="SECONDS",
-                       help="extra seconds before each generation answers")
-    serve.add_argument("--fail-rate", type=_probability, default=0.0, metavar="P",
-                       help="fraction of generation requests answered with a fault (default 0)")
-    serve.add_argument("--faults", type=_faults, default=("500", "503"), metavar="KINDS",
-                       help="comma-separated faults for --fail-rate: 500,502,503,429,html502,drop,slow,"
-                            "truncated,badjson,nodata,badbase64 (default 500,503)")
-    serve.add_argument("--fault-seed", type=int, default=None, help="seed for choosing faults (reproducible runs)")
-    serve.add_argument("--slow-seconds", type=_non_negative, default=30.0,
-                       help="how long a 'slow' fault waits (default 30)")
-    serve.add_argument("--rate-limit", type=int, default=None, metavar="N_PER_MIN",
-                       help="answer 429 with Retry-After beyond N generation requests per minute")
+    serve.add_argument(
+        "--require-key",
+        metavar="KEY",
+        help="answer 401 unless this bearer key is sent (or set TOGETHER_MAGIC_REQUIRE_KEY)",
+    )
+    serve.add_argument(
+        "--latency",
+        type=_non_negative,
+        default=0.0,
+        metavar="SECONDS",
+        help="extra seconds before each generation answers",
+    )
+    serve.add_argument(
+        "--fail-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="fraction of generation requests answered with a fault (default 0)",
+    )
+    serve.add_argument(
+        "--faults",
+        type=_faults,
+        default=("500", "503"),
+        metavar="KINDS",
+        help="comma-separated faults for --fail-rate: 500,502,503,429,html502,drop,slow,"
+        "truncated,badjson,nodata,badbase64 (default 500,503)",
+    )
+    serve.add_argument(
+        "--fault-seed", type=int, default=None, help="seed for choosing faults (reproducible runs)"
+    )
+    serve.add_argument(
+        "--slow-seconds", type=_non_negative, default=30.0, help="how long a 'slow' fault waits (default 30)"
+    )
+    serve.add_argument(
+        "--rate-limit",
+        type=int,
+        default=None,
+        metavar="N_PER_MIN",
+        help="answer 429 with Retry-After beyond N generation requests per minute",
+    )
     serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
     demo = commands.add_parser("demo", help="generate a few sample images and say where they are")
@@ -94,13 +122,21 @@ def _serve(args: argparse.Namespace) -> int:
 
     key = args.require_key or os.environ.get("TOGETHER_MAGIC_REQUIRE_KEY") or None
     options = BackendOptions(
-        require_key=key, latency=args.latency, fail_rate=args.fail_rate, faults=args.faults,
-        rate_limit=args.rate_limit, slow_seconds=args.slow_seconds, fault_seed=args.fault_seed,
+        require_key=key,
+        latency=args.latency,
+        fail_rate=args.fail_rate,
+        faults=args.faults,
+        rate_limit=args.rate_limit,
+        slow_seconds=args.slow_seconds,
+        fault_seed=args.fault_seed,
     )
     url = f"http://{args.host}:{args.port}/v1"
-    print(f"{RENDERER_NOTICE}\nserving on {url} (key required: {'yes' if key else 'no'})\n"
-          f"use it with: export TOGETHER_BASE_URL={url.removesuffix('/v1')}  "
-          "(together-magic and every together SDK accept it; 1.x SDKs also take the /v1 form)", flush=True)
+    print(
+        f"{RENDERER_NOTICE}\nserving on {url} (key required: {'yes' if key else 'no'})\n"
+        f"use it with: export TOGETHER_BASE_URL={url.removesuffix('/v1')}  "
+        "(together-magic and every together SDK accept it; 1.x SDKs also take the /v1 form)",
+        flush=True,
+    )
     try:
         serve(args.host, args.port, options, log_level=args.log_level)
     except MissingServerExtra as exc:

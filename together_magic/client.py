@@ -67,7 +67,7 @@ class Settings:
 def resolve_settings(api_key: str | None = None, base_url: str | None = None) -> Settings:
     key = api_key if api_key is not None else os.environ.get("TOGETHER_API_KEY")
     key = key.strip() if key else None
-    if key and not key.isascii() or (key and not key.isprintable()):
+    if (key and not key.isascii()) or (key and not key.isprintable()):
         # httpx would echo an unsendable header value in its exception: refuse before that can happen.
         raise AuthenticationError("the API key contains characters that cannot be sent in an HTTP header")
     url = base_url if base_url is not None else os.environ.get("TOGETHER_BASE_URL")
@@ -86,9 +86,7 @@ def _with_version(url: str) -> str:
 
 
 def _user_agent() -> str:
-    return (
-        f"together-magic/{__version__} (python {platform.python_version()}; httpx {httpx.__version__})"
-    )
+    return f"together-magic/{__version__} (python {platform.python_version()}; httpx {httpx.__version__})"
 
 
 def _show_offline_notice() -> None:
@@ -173,7 +171,9 @@ class _BaseClient:
                 f"no answer from {self.base_url} within the {value:g} s {name} timeout "
                 f"(raise it with timeout=...)"
             )
-        return APIConnectionError(redact(f"could not talk to {self.base_url}: {type(exc).__name__}: {exc}", key))
+        return APIConnectionError(
+            redact(f"could not talk to {self.base_url}: {type(exc).__name__}: {exc}", key)
+        )
 
     def _status_error(self, response: httpx.Response) -> APIStatusError:
         return status_error_from_response(
@@ -198,7 +198,9 @@ class _BaseClient:
         request_id = response.headers.get("x-request-id")
 
         def invalid(message: str) -> APIResponseValidationError:
-            return APIResponseValidationError(message, status_code=response.status_code, request_id=request_id)
+            return APIResponseValidationError(
+                message, status_code=response.status_code, request_id=request_id
+            )
 
         try:
             payload = response.json()
@@ -404,8 +406,14 @@ class Images:
         """
         kwargs.setdefault("response_format", "base64")
         request = ImageRequest(
-            prompt=prompt, model=model, seed=seed, n=n, height=height, width=width,
-            negative_prompt=negative_prompt, **kwargs,
+            prompt=prompt,
+            model=model,
+            seed=seed,
+            n=n,
+            height=height,
+            width=width,
+            negative_prompt=negative_prompt,
+            **kwargs,
         )
         return self._client._send(request)
 
@@ -437,8 +445,14 @@ class AsyncImages:
         """
         kwargs.setdefault("response_format", "base64")
         request = ImageRequest(
-            prompt=prompt, model=model, seed=seed, n=n, height=height, width=width,
-            negative_prompt=negative_prompt, **kwargs,
+            prompt=prompt,
+            model=model,
+            seed=seed,
+            n=n,
+            height=height,
+            width=width,
+            negative_prompt=negative_prompt,
+            **kwargs,
         )
         return await self._client._send(request)
 

@@ -197,7 +197,7 @@ def status_error_from_response(
     send HTML pages or plain text, and some bodies have no ``error`` key at all.
     """
     cls = _BY_STATUS.get(status_code, InternalServerError if status_code >= 500 else APIStatusError)
-    text = content.decode("utf-8", errors="replace")
+    text = redact(content.decode("utf-8", errors="replace"), api_key)
     body: Any = None
     try:
         body = json.loads(text) if text.strip() else None
@@ -222,7 +222,6 @@ def status_error_from_response(
             message = text.strip()
         else:
             message = f"HTTP {status_code} with an empty body"
-    message = redact(message, api_key)
     return cls(
         message,
         status_code=status_code,
@@ -230,5 +229,5 @@ def status_error_from_response(
         code=code,
         param=param,
         request_id=request_id,
-        body=body if body is not None else redact(text[:1000], api_key),
+        body=body if body is not None else text[:1000],
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -49,10 +50,9 @@ def sniff_format(data: bytes) -> str | None:
 
 def decode_b64(text: str) -> bytes:
     """Strict base64 decoding: corrupt payloads must fail loudly, not become a broken picture."""
-    try:
+    if sys.version_info >= (3, 11):
         return binascii.a2b_base64(text, strict_mode=True)
-    except TypeError:  # Python 3.10 has no strict_mode
-        return base64.b64decode(text, validate=True)
+    return base64.b64decode(text, validate=True)  # pragma: no cover - Python 3.10
 
 
 def _human_size(n: int) -> str:
@@ -128,7 +128,7 @@ class ImageChoicesData(BaseModel):
 
     @property
     def format(self) -> str | None:
-        """``jpeg`` or ``png`` (or ``webp``/``gif``), read from the bytes rather than trusted from the request."""
+        """``jpeg``, ``png``, ``webp`` or ``gif``, read from the bytes, not trusted from the request."""
         return sniff_format(self.image_bytes())
 
     @property
@@ -149,7 +149,8 @@ class ImageChoicesData(BaseModel):
         from PIL import Image
 
         with Image.open(io.BytesIO(self.image_bytes())) as img:
-            return img.size
+            width, height = img.size
+        return int(width), int(height)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the image and return where it went.

@@ -58,7 +58,9 @@ async def _send_reply(reply: Reply, send: Send) -> None:
     if reply.fault == "drop":
         raise ClientDropped("fault injection: connection dropped before the body")
     if reply.fault == "truncated":
-        await send({"type": "http.response.body", "body": reply.body[: len(reply.body) // 2], "more_body": True})
+        await send(
+            {"type": "http.response.body", "body": reply.body[: len(reply.body) // 2], "more_body": True}
+        )
         raise ClientDropped("fault injection: body truncated")
     await send({"type": "http.response.body", "body": reply.body})
 

@@ -33,8 +33,20 @@ RENDERER_NOTICE = "together-magic offline backend: procedural renderer, not a di
 FAULT_HEADER = "x-together-magic-fault"
 RETRY_COUNT_HEADER = "x-together-magic-retry-count"
 FAULTS = (
-    "500", "502", "503", "429", "402", "403", "422",
-    "html502", "drop", "slow", "truncated", "badjson", "nodata", "badbase64",
+    "500",
+    "502",
+    "503",
+    "429",
+    "402",
+    "403",
+    "422",
+    "html502",
+    "drop",
+    "slow",
+    "truncated",
+    "badjson",
+    "nodata",
+    "badbase64",
 )
 _CLIENT_FAULTS = {
     "402": ("Credit limit exceeded. Please add credits to your account to continue.", "payment_required"),
@@ -126,8 +138,13 @@ class OfflineBackend:
         with self._lock:
             self.stats["requests"] += 1
         if path != "/v1/images/generations":
-            return self._count(request_id, _error(request_id, OfflineAPIError(
-                404, f"Unknown endpoint {request.method} {path}.", code="not_found")))
+            return self._count(
+                request_id,
+                _error(
+                    request_id,
+                    OfflineAPIError(404, f"Unknown endpoint {request.method} {path}.", code="not_found"),
+                ),
+            )
         if request.method != "POST":
             return self._count(request_id, _error(request_id, OfflineAPIError(405, "Method not allowed.")))
         denied = self._check_key(request.headers)
@@ -146,7 +163,9 @@ class OfflineBackend:
         except OfflineAPIError as err:
             return self._count(request_id, _error(request_id, err))
         except (ValueError, UnicodeDecodeError):
-            return self._count(request_id, _error(request_id, OfflineAPIError(400, "Request body is not valid JSON.")))
+            return self._count(
+                request_id, _error(request_id, OfflineAPIError(400, "Request body is not valid JSON."))
+            )
         return request_id, job, (fault.kind if fault else None)
 
     # ------------------------------------------------------------------ second stage: rendering
@@ -158,9 +177,16 @@ class OfflineBackend:
         for index in range(job.n):
             started = time.perf_counter()
             spec = RenderSpec(
-                prompt=job.prompt, model=job.model.id, width=job.width, height=job.height, steps=job.steps,
-                default_steps=job.model.default_steps, seed=(job.seed + index) % (2**64),
-                guidance=job.guidance, negative_prompt=job.negative_prompt, reference=reference,
+                prompt=job.prompt,
+                model=job.model.id,
+                width=job.width,
+                height=job.height,
+                steps=job.steps,
+                default_steps=job.model.default_steps,
+                seed=(job.seed + index) % (2**64),
+                guidance=job.guidance,
+                negative_prompt=job.negative_prompt,
+                reference=reference,
                 reference_weight=0.6 if job.model.reference_image else 0.45,
             )
             image = encode(render(spec), job.output_format)
@@ -205,13 +231,23 @@ class OfflineBackend:
             with self._lock:
                 found = self._urls.get(path.removeprefix("/shrt/"))
             if found is None:
-                return self._tag(request_id, _error(request_id, OfflineAPIError(404, "Image not found or expired.")))
+                return self._tag(
+                    request_id, _error(request_id, OfflineAPIError(404, "Image not found or expired."))
+                )
             fmt, image = found
-            return self._tag(request_id, Reply(200, image, {"content-type": f"image/{fmt}", "x-request-id": request_id}))
+            return self._tag(
+                request_id, Reply(200, image, {"content-type": f"image/{fmt}", "x-request-id": request_id})
+            )
         if path == "/v1/models":
             models = [
-                {"id": m.id, "object": "model", "type": "image", "display_name": m.display_name,
-                 "organization": m.id.split("/")[0], "created": 0}
+                {
+                    "id": m.id,
+                    "object": "model",
+                    "type": "image",
+                    "display_name": m.display_name,
+                    "organization": m.id.split("/")[0],
+                    "created": 0,
+                }
                 for m in MODELS.values()
             ]
             return self._tag(request_id, _json(200, models))
@@ -219,8 +255,12 @@ class OfflineBackend:
             with self._lock:
                 return _json(200, dict(self.stats))
         if path == "/":
-            return self._tag(request_id, _json(200, {"service": RENDERER_NOTICE, "endpoint": "/v1/images/generations"}))
-        return self._tag(request_id, _error(request_id, OfflineAPIError(404, f"Unknown endpoint GET {path}.")))
+            return self._tag(
+                request_id, _json(200, {"service": RENDERER_NOTICE, "endpoint": "/v1/images/generations"})
+            )
+        return self._tag(
+            request_id, _error(request_id, OfflineAPIError(404, f"Unknown endpoint GET {path}."))
+        )
 
     def _check_key(self, headers: Mapping[str, str]) -> OfflineAPIError | None:
         required = self.options.require_key
@@ -274,7 +314,9 @@ class OfflineBackend:
         return _FaultPlan(kind)
 
     def _fault_reply(self, fault: _FaultPlan, request_id: str) -> Reply:
-        retry_headers = {"retry-after-ms": str(fault.retry_after_ms)} if fault.retry_after_ms is not None else {}
+        retry_headers = (
+            {"retry-after-ms": str(fault.retry_after_ms)} if fault.retry_after_ms is not None else {}
+        )
         if fault.should_retry is not None:
             retry_headers["x-should-retry"] = fault.should_retry
         kind = fault.kind
@@ -282,18 +324,32 @@ class OfflineBackend:
             message, code = _CLIENT_FAULTS[kind]
             return _error(request_id, OfflineAPIError(int(kind), message, code=code, headers=retry_headers))
         if kind in ("500", "502", "503"):
-            err = OfflineAPIError(int(kind), "Internal server error" if kind == "500" else "Service unavailable",
-                                  type="server_error", headers=retry_headers)
+            err = OfflineAPIError(
+                int(kind),
+                "Internal server error" if kind == "500" else "Service unavailable",
+                type="server_error",
+                headers=retry_headers,
+            )
             return _error(request_id, err)
         if kind == "429":
             headers = {"retry-after": "1", **retry_headers}
-            return _error(request_id, OfflineAPIError(
-                429, "Request was rejected due to request rate limiting.", type="rate_limit", headers=headers))
+            return _error(
+                request_id,
+                OfflineAPIError(
+                    429,
+                    "Request was rejected due to request rate limiting.",
+                    type="rate_limit",
+                    headers=headers,
+                ),
+            )
         if kind == "html502":
-            page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+            # a proxy's page, as a CDN or nginx in front of the API would send it
+            page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body>"
             return Reply(502, page, {"content-type": "text/html", **retry_headers})
         if kind == "badjson":
-            return Reply(200, b'{"id": "x", "data": [{"index": 0, "b64_json": ', {"content-type": "application/json"})
+            return Reply(
+                200, b'{"id": "x", "data": [{"index": 0, "b64_json": ', {"content-type": "application/json"}
+            )
         body = json.dumps({"id": request_id, "object": "list", "data": []}).encode()
         return Reply(200, body, {"content-type": "application/json"}, fault=kind)  # drop / truncated
 
@@ -304,13 +360,18 @@ class OfflineBackend:
         own = f"{request.base_url}/shrt/"
         if not url.startswith(own) and "/shrt/" not in url:
             raise OfflineAPIError(
-                400, "Invalid value for 'image_url' parameter. The offline backend cannot fetch images from "
+                400,
+                "Invalid value for 'image_url' parameter. The offline backend cannot fetch images from "
                 "the internet: pass a data: URL, image_base64, or a URL this backend returned.",
-                param="image_url")
+                param="image_url",
+            )
         with self._lock:
             if url.rsplit("/shrt/", 1)[1] not in self._urls:
-                raise OfflineAPIError(400, "Invalid value for 'image_url' parameter. Image not found or expired.",
-                                      param="image_url")
+                raise OfflineAPIError(
+                    400,
+                    "Invalid value for 'image_url' parameter. Image not found or expired.",
+                    param="image_url",
+                )
 
     def _reference_bytes(self, job: Job) -> bytes | None:
         if job.reference_b64 is not None:

@@ -37,21 +37,13 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec(f"{_BFL}/FLUX.1-dev-lora", "FLUX.1 [dev] LoRA", default_steps=28, max_steps=50),
         ModelSpec(f"{_BFL}/FLUX.1-pro", "FLUX.1 [pro]", default_steps=28, max_steps=50),
         ModelSpec(f"{_BFL}/FLUX.1.1-pro", "FLUX1.1 [pro]", default_steps=28, max_steps=50),
-        ModelSpec(
-            f"{_BFL}/FLUX.1-kontext-dev", "FLUX.1 Kontext [dev]", 28, 50, reference_image=True
-        ),
-        ModelSpec(
-            f"{_BFL}/FLUX.1-kontext-pro", "FLUX.1 Kontext [pro]", 28, 50, reference_image=True
-        ),
-        ModelSpec(
-            f"{_BFL}/FLUX.1-kontext-max", "FLUX.1 Kontext [max]", 28, 50, reference_image=True
-        ),
+        ModelSpec(f"{_BFL}/FLUX.1-kontext-dev", "FLUX.1 Kontext [dev]", 28, 50, reference_image=True),
+        ModelSpec(f"{_BFL}/FLUX.1-kontext-pro", "FLUX.1 Kontext [pro]", 28, 50, reference_image=True),
+        ModelSpec(f"{_BFL}/FLUX.1-kontext-max", "FLUX.1 Kontext [max]", 28, 50, reference_image=True),
         ModelSpec(f"{_BFL}/FLUX.2-dev", "FLUX.2 [dev]", 28, 50, 512, 2048, 16, reference_image=True),
         ModelSpec(f"{_BFL}/FLUX.2-pro", "FLUX.2 [pro]", 28, 50, 512, 2048, 16, reference_image=True),
         ModelSpec(f"{_BFL}/FLUX.2-flex", "FLUX.2 [flex]", 28, 50, 512, 2048, 16, reference_image=True),
-        ModelSpec(
-            "stabilityai/stable-diffusion-xl-base-1.0", "Stable Diffusion XL 1.0", 20, 50, 256, 1536
-        ),
+        ModelSpec("stabilityai/stable-diffusion-xl-base-1.0", "Stable Diffusion XL 1.0", 20, 50, 256, 1536),
     )
 }
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import math
 import random
 import re
@@ -31,14 +32,38 @@ __all__ = ["COLOURS", "RenderSpec", "encode", "render", "scene_words"]
 RGB = tuple[int, int, int]
 
 COLOURS: dict[str, RGB] = {
-    "red": (205, 40, 40), "orange": (240, 140, 30), "yellow": (245, 215, 50), "green": (60, 160, 70),
-    "blue": (45, 95, 210), "purple": (130, 60, 170), "violet": (140, 90, 200), "pink": (240, 130, 170),
-    "white": (240, 240, 240), "black": (20, 20, 25), "gray": (128, 128, 132), "grey": (128, 128, 132),
-    "brown": (120, 80, 45), "gold": (220, 175, 60), "golden": (225, 180, 60), "silver": (190, 195, 205),
-    "cyan": (60, 200, 220), "teal": (30, 130, 130), "turquoise": (60, 210, 190), "magenta": (210, 50, 160),
-    "crimson": (170, 20, 50), "navy": (25, 35, 90), "amber": (250, 180, 40), "emerald": (30, 150, 90),
-    "indigo": (70, 50, 140), "lavender": (180, 160, 220), "beige": (225, 210, 170), "scarlet": (230, 35, 30),
-    "azure": (40, 130, 240), "coral": (250, 125, 95), "ochre": (205, 145, 40), "olive": (110, 120, 40),
+    "red": (205, 40, 40),
+    "orange": (240, 140, 30),
+    "yellow": (245, 215, 50),
+    "green": (60, 160, 70),
+    "blue": (45, 95, 210),
+    "purple": (130, 60, 170),
+    "violet": (140, 90, 200),
+    "pink": (240, 130, 170),
+    "white": (240, 240, 240),
+    "black": (20, 20, 25),
+    "gray": (128, 128, 132),
+    "grey": (128, 128, 132),
+    "brown": (120, 80, 45),
+    "gold": (220, 175, 60),
+    "golden": (225, 180, 60),
+    "silver": (190, 195, 205),
+    "cyan": (60, 200, 220),
+    "teal": (30, 130, 130),
+    "turquoise": (60, 210, 190),
+    "magenta": (210, 50, 160),
+    "crimson": (170, 20, 50),
+    "navy": (25, 35, 90),
+    "amber": (250, 180, 40),
+    "emerald": (30, 150, 90),
+    "indigo": (70, 50, 140),
+    "lavender": (180, 160, 220),
+    "beige": (225, 210, 170),
+    "scarlet": (230, 35, 30),
+    "azure": (40, 130, 240),
+    "coral": (250, 125, 95),
+    "ochre": (205, 145, 40),
+    "olive": (110, 120, 40),
 }
 
 # Each scene feature and the words that call it up (plurals are folded to the singular first).
@@ -58,10 +83,30 @@ FEATURES: dict[str, frozenset[str]] = {
     "cloud": frozenset({"cloud", "cloudy", "storm", "overcast", "fog", "mist", "misty"}),
     "rain": frozenset({"rain", "rainy", "storm", "drizzle", "raining"}),
     "sky": frozenset({"sky", "horizon", "landscape", "scenery", "view"}),
-    "creature": frozenset({
-        "fox", "cat", "dog", "wolf", "bear", "rabbit", "bunny", "deer", "horse", "owl", "bird",
-        "lion", "tiger", "squirrel", "mouse", "kitten", "puppy", "animal", "robot", "astronaut",
-    }),
+    "creature": frozenset(
+        {
+            "fox",
+            "cat",
+            "dog",
+            "wolf",
+            "bear",
+            "rabbit",
+            "bunny",
+            "deer",
+            "horse",
+            "owl",
+            "bird",
+            "lion",
+            "tiger",
+            "squirrel",
+            "mouse",
+            "kitten",
+            "puppy",
+            "animal",
+            "robot",
+            "astronaut",
+        }
+    ),
 }
 _LANDSCAPE = frozenset(FEATURES) - {"creature"}
 _WORD = re.compile(r"[a-z]+")
@@ -136,13 +181,15 @@ def _layer(canvas: Image.Image, colour: RGB, mask: Image.Image) -> None:
     canvas.paste(Image.new("RGB", canvas.size, colour), (0, 0), mask)
 
 
-def _ridge(rng: random.Random, w: int, base: float, height: float, roughness: float) -> list[tuple[float, float]]:
+def _ridge(
+    rng: random.Random, w: int, base: float, height: float, roughness: float
+) -> list[tuple[float, float]]:
     """A mountain ridge by midpoint displacement: cheap, seeded, and recognisably alpine."""
     points = [base - height * rng.uniform(0.2, 0.6), base - height * rng.uniform(0.2, 0.6)]
     spread = height
     for _ in range(6):
         nxt = []
-        for a, b in zip(points, points[1:], strict=False):
+        for a, b in itertools.pairwise(points):
             nxt += [a, (a + b) / 2 + rng.uniform(-spread, spread) * 0.5]
         points = [*nxt, points[-1]]
         spread *= roughness
@@ -175,9 +222,23 @@ class _Painter:
         if not (f & _LANDSCAPE):
             plan = ["abstract", "creature"]
         else:
-            plan = ["sky", "night:stars", "sun:sun", "moon:moon", "cloud:clouds", "mountain:mountains",
-                    "ground", "sea:sea", "lake:lake", "city:city", "forest:forest", "meadow:flowers",
-                    "creature", "snow:flakes", "rain:rain"]
+            plan = [
+                "sky",
+                "night:stars",
+                "sun:sun",
+                "moon:moon",
+                "cloud:clouds",
+                "mountain:mountains",
+                "ground",
+                "sea:sea",
+                "lake:lake",
+                "city:city",
+                "forest:forest",
+                "meadow:flowers",
+                "creature",
+                "snow:flakes",
+                "rain:rain",
+            ]
         for step in plan:
             feature, _, method = step.rpartition(":")
             if feature and feature not in f:
@@ -192,7 +253,11 @@ class _Painter:
 
     def abstract(self) -> None:
         palette = self.palette or [
-            _mix((self.rng.randrange(256), self.rng.randrange(256), self.rng.randrange(256)), (128, 128, 128), 0.2)
+            _mix(
+                (self.rng.randrange(256), self.rng.randrange(256), self.rng.randrange(256)),
+                (128, 128, 128),
+                0.2,
+            )
             for _ in range(3)
         ]
         top = palette[0]
@@ -249,7 +314,9 @@ class _Painter:
         cx = self.u(0.15, 0.85) * self.w
         low = 0.75 if "sunset" in self.features and not moon else 0.45
         cy = self.u(0.12, low) * self.horizon
-        colour = (238, 238, 222) if moon else ((255, 190, 90) if "sunset" in self.features else (255, 244, 200))
+        colour = (
+            (238, 238, 222) if moon else ((255, 190, 90) if "sunset" in self.features else (255, 244, 200))
+        )
         glow = Image.new("L", self.img.size, 0)
         ImageDraw.Draw(glow).ellipse((cx - 2.2 * r, cy - 2.2 * r, cx + 2.2 * r, cy + 2.2 * r), fill=90)
         _layer(self.img, colour, glow.filter(ImageFilter.GaussianBlur(r)))
@@ -257,7 +324,9 @@ class _Painter:
         if moon:
             shade = _mix(self.sky_top, self.sky_bottom, cy / max(self.horizon, 1))
             off = r * self.u(0.35, 0.6)
-            self.draw.ellipse((cx - r + off, cy - r - off * 0.3, cx + r + off, cy + r - off * 0.3), fill=shade)
+            self.draw.ellipse(
+                (cx - r + off, cy - r - off * 0.3, cx + r + off, cy + r - off * 0.3), fill=shade
+            )
 
     def clouds(self) -> None:
         mask = Image.new("L", self.img.size, 0)
@@ -304,13 +373,18 @@ class _Painter:
             near, far = _mix(near, (5, 8, 20), 0.65), _mix(far, (5, 8, 20), 0.65)
         top = round(self.horizon)
         if top < self.h:
-            self.img.paste(_gradient((self.w, self.h - top), self.tint(far, 0.15), self.tint(near, 0.15)), (0, top))
+            self.img.paste(
+                _gradient((self.w, self.h - top), self.tint(far, 0.15), self.tint(near, 0.15)), (0, top)
+            )
             if "desert" in f:
                 for _ in range(4):
                     y = self.u(top, self.h)
                     self.draw.arc(
                         (self.u(-0.5, 0.5) * self.w, y, self.u(0.5, 1.5) * self.w, y + self.h * 0.2),
-                        180, 360, fill=_mix(near, (120, 80, 40), 0.3), width=max(1, self.h // 120),
+                        180,
+                        360,
+                        fill=_mix(near, (120, 80, 40), 0.3),
+                        width=max(1, self.h // 120),
                     )
 
     def water(self, *, sea: bool) -> None:
@@ -319,7 +393,12 @@ class _Painter:
             box = (0, top, self.w, round(top + (self.h - top) * self.u(0.55, 0.8)))
         else:
             cx, half = self.u(0.3, 0.7) * self.w, self.u(0.25, 0.45) * self.w
-            box = (round(cx - half), top + 1, round(cx + half), round(top + (self.h - top) * self.u(0.45, 0.7)))
+            box = (
+                round(cx - half),
+                top + 1,
+                round(cx + half),
+                round(top + (self.h - top) * self.u(0.45, 0.7)),
+            )
         x0, y0, x1, y1 = box
         if x1 - x0 < 2 or y1 - y0 < 2:
             return
@@ -383,7 +462,11 @@ class _Painter:
                 self.draw.polygon([(x, y_base), (x + tw / 2, y_base - th), (x + tw, y_base)], fill=colour)
                 if "snow" in self.features:
                     self.draw.polygon(
-                        [(x + tw * 0.3, y_base - th * 0.6), (x + tw / 2, y_base - th), (x + tw * 0.7, y_base - th * 0.6)],
+                        [
+                            (x + tw * 0.3, y_base - th * 0.6),
+                            (x + tw / 2, y_base - th),
+                            (x + tw * 0.7, y_base - th * 0.6),
+                        ],
                         fill=(236, 242, 250),
                     )
                 x += tw * self.u(0.55, 0.9)
@@ -409,8 +492,13 @@ class _Painter:
         d.ellipse((hx - hr, hy - hr, hx + hr, hy + hr), fill=colour)
         for side in (-1, 1):
             ex = hx + side * hr * 0.5
-            d.polygon([(ex - hr * 0.35, hy - hr * 0.6), (ex, hy - hr * 1.5), (ex + hr * 0.35, hy - hr * 0.6)], fill=colour)
-        d.polygon([(cx - s * 0.9, cy), (cx - s * 2.0, cy - s * 0.5), (cx - s * 1.7, cy + s * 0.1)], fill=colour)
+            d.polygon(
+                [(ex - hr * 0.35, hy - hr * 0.6), (ex, hy - hr * 1.5), (ex + hr * 0.35, hy - hr * 0.6)],
+                fill=colour,
+            )
+        d.polygon(
+            [(cx - s * 0.9, cy), (cx - s * 2.0, cy - s * 0.5), (cx - s * 1.7, cy + s * 0.1)], fill=colour
+        )
         eye = (250, 250, 240) if "night" in self.features else (20, 20, 20)
         d.ellipse((hx + hr * 0.2, hy - hr * 0.25, hx + hr * 0.4, hy - hr * 0.05), fill=eye)
         for leg in (-0.6, -0.2, 0.3, 0.7):

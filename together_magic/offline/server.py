@@ -14,8 +14,9 @@ class MissingServerExtra(RuntimeError):
     pass
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, options: BackendOptions | None = None,
-          log_level: str = "info") -> None:
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, options: BackendOptions | None = None, log_level: str = "info"
+) -> None:
     """Run until interrupted. Binds loopback by default: this is a teaching and testing tool."""
     try:
         import uvicorn
@@ -28,6 +29,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, options: BackendOptions | N
     logging.getLogger("uvicorn.error").addFilter(
         lambda record: "fault injection" not in str(record.exc_info[1] if record.exc_info else "")
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="off",
-                            access_log=log_level == "debug")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=log_level, lifespan="off", access_log=log_level == "debug"
+    )
     uvicorn.Server(config).run()

@@ -1,0 +1,100 @@
+"""The procedural renderer: deterministic, and its pictures follow what each parameter does."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+
+import pytest
+from PIL import Image, ImageChops, ImageFilter, ImageStat
+
+from together_magic.offline.renderer import RenderSpec, encode, render, scene_words
+
+BASE = RenderSpec(
+    prompt="a red fox in a snowy forest", model="m", width=320, height=320, steps=4, default_steps=4, seed=42
+)
+
+
+def sharpness(img: Image.Image) -> float:
+    """Mean high-frequency energy: rough, noisy pictures score high."""
+    return float(ImageStat.Stat(img.convert("L").filter(ImageFilter.FIND_EDGES)).mean[0])
+
+
+def saturation(img: Image.Image) -> float:
+    return float(ImageStat.Stat(img.convert("HSV").getchannel("S")).mean[0])
+
+
+def differs(a: Image.Image, b: Image.Image) -> float:
+    return float(sum(ImageStat.Stat(ImageChops.difference(a, b)).mean))
+
+
+def test_same_spec_same_bytes_other_seed_other_picture() -> None:
+    assert encode(render(BASE), "jpeg") == encode(render(BASE), "jpeg")
+    assert encode(render(BASE), "png") == encode(render(BASE), "png")
+    assert differs(render(BASE), render(replace(BASE, seed=43))) > 5
+
+
+def test_exact_size_and_real_encodings() -> None:
+    spec = replace(BASE, width=512, height=256)
+    img = render(spec)
+    assert img.size == (512, 256) and img.mode == "RGB"
+    with Image.open(io.BytesIO(encode(img, "png"))) as png:
+        assert png.format == "PNG" and png.size == (512, 256)
+
+
+def test_few_steps_look_rough_many_look_refined() -> None:
+    rough = sharpness(render(replace(BASE, steps=1)))
+    default = sharpness(render(BASE))
+    refined = sharpness(render(replace(BASE, steps=12)))
+    assert rough > default > refined
+
+
+def test_guidance_goes_from_muted_to_vivid() -> None:
+    low = saturation(render(replace(BASE, guidance=1.0)))
+    mid = saturation(render(replace(BASE, guidance=3.5)))
+    high = saturation(render(replace(BASE, guidance=10.0)))
+    assert low < mid < high
+
+
+def test_colours_in_the_prompt_show() -> None:
+    red = ImageStat.Stat(render(replace(BASE, prompt="a red abstract painting"))).mean
+    blue = ImageStat.Stat(render(replace(BASE, prompt="a blue abstract painting"))).mean
+    assert red[0] > red[2] and blue[2] > blue[0]
+
+
+def test_scene_words_and_negative_prompt() -> None:
+    features, palette = scene_words("sunny beach by the sea with clouds and a red kite")
+    assert {"sun", "sea", "cloud"} <= features and palette == [(205, 40, 40)]
+    features, _ = scene_words("sunny beach by the sea with clouds", "sun, clouds")
+    assert "sun" not in features and "cloud" not in features and "sea" in features
+    assert scene_words("night city")[0] >= {"night", "moon", "city"}
+    _, palette = scene_words("red and blue", "red")
+    assert palette == [(45, 95, 210)]
+
+
+def test_negative_prompt_changes_the_picture_where_the_sun_was() -> None:
+    sunny = replace(BASE, prompt="a sunny day over the sea")
+    without = replace(sunny, negative_prompt="sun")
+    a, b = render(sunny), render(without)
+    assert differs(a, b) > 0.5
+    # the brightest part of the sky is the sun; without it the sky's peak brightness drops
+    top = (0, 0, a.width, a.height // 2)
+    assert (
+        ImageStat.Stat(a.crop(top).convert("L")).extrema[0][1]
+        > ImageStat.Stat(b.crop(top).convert("L")).extrema[0][1]
+    )
+
+
+def test_reference_image_is_blended_in() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (50, 50), (0, 255, 0)).save(out, format="PNG")
+    plain = render(BASE)
+    blended = render(replace(BASE, reference=out.getvalue()))
+    assert ImageStat.Stat(blended).mean[1] > ImageStat.Stat(plain).mean[1] + 40
+
+
+@pytest.mark.parametrize(
+    "prompt", ["", "🦊🦊", "sky", "night", "a" * 5000, "mountain lake forest city snow rain desert meadow"]
+)
+def test_any_prompt_renders(prompt: str) -> None:
+    assert render(replace(BASE, prompt=prompt, width=256, height=512)).size == (256, 512)

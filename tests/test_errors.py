@@ -1,0 +1,87 @@
+"""Every error answer, whatever its body, becomes one typed, one-line, key-free exception."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from together_magic import errors as e
+
+
+def body(message: str, type_: str | None = None, code: str | None = None, param: str | None = None) -> bytes:
+    return json.dumps(
+        {"id": "req-1", "error": {"message": message, "type": type_, "param": param, "code": code}}
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, e.BadRequestError),
+        (401, e.AuthenticationError),
+        (402, e.PaymentRequiredError),
+        (403, e.PermissionDeniedError),
+        (404, e.NotFoundError),
+        (422, e.UnprocessableEntityError),
+        (429, e.RateLimitError),
+        (500, e.InternalServerError),
+        (503, e.InternalServerError),
+        (529, e.InternalServerError),
+        (418, e.APIStatusError),
+    ],
+)
+def test_status_classes(status: int, cls: type[e.APIStatusError]) -> None:
+    err = e.status_error_from_response(status, body("boom", "some_type"), request_id="rid")
+    assert type(err) is cls and err.status_code == status
+    assert isinstance(err, e.APIError) and isinstance(err, e.TogetherError)
+
+
+def test_one_line_with_all_fields() -> None:
+    err = e.status_error_from_response(
+        429,
+        body("Request was rejected due to request rate limiting.\nTry later.", "rate_limit"),
+        request_id="abc",
+    )
+    assert (
+        str(err)
+        == "429 rate_limit: Request was rejected due to request rate limiting. Try later. (request id abc)"
+    )
+    assert (err.type, err.code, err.param, err.request_id) == ("rate_limit", None, None, "abc")
+    assert err._render_traceback_() == [f"RateLimitError: {err}"]
+
+
+def test_request_id_falls_back_to_the_body_id() -> None:
+    err = e.status_error_from_response(400, body("bad", "invalid_request_error", param="n"), request_id=None)
+    assert err.request_id == "req-1" and err.param == "n"
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype", "expected"),
+    [
+        (b"<html><body>502 Bad Gateway</body></html>", "text/html", "HTML error page"),
+        (b"upstream connect error", "text/plain", "upstream connect error"),
+        (b"", "", "HTTP 503 with an empty body"),
+        (b'{"message": "no error key"}', "application/json", "no error key"),
+        (b'{"error": "just a string"}', "application/json", "just a string"),
+        (b"[1, 2]", "application/json", "[1, 2]"),
+    ],
+)
+def test_odd_bodies(content: bytes, ctype: str, expected: str) -> None:
+    err = e.status_error_from_response(503, content, request_id=None, content_type=ctype)
+    assert expected in str(err)
+    assert "\n" not in str(err)
+
+
+def test_key_echoed_by_a_server_is_scrubbed() -> None:
+    key = "sk-sentinel-0123456789"
+    err = e.status_error_from_response(
+        401, body(f"Invalid API key {key} provided"), request_id=None, api_key=key
+    )
+    assert key not in str(err) and key not in repr(err) and key not in str(err.body)
+    assert "***" in str(err)
+
+
+def test_long_messages_are_cut() -> None:
+    err = e.status_error_from_response(500, body("x" * 5000), request_id=None)
+    assert len(str(err)) < 400

@@ -1,0 +1,29 @@
+"""``import together_magic`` stays cheap: nothing heavy is imported until a public name is used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import together_magic
+
+HEAVY = ("httpx", "pydantic", "PIL", "ipywidgets")
+
+
+def test_import_loads_nothing_heavy() -> None:
+    code = (
+        "import sys, together_magic\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+        "together_magic.Together\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    before, after = out.splitlines() if out.count("\n") == 2 else ("", out.strip())
+    assert before == ""
+    assert "httpx" in after and "pydantic" in after and "ipywidgets" not in after
+
+
+def test_public_names_resolve() -> None:
+    for name in together_magic.__all__:
+        assert getattr(together_magic, name) is not None
+    assert issubclass(together_magic.RateLimitError, together_magic.TogetherError)
