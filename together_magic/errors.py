@@ -66,12 +66,18 @@ def redact(text: str, secret: str | None) -> str:
 class TogetherError(Exception):
     """Root of everything together-magic raises on purpose."""
 
+    hint: str | None = None
+    """What to do about it, added by front ends (the magic says how to set a key, which models exist)."""
+
     def __init__(self, message: str) -> None:
         self.message = _one_line(message)
         super().__init__(self.message)
 
+    def _with_hint(self, text: str) -> str:
+        return f"{text}; {self.hint}" if self.hint else text
+
     def __str__(self) -> str:
-        return self.message
+        return self._with_hint(self.message)
 
     def _render_traceback_(self) -> list[str]:
         # IPython calls this instead of printing a traceback: users see one line.
@@ -114,7 +120,7 @@ class APIError(TogetherError):
             kind = self.type or self.code
             head = f"{self.status_code} {kind}: " if kind else f"{self.status_code}: "
         tail = f" (request id {self.request_id})" if self.request_id else ""
-        return f"{head}{self.message}{tail}"
+        return self._with_hint(f"{head}{self.message}{tail}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({str(self)!r})"

@@ -13,22 +13,24 @@ import re
 import tempfile
 import unicodedata
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["atomic_write_new", "safe_stem", "unique_path"]
+if TYPE_CHECKING:
+    from .types import ImageResponse
+
+__all__ = ["atomic_write_new", "safe_stem", "save_response", "unique_path"]
 
 _MAX_STEM = 80
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = re.compile(r"[^a-z0-9]+")
 
 
 def safe_stem(text: str, *, max_length: int = _MAX_STEM, fallback: str = "image") -> str:
-    """A file-name stem made only of ASCII letters, digits, dot, dash and underscore.
+    """A file-name stem made only of lower-case ASCII letters, digits and single dashes.
 
-    Separators, NUL, ``..`` and leading dots cannot survive, so the result can never name another folder.
+    Separators, NUL, dots and anything else cannot survive, so the result can never name another folder.
     """
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    stem = _UNSAFE.sub("-", ascii_text.lower()).strip("-._")
-    stem = re.sub(r"\.{2,}", ".", stem)
-    stem = re.sub(r"-{2,}", "-", stem)[:max_length].strip("-._")
+    stem = _UNSAFE.sub("-", ascii_text.lower())[:max_length].strip("-")
     return stem or fallback
 
 
@@ -81,3 +83,26 @@ def atomic_write_new(path: Path, data: bytes) -> Path:
                 return target
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_response(response: ImageResponse, folder: str | Path) -> list[Path]:
+    """Save every image as ``<prompt-slug>-s<seed>-<index>.<ext>`` with its parameters embedded.
+
+    The extension comes from the real bytes; nothing is overwritten; the slug cannot leave ``folder``.
+    """
+    from .metadata import embed_parameters
+
+    directory = Path(folder)
+    request = response.request
+    payload = request.payload() if request is not None else {}
+    payload = {
+        k: v for k, v in payload.items() if k not in ("image_url", "image_base64") or len(str(v)) < 2048
+    }
+    stem = safe_stem(str(payload.get("prompt", "image")), max_length=60)
+    seed = payload.get("seed")
+    paths = []
+    for choice in response.data or []:
+        name = f"{stem}-s{seed}-{choice.index}" if seed is not None else f"{stem}-{choice.index}"
+        data = embed_parameters(choice.image_bytes(), payload, choice.index)
+        paths.append(atomic_write_new(directory / f"{name}{choice.extension}", data))
+    return paths

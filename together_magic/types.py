@@ -89,6 +89,7 @@ class ImageChoicesData(BaseModel):
     _bytes: bytes | None = PrivateAttr(default=None)
     _fetch: SyncFetch | None = PrivateAttr(default=None)
     _afetch: AsyncFetch | None = PrivateAttr(default=None)
+    _previews: dict[int, Any] = PrivateAttr(default_factory=dict)
 
     def __repr_args__(self) -> Any:
         # A 1024x1024 image is megabytes of base64: show its size, never the payload.
@@ -194,11 +195,36 @@ class ImageResponse(BaseModel):
     data: list[ImageChoicesData] | None = None
 
     _request: ImageRequest | None = PrivateAttr(default=None)
+    _elapsed: float | None = PrivateAttr(default=None)
+    _cached: bool = PrivateAttr(default=False)
+    _saved: list[Path] = PrivateAttr(default_factory=list)
 
     @property
     def request(self) -> ImageRequest | None:
         """The request that produced this response (kept by the client; not an API field)."""
         return self._request
+
+    @property
+    def elapsed(self) -> float | None:
+        """Seconds from sending the request to having the images (None when unknown)."""
+        return self._elapsed
+
+    @property
+    def cached(self) -> bool:
+        """True when the images came from together-magic's disk cache, not from the API."""
+        return self._cached
+
+    @property
+    def saved_paths(self) -> list[Path]:
+        return list(self._saved)
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        # The IPython display protocol: a grid of previews in notebooks, one line per image in terminals.
+        from .display import mimebundle
+
+        return mimebundle(self, include=include, exclude=exclude)
 
     def __len__(self) -> int:
         return len(self.data or [])

@@ -1,0 +1,260 @@
+"""Running a generation on the right event loop, and cancelling it promptly.
+
+Three situations, measured in the project's kernel-loop study:
+
+- **ipykernel, top-level cell**: ``CellRewriter`` turns a ``%%imagine`` cell into a top-level ``await``, so
+  the request runs on the kernel's own loop (widgets stay live) and the cell stays busy until the images
+  are there. ``wait_cancellable`` waits in 0.1 s slices: a kernel interrupt lands on a sleeping loop only
+  when it wakes (ipykernel#881), and the slices make it land within a fraction of a second.
+- **no loop running** (terminal IPython, a plain ``InteractiveShell``): ``run_blocking`` runs the task on
+  IPython's own persistent loop; Ctrl-C cancels the task itself (IPython#14248 would leave it running).
+- **a loop running but no await possible** (``%%capture``/``%%time`` around the cell, pytest-asyncio):
+  ``run_blocking`` uses a worker thread with its own loop and client, and cancels it on Ctrl-C.
+
+No nest_asyncio and no fire-and-forget tasks: outputs of detached tasks never reach saved notebooks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from .client import AsyncTogether
+    from .config import Imagine
+    from .request import Plan
+    from .types import ImageResponse
+
+__all__ = ["CellRewriter", "ImagineCancelled", "generate", "run_blocking", "wait_cancellable"]
+
+T = TypeVar("T")
+POLL_SECONDS = 0.1
+
+
+class ImagineCancelled(KeyboardInterrupt):
+    """The user interrupted a generation. Shown as one line; nothing was bound."""
+
+    def _render_traceback_(self) -> list[str]:
+        return ["generation cancelled (nothing was bound; the next cell will work)"]
+
+
+# ----------------------------------------------------------------------------- clients, one per loop
+_clients: dict[int, tuple[asyncio.AbstractEventLoop, tuple[Any, ...], AsyncTogether]] = {}
+
+
+def _settings_of(config: Imagine) -> tuple[Any, ...]:
+    import os
+
+    return (
+        config.base_url,
+        config.timeout,
+        config.max_retries,
+        os.environ.get("TOGETHER_API_KEY"),
+        os.environ.get("TOGETHER_BASE_URL"),
+    )
+
+
+async def client_for_running_loop(config: Imagine) -> AsyncTogether:
+    """An ``AsyncTogether`` bound to the running loop (an httpx pool cannot move between loops).
+
+    It is reused while the settings (config, key, base URL) stay the same, and closed when they change.
+    """
+    from .client import AsyncTogether
+
+    loop = asyncio.get_running_loop()
+    settings = _settings_of(config)
+    entry = _clients.get(id(loop))
+    if entry is not None and entry[0] is loop and entry[1] == settings:
+        return entry[2]
+    if entry is not None and entry[0] is loop:
+        await entry[2].aclose()
+    client = AsyncTogether(base_url=config.base_url, timeout=config.timeout, max_retries=config.max_retries)
+    _clients[id(loop)] = (loop, settings, client)
+    return client
+
+
+def close_idle_clients() -> None:
+    """Close the pools of loops that are not running right now (used when the extension is unloaded)."""
+    for key, (loop, _, client) in list(_clients.items()):
+        if loop.is_closed():
+            del _clients[key]
+        elif not loop.is_running():
+            with contextlib.suppress(Exception):
+                loop.run_until_complete(client.aclose())
+            del _clients[key]
+
+
+async def close_loop_client() -> None:
+    entry = _clients.pop(id(asyncio.get_running_loop()), None)
+    if entry is not None:
+        await entry[2].aclose()
+
+
+# ----------------------------------------------------------------------------- the generation itself
+async def generate(plan: Plan, config: Imagine) -> ImageResponse:
+    """Cache lookup, the request, downloads of URL images: everything that needs the network."""
+    from .cache import ResponseCache, cache_key
+
+    started = time.perf_counter()
+    client = await client_for_running_loop(config)
+    key = cache_key(plan.request, client.base_url) if plan.cache else None
+    cache = ResponseCache(config.cache_dir, config.cache_size_mb * 1_000_000)
+    if key is not None:
+        hit = cache.get(key)
+        if hit is not None and hit.data:
+            hit._request, hit._cached, hit._elapsed = plan.request, True, time.perf_counter() - started
+            return hit
+    response = await client.images.send(plan.request)
+    for choice in response.data or []:
+        if choice.b64_json is None:
+            await choice.aimage_bytes()  # fetch now, on the loop, rather than block later in display
+    response._elapsed = time.perf_counter() - started
+    if key is not None:
+        cache.put(key, response)
+    return response
+
+
+# ----------------------------------------------------------------------------- waiting and cancelling
+async def wait_cancellable(awaitable: Awaitable[T]) -> T:
+    """Await ``awaitable`` in short slices so a kernel interrupt cancels it within ~0.1 s."""
+    task = asyncio.ensure_future(awaitable)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=POLL_SECONDS)
+    except asyncio.CancelledError:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await asyncio.wait({task}, timeout=1.0)
+        current = asyncio.current_task()
+        if current is not None and sys.version_info >= (3, 11):
+            current.uncancel()
+        raise ImagineCancelled() from None
+    result: T = task.result()
+    return result
+
+
+def run_blocking(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run the coroutine to completion from synchronous code, wherever we are."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run_on_ipython_loop(factory)
+    return _run_in_thread(factory)
+
+
+def _run_on_ipython_loop(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    from IPython.core.async_helpers import get_asyncio_loop
+
+    loop = get_asyncio_loop()  # type: ignore[no-untyped-call]
+    task = loop.create_task(factory())
+
+    async def sliced() -> None:
+        # Wake the loop every slice: a SIGINT delivered to another thread only sets a flag, which the
+        # main thread checks when it runs Python code again.
+        while not task.done():
+            await asyncio.wait({task}, timeout=POLL_SECONDS)
+
+    try:
+        loop.run_until_complete(sliced())
+    except KeyboardInterrupt:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            loop.run_until_complete(asyncio.wait({task}, timeout=1.0))
+        raise ImagineCancelled() from None
+    result: T = task.result()
+    return result
+
+
+def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    box: dict[str, Any] = {}
+    ready = threading.Event()
+
+    async def main() -> T:
+        box["loop"], box["task"] = asyncio.get_running_loop(), asyncio.current_task()
+        ready.set()
+        try:
+            return await factory()
+        finally:
+            await close_loop_client()  # this loop dies with the thread; so must its pool
+
+    def worker() -> None:
+        try:
+            box["result"] = asyncio.run(main())
+        except BaseException as exc:
+            box["error"] = exc
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=worker, name="together-magic", daemon=True)
+    thread.start()
+    try:
+        while thread.is_alive():
+            thread.join(0.05)
+    except KeyboardInterrupt:
+        ready.wait(1)
+        if "task" in box:
+            box["loop"].call_soon_threadsafe(box["task"].cancel)
+        thread.join(2)
+        raise ImagineCancelled() from None
+    if "error" in box:
+        raise box["error"]
+    result: T = box["result"]
+    return result
+
+
+# ----------------------------------------------------------------------------- the cell rewriter
+_CELL = re.compile(r"^%%imagine(?=\s|$)(.*)$")
+
+
+class CellRewriter:
+    """A cleanup input transformer: top-level ``%%imagine`` cells in ipykernel become an ``await``.
+
+    ``has_side_effects`` keeps IPython from running it in ``check_complete`` (otherwise a bare
+    ``%%imagine`` header would be submitted before its body). ``depth`` counts running cells so that a
+    cell nested in ``%%capture`` or ``%%time`` is left to the ordinary magic.
+    """
+
+    has_side_effects = True
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.depth = 0
+
+    def __call__(self, lines: list[str]) -> list[str]:
+        if not lines:
+            return lines
+        match = _CELL.match(lines[0].rstrip("\n"))
+        if match is None or not self.may_await():
+            return lines
+        line, cell = match.group(1).strip(), "".join(lines[1:])
+        return [
+            f"await __import__('together_magic.magic', fromlist=['_']).run_cell_async({line!r}, {cell!r})\n"
+        ]
+
+    def may_await(self) -> bool:
+        if self.depth > 0 or not getattr(self.shell, "autoawait", False):
+            return False
+        zmqshell = sys.modules.get("ipykernel.zmqshell")
+        if zmqshell is None or not isinstance(self.shell, zmqshell.ZMQInteractiveShell):
+            return False
+        from IPython.core.async_helpers import _asyncio_runner
+
+        if self.shell.loop_runner is not _asyncio_runner:
+            return False
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        return True
+
+    def pre_run_cell(self, info: object = None) -> None:
+        self.depth += 1
+
+    def post_run_cell(self, result: object = None) -> None:
+        self.depth = max(0, self.depth - 1)
