@@ -44,6 +44,7 @@ def test_info_never_prints_the_key() -> None:
     assert result.returncode == 0
     assert key not in result.stdout + result.stderr
     assert "api key: set" in result.stdout and "api.together.xyz" in result.stdout
+    assert "Imagine.model = " in result.stdout
     offline = run("info")
     assert "offline" in offline.stdout and "api key: not set" in offline.stdout
 
@@ -59,3 +60,56 @@ def test_bad_arguments_are_one_line_errors() -> None:
         assert result.returncode == 2
         lines = result.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("together-magic"), result.stderr
+
+
+def test_generate_shares_the_magic_options(tmp_path: Path) -> None:
+    out = tmp_path / "gen"
+    result = run(
+        "generate",
+        "a red fox",
+        "-n",
+        "2",
+        "-s",
+        "3",
+        "--size",
+        "320x256",
+        "--format",
+        "png",
+        "--negative",
+        "blurry, text",
+        "--save",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert [line.split(" · ")[0] for line in lines] == ["#0", "#1"]
+    assert all("seed 3 · 320x256" in line and "saved" in line for line in lines)
+    saved = sorted(out.iterdir())
+    assert [p.name for p in saved] == ["a-red-fox-s3-0.png", "a-red-fox-s3-1.png"]
+    import together_magic as tm
+
+    request = tm.read_parameters(saved[0])
+    assert (request.negative_prompt, request.seed, request.width, request.height) == (
+        "blurry, text",
+        3,
+        256,
+        192,
+    )
+    again = run("generate", "--from", str(saved[0]), "--save", str(out))
+    assert again.returncode == 0 and len(list(out.iterdir())) == 3
+    assert (out / "a-red-fox-s3-0-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_generate_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
+    cases = [
+        (["generate", "x", "-n", "9"], 2, "--n must be between 1 and 4"),
+        (["generate", "x", "--seeed", "3"], 2, "did you mean --seed?"),
+        (["generate", "   "], 2, "the prompt is empty"),
+        (["generate", "x", "-m", "no/such-model", "--save", str(tmp_path)], 1, "404"),
+    ]
+    for args, code, fragment in cases:
+        result = run(*args)
+        assert result.returncode == code, (args, result.stderr)
+        errors = [line for line in result.stderr.splitlines() if line.startswith("together-magic: error")]
+        assert len(errors) == 1 and fragment in errors[0], result.stderr
+        assert "Traceback" not in result.stderr

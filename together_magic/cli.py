@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from ._version import __version__
 
@@ -27,6 +27,16 @@ DEMO_PROMPTS = (
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
+        if message.startswith("unrecognized arguments: "):
+            import difflib
+
+            from .request import OPTIONS
+
+            unknown = message.split(": ", 1)[1].split()[0]
+            known = [flag for flags, _ in OPTIONS for flag in flags if flag.startswith("--")]
+            close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
+            if close:
+                message = f"unknown option {unknown}; did you mean {close[0]}?"
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -112,6 +122,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=42, help="seed for every prompt (default 42)")
     demo.add_argument("--size", type=int, default=768, help="width and height in pixels (default 768)")
 
+    generate = commands.add_parser(
+        "generate",
+        help="generate images with the same options as %%%%imagine and save them",
+        description="Options are the ones of %%imagine; images are saved (default folder: images).",
+    )
+    from .request import add_options
+
+    add_options(generate)
+
     commands.add_parser("info", help="version, backend in use and configuration (never the key)")
     return parser
 
@@ -173,20 +192,86 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _generate(args: argparse.Namespace) -> int:
+    import asyncio
+    import threading
+
+    from .config import Imagine
+    from .display import captions
+    from .errors import TogetherError
+    from .files import save_response
+    from .request import OptionError, build_plan
+    from .runner import close_loop_client, generate
+
+    config = Imagine()
+    try:
+        if args.no_interpolate is False and "{{" in " ".join(args.prompt):
+            raise OptionError("{{ }} needs a notebook namespace; in the shell, use your shell's variables")
+        plan = build_plan(args, " ".join(args.prompt), config=config)
+    except OptionError as exc:
+        print(f"together-magic: error: {exc}", file=sys.stderr)
+        return 2
+    done = threading.Event()
+
+    def progress() -> None:
+        started = time.monotonic()
+        while not done.wait(1.0):
+            if sys.stderr.isatty():
+                print(
+                    f"\rgenerating... {time.monotonic() - started:.0f} s", end="", file=sys.stderr, flush=True
+                )
+        if sys.stderr.isatty():
+            print("\r" + " " * 30 + "\r", end="", file=sys.stderr, flush=True)
+
+    async def run() -> Any:
+        try:
+            return await generate(plan, config)
+        finally:
+            await close_loop_client()
+
+    request = plan.request
+    print(
+        f"generating {request.n} image(s) with {request.model}, seed {request.seed}",
+        file=sys.stderr,
+        flush=True,
+    )
+    ticker = threading.Thread(target=progress, daemon=True)
+    ticker.start()
+    try:
+        response = asyncio.run(run())
+    except TogetherError as exc:
+        print(f"together-magic: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        done.set()
+        ticker.join()
+    try:
+        response._saved = save_response(response, plan.save or Path("images"))
+    except OSError as exc:
+        print(f"together-magic: error: could not save: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    for line in captions(response):
+        print(line)
+    return 0
+
+
 def _info(_: argparse.Namespace) -> int:
-    from .client import DEFAULT_TIMEOUT, resolve_settings
+    from .client import resolve_settings
+    from .config import Imagine
 
     settings = resolve_settings()
+    config = Imagine()
     print(f"together-magic {__version__}")
     print(f"backend: {'offline (in-process procedural renderer)' if settings.offline else settings.base_url}")
-    print(f"api key: {'set' if settings.api_key else 'not set'}")
-    print(f"timeout: {DEFAULT_TIMEOUT.read:g} s read, {DEFAULT_TIMEOUT.connect:g} s connect")
+    print(f"api key: {'set (TOGETHER_API_KEY)' if settings.api_key else 'not set'}")
+    for name in sorted(config.trait_names(config=True)):
+        print(f"Imagine.{name} = {getattr(config, name)!r}")
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"serve": _serve, "demo": _demo, "info": _info}
+    handlers = {"serve": _serve, "demo": _demo, "generate": _generate, "info": _info}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
