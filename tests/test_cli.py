@@ -92,8 +92,8 @@ def test_generate_shares_the_magic_options(tmp_path: Path) -> None:
     assert (request.negative_prompt, request.seed, request.width, request.height) == (
         "blurry, text",
         3,
+        320,
         256,
-        192,
     )
     again = run("generate", "--from", str(saved[0]), "--save", str(out))
     assert again.returncode == 0 and len(list(out.iterdir())) == 3
