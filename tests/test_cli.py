@@ -96,7 +96,7 @@ def test_generate_shares_the_magic_options(tmp_path: Path) -> None:
         256,
     )
     again = run("generate", "--from", str(saved[0]), "--save", str(out))
-    assert again.returncode == 0 and len(list(out.iterdir())) == 3
+    assert again.returncode == 0 and len(list(out.iterdir())) == 4  # the stored request had n=2
     assert (out / "a-red-fox-s3-0-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
