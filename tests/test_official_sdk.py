@@ -7,11 +7,10 @@ import io
 from collections.abc import Callable
 
 import pytest
+import together  # the official SDK, from the test extra: a missing install must fail, not skip
 from PIL import Image
 
 from .conftest import MODEL, Server
-
-together = pytest.importorskip("together", reason="the official SDK comes with the test extra")
 
 
 def root(srv: Server) -> str:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         UnprocessableEntityError,
     )
     from .metadata import read_parameters
+    from .panel import panel
     from .types import ImageChoicesData, ImageRequest, ImageResponse
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "UnprocessableEntityError",
     "__version__",
     "load_ipython_extension",
+    "panel",
     "read_parameters",
     "unload_ipython_extension",
 ]
@@ -67,6 +69,8 @@ _HOME = {
     "ImageChoicesData": "types",
     "ImageResponse": "types",
     "read_parameters": "metadata",
+    "panel": "panel",
+    "ImaginePanel": "panel",
 }
 
 

@@ -6,15 +6,21 @@ cell's result, so ``_`` and ``Out[n]`` hold it and the display protocol shows it
 
 from __future__ import annotations
 
-import argparse
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, magics_class, needs_local_scope, no_var_expand
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+)
 
 from . import config as _config
 from .errors import APIError, APITimeoutError, AuthenticationError, NotFoundError, RateLimitError
-from .request import OptionError, Plan, build_plan, interpolate, magic_options, parse_tokens, split_line
+from .request import OptionError, Plan, magic_options, plan_from_line
 
 if TYPE_CHECKING:
     from .types import ImageResponse
@@ -70,6 +76,19 @@ class ImagineMagics(Magics):
             raise _explain(err) from None
         return self._finish(plan, response)
 
+    @line_magic
+    def imagine_panel(self, line: str) -> Any:
+        """Show the image panel: a form, Generate/Cancel, and a gallery with "copy as code".
+
+        Usage: ``%imagine_panel [NAME]``; with NAME, the latest response is also bound to that variable.
+        """
+        from .panel import ImaginePanel
+
+        name = line.strip()
+        if name and not name.isidentifier():
+            raise UsageError(f"%imagine_panel takes an optional variable name, got {name!r}")
+        return ImaginePanel(bind=name or None, shell=self._shell)
+
     async def run_async(self, line: str, cell: str) -> Any:
         """The top-level ``await`` form of ``%%imagine`` that the cell rewriter produces in ipykernel."""
         from .runner import generate, wait_cancellable
@@ -84,19 +103,7 @@ class ImagineMagics(Magics):
     # ------------------------------------------------------------------------------- steps
     def _plan(self, line: str, cell: str | None, namespace: dict[str, Any]) -> Plan:
         try:
-            tokens = split_line(line, namespace)
-            literal = "--no-interpolate" in tokens
-            parser = vars(type(self))["imagine"].parser  # built by magic_arguments from OPTIONS
-            args: argparse.Namespace = parse_tokens(parser, tokens)
-            if cell is not None and args.prompt:
-                raise OptionError(
-                    f"unexpected {' '.join(args.prompt)!r} on the %%imagine line: "
-                    "the prompt goes in the cell body and options start with -"
-                )
-            prompt = cell if cell is not None else " ".join(args.prompt)
-            if not literal:
-                prompt = interpolate(prompt, namespace)
-            return build_plan(args, prompt, config=self.settings, namespace=namespace)
+            return plan_from_line(line, cell, config=self.settings, namespace=namespace)
         except OptionError as exc:
             raise UsageError(str(exc)) from None
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from .config import Imagine, parse_size
 from .offline.catalogue import MODELS, find_model
@@ -30,7 +30,10 @@ __all__ = [
     "add_options",
     "build_plan",
     "interpolate",
+    "magic_code",
+    "make_parser",
     "parse_tokens",
+    "plan_from_line",
     "split_line",
 ]
 
@@ -106,6 +109,74 @@ FIELD_OPTIONS = {
 def add_options(parser: argparse.ArgumentParser) -> None:
     for flags, kwargs in OPTIONS:
         parser.add_argument(*flags, **kwargs)
+
+
+class _RaisingParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise OptionError(message)
+
+
+def make_parser(prog: str = "%%imagine") -> argparse.ArgumentParser:
+    """The options as an argparse parser that raises ``OptionError`` instead of exiting."""
+    parser = _RaisingParser(prog=prog, add_help=False)
+    add_options(parser)
+    return parser
+
+
+_PARSER: argparse.ArgumentParser | None = None
+
+
+def plan_from_line(
+    line: str, body: str | None, *, config: Imagine, namespace: Mapping[str, Any] | None = None
+) -> Plan:
+    """The whole path from a ``%%imagine`` line (and cell body, or None for ``%imagine``) to a plan.
+
+    The magic and the panel both come through here, so a panel's "copy as code" cell, run as a
+    magic, builds exactly the request the panel sent.
+    """
+    global _PARSER
+    if _PARSER is None:
+        _PARSER = make_parser()
+    tokens = split_line(line, namespace if namespace is not None else {})
+    literal = "--no-interpolate" in tokens
+    args = parse_tokens(_PARSER, tokens)
+    if body is not None and args.prompt:
+        raise OptionError(
+            f"unexpected {' '.join(args.prompt)!r} on the %%imagine line: "
+            "the prompt goes in the cell body and options start with -"
+        )
+    prompt = body if body is not None else " ".join(args.prompt)
+    if not literal:
+        prompt = interpolate(prompt, namespace or {})
+    return build_plan(args, prompt, config=config, namespace=namespace)
+
+
+def magic_code(request: ImageRequest, *, image_variable: str | None = None) -> str:
+    """The ``%%imagine`` cell that sends exactly ``request`` (the panel's "copy as code")."""
+    import shlex
+
+    payload = request.payload()
+    tokens = ["-m", payload.pop("model"), "-n", str(payload.pop("n")), "-s", str(payload.pop("seed", 0))]
+    tokens += ["-W", str(payload.pop("width")), "-H", str(payload.pop("height"))]
+    prompt = str(payload.pop("prompt"))
+    for field, flag in (("steps", "--steps"), ("guidance_scale", "-g"), ("negative_prompt", "--negative")):
+        if field in payload:
+            tokens += [flag, str(payload.pop(field))]
+    if payload.get("output_format") in ("jpeg", "png"):
+        tokens += ["--format", payload.pop("output_format")]
+    payload.pop("response_format", None)
+    reference = payload.pop("image_url", None)
+    if reference is not None:
+        tokens += [
+            "--image",
+            image_variable if image_variable and str(reference).startswith("data:") else str(reference),
+        ]
+    for key, value in payload.items():
+        text = value if isinstance(value, str) else json.dumps(value)
+        tokens += ["-p", f"{key}={text}"]
+    if "{{" in prompt:
+        tokens.append("--no-interpolate")
+    return f"%%imagine {shlex.join(tokens)}\n{prompt}"
 
 
 def magic_options(func: F) -> F:
