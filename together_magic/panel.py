@@ -71,7 +71,7 @@ class ImaginePanel(w.VBox):
         self.seed = w.BoundedIntText(
             value=random.randrange(MAX_SEED + 1), min=0, max=MAX_SEED, description="Seed"
         )
-        self.dice = w.Button(description="🎲", tooltip="draw a random seed", layout=w.Layout(width="3em"))
+        self.dice = w.Button(description="new seed", icon="random", tooltip="draw a random seed")
         self.lock = w.ToggleButton(
             value=False,
             description="lock seed",
