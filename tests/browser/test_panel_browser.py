@@ -28,13 +28,25 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 def notebook(path: Path) -> None:
     cell = {
-        "cell_type": "code", "execution_count": None, "id": "panel", "metadata": {}, "outputs": [],
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "panel",
+        "metadata": {},
+        "outputs": [],
         "source": ["%load_ext together_magic\n", "%config Imagine.cache = False\n", "%imagine_panel latest"],
     }
-    path.write_text(json.dumps({
-        "cells": [cell], "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
-        "nbformat": 4, "nbformat_minor": 5,
-    }))
+    path.write_text(
+        json.dumps(
+            {
+                "cells": [cell],
+                "metadata": {
+                    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+                },
+                "nbformat": 4,
+                "nbformat_minor": 5,
+            }
+        )
+    )
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +55,28 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     notebook(root / "panel.ipynb")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+    for name in (
+        "JUPYTER_CONFIG_DIR",
+        "JUPYTER_RUNTIME_DIR",
+        "JUPYTERLAB_SETTINGS_DIR",
+        "JUPYTERLAB_WORKSPACES_DIR",
+    ):
         env[name] = str(root / ".jupyter" / name.lower())
     env["XDG_CACHE_HOME"] = str(root / ".cache")
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "jupyterlab.log").open("w")
     command = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-        f"--ServerApp.token={TOKEN}", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip=127.0.0.1",
+        f"--port={port}",
+        f"--ServerApp.token={TOKEN}",
+        "--ServerApp.password=",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.news_url=None",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
         "--LabApp.extension_manager=readonly",
     ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -81,16 +106,27 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_panel_in_jupyterlab(lab: str) -> None:
     if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.fail(f"{CHROMIUM} is missing: the browser test needs Debian's chromium (scripts/test installs it)")
+        pytest.fail(
+            f"{CHROMIUM} is missing: the browser test needs Debian's chromium (scripts/test installs it)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         try:
             browser = p.chromium.launch(
-                executable_path=CHROMIUM, headless=True,
-                args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                      "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
-                      "--disable-dev-shm-usage"],
+                executable_path=CHROMIUM,
+                headless=True,
+                args=[
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--no-first-run",
+                    "--disable-quic",
+                    "--disable-dev-shm-usage",
+                ],
             )
         except Exception as exc:
             pytest.fail(f"Chromium did not start: {exc}")
@@ -114,7 +150,8 @@ def test_panel_in_jupyterlab(lab: str) -> None:
             image = panel.locator("img.together-magic-image").first
             image.wait_for(timeout=60_000)
             page.wait_for_function(
-                "() => { const i = document.querySelector('img.together-magic-image'); return i && i.naturalWidth > 0; }",
+                "() => { const i = document.querySelector('img.together-magic-image');"
+                " return i && i.naturalWidth > 0; }",
                 timeout=30_000,
             )
             size = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
@@ -127,7 +164,8 @@ def test_panel_in_jupyterlab(lab: str) -> None:
             code_box.wait_for(state="visible", timeout=10_000)
             code = code_box.input_value()
             assert code == (
-                f"%%imagine -m black-forest-labs/FLUX.1-schnell -n 1 -s {seed.group(1)} -W 1024 -H 768 -g 3.5\n{PROMPT}"
+                "%%imagine -m black-forest-labs/FLUX.1-schnell -n 1 "
+                f"-s {seed.group(1)} -W 1024 -H 768 -g 3.5\n{PROMPT}"
             )
             assert panel.locator(".widget-html", has_text="done: 1 image").count() == 1
         finally:
