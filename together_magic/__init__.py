@@ -13,6 +13,7 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .client import AsyncTogether, Together
+    from .display import compare
     from .errors import (
         APIConnectionError,
         APIError,
@@ -56,6 +57,7 @@ __all__ = [
     "TogetherError",
     "UnprocessableEntityError",
     "__version__",
+    "compare",
     "load_ipython_extension",
     "panel",
     "read_parameters",
@@ -70,6 +72,7 @@ _HOME = {
     "ImageResponse": "types",
     "read_parameters": "metadata",
     "panel": "panel",
+    "compare": "display",
     "ImaginePanel": "panel",
 }
 

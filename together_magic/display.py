@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .types import ImageChoicesData, ImageResponse
 
-__all__ = ["captions", "grid_html", "mimebundle", "preview"]
+__all__ = ["Comparison", "captions", "compare", "grid_html", "mimebundle", "preview"]
 
 _LONG_FIELD = 512
 
@@ -81,23 +81,38 @@ def captions(response: ImageResponse) -> list[str]:
     return lines
 
 
+_GRID_STYLE = "display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start"
+_IMG_STYLE = "max-width:100%;height:auto;border-radius:4px"
+_CAPTION_STYLE = "font:12px monospace;opacity:.7"
+
+
+def _figure(choice: ImageChoicesData, max_side: int, alt: str, caption_html: str) -> str:
+    data, mime, width, height = preview(choice, max_side)
+    src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    alt = html.escape(alt, quote=True)
+    return (
+        f'<figure style="margin:0;max-width:{width}px">'
+        f'<img src="{src}" alt="{alt}" title="{alt}" width="{width}" height="{height}" style="{_IMG_STYLE}"/>'
+        f"<figcaption>{caption_html}</figcaption></figure>"
+    )
+
+
+def _grid(figures: list[str]) -> str:
+    return f'<div class="together-magic-grid" style="{_GRID_STYLE}">{"".join(figures)}</div>'
+
+
 def grid_html(response: ImageResponse, max_side: int) -> str:
     prompt = response.request.prompt if response.request is not None else ""
-    alt = html.escape(prompt, quote=True)
-    figures = []
-    for choice, caption in zip(response.data or [], captions(response), strict=False):
-        data, mime, width, height = preview(choice, max_side)
-        src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
-        figures.append(
-            f'<figure style="margin:0;max-width:{width}px">'
-            f'<img src="{src}" alt="{alt}" title="{alt}" width="{width}" height="{height}" '
-            'style="max-width:100%;height:auto;border-radius:4px"/>'
-            f'<figcaption style="font:12px monospace;opacity:.7">{html.escape(caption)}</figcaption></figure>'
-        )
-    return (
-        '<div class="together-magic-grid" style="display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start">'
-        + "".join(figures)
-        + "</div>"
+    return _grid(
+        [
+            _figure(
+                choice,
+                max_side,
+                prompt,
+                f'<span style="font:12px monospace;opacity:.7">{html.escape(c)}</span>',
+            )
+            for choice, c in zip(response.data or [], captions(response), strict=False)
+        ]
     )
 
 
@@ -131,3 +146,36 @@ def mimebundle(
     if wants_html and response.data:
         data["text/html"] = grid_html(response, current().preview_size)
     return data, provenance(response)
+
+
+class Comparison:
+    """Several responses side by side, each under a label: the classroom's "what does this knob do"."""
+
+    def __init__(self, labelled: dict[str, ImageResponse], *, max_side: int | None = None) -> None:
+        self.labelled = dict(labelled)
+        self.max_side = max_side
+
+    def __repr__(self) -> str:
+        return "\n".join(
+            f"{label}: " + "; ".join(captions(response)) for label, response in self.labelled.items()
+        )
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        from .config import current
+
+        side = self.max_side or current().preview_size
+        grid = _grid(
+            [
+                _figure(choice, side, label, f"<b>{html.escape(label)}</b>")
+                for label, response in self.labelled.items()
+                for choice in response.data or []
+            ]
+        )
+        return {"text/plain": repr(self), "text/html": grid}, {}
+
+
+def compare(labelled: dict[str, ImageResponse], *, max_side: int | None = None) -> Comparison:
+    """Show responses side by side under their labels, e.g. ``compare({"4 steps": a, "28 steps": b})``."""
+    return Comparison(labelled, max_side=max_side)
