@@ -115,6 +115,11 @@ class ImaginePanel(w.VBox):
         self.add_class("together-magic-panel")
 
     # ------------------------------------------------------------------------------ public surface
+    def __repr__(self) -> str:
+        # Short on purpose: the default widget repr lists every child (and the random seed), which would
+        # make saved notebooks noisy and their tests flaky.
+        return f"ImaginePanel({len(self.responses)} responses)"
+
     @property
     def last(self) -> ImageResponse | None:
         return self.responses[-1] if self.responses else None
