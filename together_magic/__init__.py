@@ -80,7 +80,7 @@ _HOME = {
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext together_magic``: the magics, the ``Imagine`` configurable and the cell rewriter."""
     from .magic import ImagineMagics
-    from .runner import CellRewriter
+    from .rewriter import CellRewriter
 
     if "ImagineMagics" in ipython.magics_manager.registry:
         return

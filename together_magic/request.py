@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import argparse
 import base64
-import difflib
 import json
-import random
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,6 +19,8 @@ from .config import Imagine, parse_size
 from .offline.catalogue import MODELS, find_model
 
 if TYPE_CHECKING:
+    from random import Random
+
     from .types import ImageRequest
 
 __all__ = [
@@ -222,6 +222,8 @@ def _option_strings() -> list[str]:
 
 def parse_tokens(parser: argparse.ArgumentParser, tokens: Sequence[str]) -> argparse.Namespace:
     """Parse like argparse, but an unknown option is one line with a suggestion."""
+    import difflib
+
     known = _option_strings()
     for token in tokens:
         if token.startswith("--") and token.split("=", 1)[0] not in known:
@@ -395,7 +397,7 @@ def build_plan(
     *,
     config: Imagine,
     namespace: Mapping[str, Any] | None = None,
-    rng: random.Random | None = None,
+    rng: Random | None = None,
 ) -> Plan:
     """Turn parsed options and a prompt (already interpolated) into a checked request and its handling."""
     import pydantic
@@ -440,7 +442,9 @@ def build_plan(
         fields["image_url"] = resolve_reference(args.image, ns)
     fields.update(parse_params(args.param))
     if fields.get("seed") is None:
-        fields["seed"] = (rng or random).randrange(MAX_SEED + 1)
+        import random
+
+        fields["seed"] = (rng or random.SystemRandom()).randrange(MAX_SEED + 1)
     check_fields(fields)
     try:
         request = ImageRequest(**fields)

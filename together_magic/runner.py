@@ -2,10 +2,11 @@
 
 Three situations, measured in the project's kernel-loop study:
 
-- **ipykernel, top-level cell**: ``CellRewriter`` turns a ``%%imagine`` cell into a top-level ``await``, so
-  the request runs on the kernel's own loop (widgets stay live) and the cell stays busy until the images
-  are there. ``wait_cancellable`` waits in 0.1 s slices: a kernel interrupt lands on a sleeping loop only
-  when it wakes (ipykernel#881), and the slices make it land within a fraction of a second.
+- **ipykernel, top-level cell**: ``rewriter.CellRewriter`` turns a ``%%imagine`` cell into a top-level
+  ``await``, so the request runs on the kernel's own loop (widgets stay live) and the cell stays busy
+  until the images are there. ``wait_cancellable`` waits in 0.1 s slices: a kernel interrupt lands on a
+  sleeping loop only when it wakes (ipykernel#881), and the slices make it land within a fraction of a
+  second.
 - **no loop running** (terminal IPython, a plain ``InteractiveShell``): ``run_blocking`` runs the task on
   IPython's own persistent loop; Ctrl-C cancels the task itself (IPython#14248 would leave it running).
 - **a loop running but no await possible** (``%%capture``/``%%time`` around the cell, pytest-asyncio):
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import sys
 import threading
 import time
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .request import Plan
     from .types import ImageResponse
 
-__all__ = ["CellRewriter", "ImagineCancelled", "generate", "run_blocking", "wait_cancellable"]
+__all__ = ["ImagineCancelled", "generate", "run_blocking", "wait_cancellable"]
 
 T = TypeVar("T")
 POLL_SECONDS = 0.1
@@ -206,55 +206,3 @@ def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise box["error"]
     result: T = box["result"]
     return result
-
-
-# ----------------------------------------------------------------------------- the cell rewriter
-_CELL = re.compile(r"^%%imagine(?=\s|$)(.*)$")
-
-
-class CellRewriter:
-    """A cleanup input transformer: top-level ``%%imagine`` cells in ipykernel become an ``await``.
-
-    ``has_side_effects`` keeps IPython from running it in ``check_complete`` (otherwise a bare
-    ``%%imagine`` header would be submitted before its body). ``depth`` counts running cells so that a
-    cell nested in ``%%capture`` or ``%%time`` is left to the ordinary magic.
-    """
-
-    has_side_effects = True
-
-    def __init__(self, shell: Any) -> None:
-        self.shell = shell
-        self.depth = 0
-
-    def __call__(self, lines: list[str]) -> list[str]:
-        if not lines:
-            return lines
-        match = _CELL.match(lines[0].rstrip("\n"))
-        if match is None or not self.may_await():
-            return lines
-        line, cell = match.group(1).strip(), "".join(lines[1:])
-        return [
-            f"await __import__('together_magic.magic', fromlist=['_']).run_cell_async({line!r}, {cell!r})\n"
-        ]
-
-    def may_await(self) -> bool:
-        if self.depth > 0 or not getattr(self.shell, "autoawait", False):
-            return False
-        zmqshell = sys.modules.get("ipykernel.zmqshell")
-        if zmqshell is None or not isinstance(self.shell, zmqshell.ZMQInteractiveShell):
-            return False
-        from IPython.core.async_helpers import _asyncio_runner
-
-        if self.shell.loop_runner is not _asyncio_runner:
-            return False
-        try:
-            asyncio.get_running_loop()
-        except RuntimeError:
-            return False
-        return True
-
-    def pre_run_cell(self, info: object = None) -> None:
-        self.depth += 1
-
-    def post_run_cell(self, result: object = None) -> None:
-        self.depth = max(0, self.depth - 1)

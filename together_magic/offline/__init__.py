@@ -7,9 +7,12 @@ It is what the client uses when no API key is configured (in-process, through ht
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING, Any
 
-from .backend import FAULTS, RENDERER_NOTICE, BackendOptions, OfflineBackend
 from .catalogue import DEFAULT_MODEL, MODELS, ModelSpec
+
+if TYPE_CHECKING:
+    from .backend import FAULTS, RENDERER_NOTICE, BackendOptions, OfflineBackend
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -32,8 +35,19 @@ _shared_lock = threading.Lock()
 
 def shared_backend() -> OfflineBackend:
     """The process-wide in-process backend, so an image URL from one client can be fetched by another."""
+    from .backend import OfflineBackend
+
     global _shared
     with _shared_lock:
         if _shared is None:
             _shared = OfflineBackend()
         return _shared
+
+
+def __getattr__(name: str) -> Any:
+    # The backend (and what it imports) loads on first use: ``%load_ext`` only needs the catalogue.
+    if name in ("FAULTS", "RENDERER_NOTICE", "BackendOptions", "OfflineBackend"):
+        from . import backend
+
+        return getattr(backend, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
