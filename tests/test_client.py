@@ -273,7 +273,6 @@ def test_every_status_maps_to_its_error(
     [
         ("badjson", tm.APIResponseValidationError, "not JSON"),
         ("nodata", tm.APIResponseValidationError, "no images"),
-        ("badbase64", tm.APIResponseValidationError, "not valid base64"),
         ("drop", tm.APIConnectionError, "could not talk to"),
         ("truncated", tm.APIConnectionError, "could not talk to"),
     ],
@@ -287,6 +286,20 @@ def test_broken_answers_become_typed_errors(
             client.images.generate(prompt="x", model=MODEL, width=256, height=256)
     assert fragment in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_corrupt_base64_is_a_typed_error_when_the_bytes_are_read(target: Target) -> None:
+    with tm.Together(base_url=target.base_url, max_retries=0) as client:
+        client._http.headers.update(fault("badbase64"))
+        response = client.images.generate(prompt="x", model=MODEL, width=256, height=256)
+    with pytest.raises(tm.ImageDataError, match="image 0: b64_json is not valid base64"):
+        (response.data or [])[0].image_bytes()
+    with tm.Together(base_url=target.base_url, max_retries=0) as client:
+        raw = client._http.post(
+            "/images/generations", json={"prompt": "x", "model": MODEL, "response_format": "base64"}
+        )
+    truncated = raw.json()["data"][0]["b64_json"][:-3]  # a length no decoder accepts: caught at once
+    assert not tm.types.looks_like_base64(truncated)
 
 
 def test_authentication_and_key_never_leaks(

@@ -38,7 +38,7 @@ from .errors import (
     redact,
     status_error_from_response,
 )
-from .types import ImageChoicesData, ImageRequest, ImageResponse, decode_b64
+from .types import ImageChoicesData, ImageRequest, ImageResponse, looks_like_base64
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "AsyncTogether", "Together"]
 
@@ -203,13 +203,12 @@ class _BaseClient:
             )
 
         try:
-            payload = response.json()
-        except ValueError:
-            raise invalid("the server answered with a body that is not JSON") from None
-        try:
-            result = ImageResponse.model_validate(payload)
+            # Straight from bytes: pydantic's JSON parser is several times faster than json.loads + validate.
+            result = ImageResponse.model_validate_json(response.content)
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
+            if first.get("type") == "json_invalid":
+                raise invalid("the server answered with a body that is not JSON") from None
             where = ".".join(str(p) for p in first.get("loc", ()))
             raise invalid(f"unexpected response shape at '{where}': {first.get('msg')}") from None
         if not result.data:
@@ -220,11 +219,11 @@ class _BaseClient:
         return result
 
     def _check_choice(self, choice: ImageChoicesData, invalid: Callable[[str], APIError]) -> None:
+        # A free screen now so obvious garbage is a typed error of this call; the strict decode happens
+        # once, when the bytes are first needed (display, save, image()).
         if choice.b64_json is not None:
-            try:
-                choice._bytes = decode_b64(choice.b64_json)
-            except ValueError:
-                raise invalid(f"image {choice.index}: b64_json is not valid base64") from None
+            if not looks_like_base64(choice.b64_json):
+                raise invalid(f"image {choice.index}: b64_json is not valid base64")
         elif choice.url is None:
             raise invalid(f"image {choice.index} has neither b64_json nor url")
 

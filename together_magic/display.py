@@ -40,7 +40,7 @@ def preview(choice: ImageChoicesData, max_side: int) -> tuple[bytes, str, int, i
             if max_side > 0:
                 small.thumbnail((max_side, max_side))
             out = io.BytesIO()
-            small.save(out, format="JPEG", quality=85)
+            small.save(out, format="JPEG", quality=75)  # a preview: the full image stays in the response
             result = (out.getvalue(), "image/jpeg", small.width, small.height)
     choice._previews[max_side] = result
     return result

@@ -200,8 +200,9 @@ class OfflineBackend:
         if fault == "nodata":
             data = []
         elif fault == "badbase64":
-            for item in data:
-                item["b64_json"] = "!!not base64!!" + item.get("b64_json", "")[:16]
+            for item in data:  # same length, so only a real decode notices, as with a corrupted transfer
+                text = item.get("b64_json", "AAAA" * 8)
+                item["b64_json"] = text[:8] + "!*!*" + text[12:]
         payload: dict[str, Any] = {"id": request_id, "model": job.model.id, "object": "list"}
         if fault != "nodata":
             payload["data"] = data
