@@ -7,13 +7,12 @@ values are the ones its examples use, so a request that works offline also works
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "find_model"]
 
 
-@dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(NamedTuple):  # a NamedTuple, not a dataclass: %load_ext imports this, so it must be cheap
     id: str
     display_name: str
     default_steps: int
@@ -22,8 +21,7 @@ class ModelSpec:
     max_size: int = 1792
     size_multiple: int = 8
     max_n: int = 4
-    reference_image: bool = False
-    """Whether the model takes ``image_url`` / ``image_base64`` / ``reference_images``."""
+    reference_image: bool = False  # takes image_url / image_base64 / reference_images
 
 
 _BFL = "black-forest-labs"
