@@ -44,16 +44,39 @@ def unique_path(folder: Path, stem: str, suffix: str) -> Path:
     return candidate
 
 
+_TMP_PREFIX = ".together-magic-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphans(folder: Path) -> None:
+    """Delete temporary files left by writers that were killed mid-write (their process is gone)."""
+    for tmp in folder.glob(f"{_TMP_PREFIX}*.tmp"):
+        pid = tmp.name[len(_TMP_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
 def atomic_write_new(path: Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` or, if it exists, to the next free ``-N`` name; return the path written.
 
     The bytes go to a hidden temporary file first and are fsync'ed; the final name is then created with
     ``os.link``, which fails instead of replacing when the name was taken meanwhile (another process, a
-    second cell). A crash leaves at most a ``.tmp`` file behind, never a truncated image.
+    second cell). A crash leaves at most a hidden ``.tmp`` file, never a truncated image, and the next
+    write into that folder removes it.
     """
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".together-magic-", suffix=".tmp", dir=folder)
+    remove_orphans(folder)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".tmp", dir=folder)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as handle:
