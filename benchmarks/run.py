@@ -313,18 +313,10 @@ def bench_decode(reps: int) -> None:
     from PIL import Image
 
     from together_magic import ImageChoicesData
-    from together_magic.offline.renderer import RenderSpec, encode, render
 
-    spec = RenderSpec(
-        prompt="a red fox in a snowy forest",
-        model="m",
-        width=1024,
-        height=1024,
-        steps=4,
-        default_steps=4,
-        seed=1,
-    )
-    b64 = base64.b64encode(encode(render(spec), "jpeg")).decode()
+    from .fixed_server import payload
+
+    b64 = json.loads(payload())["data"][0]["b64_json"]
 
     def ours() -> Any:
         choice = ImageChoicesData(index=0, b64_json=b64)

@@ -96,3 +96,18 @@ def start_server() -> Iterator[Callable[..., Server]]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def backend_latency() -> Iterator[Callable[[float], None]]:
+    """Slow down the in-process offline backend for one test (to interrupt or cancel mid-request)."""
+    from together_magic.offline import BackendOptions, shared_backend
+
+    backend = shared_backend()
+    saved = backend.options
+
+    def set_latency(seconds: float) -> None:
+        backend.options = BackendOptions(latency=seconds)
+
+    yield set_latency
+    backend.options = saved

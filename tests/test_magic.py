@@ -56,18 +56,6 @@ def usage_error(ip: InteractiveShell, cell: str) -> str:
     return shown
 
 
-@pytest.fixture
-def slow_backend() -> Iterator[Callable[[float], None]]:
-    backend = shared_backend()
-    saved = backend.options
-
-    def set_latency(seconds: float) -> None:
-        backend.options = BackendOptions(latency=seconds)
-
-    yield set_latency
-    backend.options = saved
-
-
 # ----------------------------------------------------------------------------- options -> request
 
 
@@ -333,10 +321,10 @@ def test_runs_on_ipythons_own_loop(ip: InteractiveShell) -> None:
     assert not [t for t in asyncio.all_tasks(loop) if not t.done()]
 
 
-def test_ctrl_c_cancels_promptly(ip: InteractiveShell, slow_backend: Callable[[float], None]) -> None:
+def test_ctrl_c_cancels_promptly(ip: InteractiveShell, backend_latency: Callable[[float], None]) -> None:
     from IPython.core.async_helpers import get_asyncio_loop
 
-    slow_backend(5.0)
+    backend_latency(5.0)
     timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT))  # what Ctrl-C sends
     started = time.perf_counter()
     timer.start()
@@ -349,7 +337,7 @@ def test_ctrl_c_cancels_promptly(ip: InteractiveShell, slow_backend: Callable[[f
     assert "Traceback" not in captured.stdout + captured.stderr
     assert "r_cancelled" not in ip.user_ns
     assert not [t for t in asyncio.all_tasks(get_asyncio_loop()) if not t.done()]
-    slow_backend(0.0)
+    backend_latency(0.0)
     assert run(ip, "%%imagine --size 256x256 -s 1 -o r_after\nfox").data
 
 

@@ -14,7 +14,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from PIL import Image
 
 from together_magic import config as tm_config
-from together_magic.offline import BackendOptions, shared_backend
+from together_magic.offline import shared_backend
 from together_magic.panel import BUSY_NOTE, ImaginePanel
 
 pytestmark = pytest.mark.anyio
@@ -29,18 +29,6 @@ def shell(tmp_path: Path) -> Iterator[InteractiveShell]:
     tm_config.set_current(None)
     for name in ("panel_reference", "latest"):
         ip.user_ns.pop(name, None)
-
-
-@pytest.fixture
-def latency() -> Iterator[Any]:
-    backend = shared_backend()
-    saved = backend.options
-
-    def set_latency(seconds: float) -> None:
-        backend.options = BackendOptions(latency=seconds)
-
-    yield set_latency
-    backend.options = saved
 
 
 def make(shell: InteractiveShell, **kwargs: Any) -> ImaginePanel:
@@ -157,8 +145,10 @@ async def test_bad_size_is_the_magics_one_line(shell: InteractiveShell) -> None:
     assert not panel.generate.disabled
 
 
-async def test_cancel_stops_within_a_fraction_of_a_second(shell: InteractiveShell, latency: Any) -> None:
-    latency(5.0)
+async def test_cancel_stops_within_a_fraction_of_a_second(
+    shell: InteractiveShell, backend_latency: Any
+) -> None:
+    backend_latency(5.0)
     panel = make(shell)
     panel.generate.click()
     await asyncio.sleep(0.3)
@@ -172,8 +162,8 @@ async def test_cancel_stops_within_a_fraction_of_a_second(shell: InteractiveShel
     assert not panel.generate.disabled and panel.cancel.disabled
 
 
-async def test_double_click_sends_one_request(shell: InteractiveShell, latency: Any) -> None:
-    latency(0.3)
+async def test_double_click_sends_one_request(shell: InteractiveShell, backend_latency: Any) -> None:
+    backend_latency(0.3)
     panel = make(shell)
     before = shared_backend().stats["requests"]
     panel.generate.click()

@@ -382,6 +382,22 @@ def _get_image(http: httpx.Client, url: str, api_key: str | None) -> bytes:
     return response.content
 
 
+def _request(
+    prompt: str,
+    model: str,
+    seed: int | None,
+    n: int,
+    height: int,
+    width: int,
+    negative_prompt: str | None,
+    extra: dict[str, Any],
+) -> ImageRequest:
+    return ImageRequest(
+        prompt=prompt, model=model, seed=seed, n=n, height=height, width=width,
+        negative_prompt=negative_prompt, **{"response_format": "base64", **extra},
+    )  # fmt: skip
+
+
 class Images:
     def __init__(self, client: Together) -> None:
         self._client = client
@@ -403,18 +419,7 @@ class Images:
         Unlike the raw API (which answers with short-lived URLs by default) this asks for base64 unless
         ``response_format`` is given, so the images live in the response and survive URL expiry.
         """
-        kwargs.setdefault("response_format", "base64")
-        request = ImageRequest(
-            prompt=prompt,
-            model=model,
-            seed=seed,
-            n=n,
-            height=height,
-            width=width,
-            negative_prompt=negative_prompt,
-            **kwargs,
-        )
-        return self._client._send(request)
+        return self._client._send(_request(prompt, model, seed, n, height, width, negative_prompt, kwargs))
 
     def send(self, request: ImageRequest) -> ImageResponse:
         """Send a request built elsewhere (the magic, the panel and the CLI build theirs in one place)."""
@@ -437,22 +442,8 @@ class AsyncImages:
         negative_prompt: str | None = None,
         **kwargs: Any,
     ) -> ImageResponse:
-        """Generate ``n`` images; extra keywords (``steps``, ``guidance_scale``, ...) go into the body.
-
-        Unlike the raw API (which answers with short-lived URLs by default) this asks for base64 unless
-        ``response_format`` is given, so the images live in the response and survive URL expiry.
-        """
-        kwargs.setdefault("response_format", "base64")
-        request = ImageRequest(
-            prompt=prompt,
-            model=model,
-            seed=seed,
-            n=n,
-            height=height,
-            width=width,
-            negative_prompt=negative_prompt,
-            **kwargs,
-        )
+        """The same as ``Together().images.generate``, awaited."""
+        request = _request(prompt, model, seed, n, height, width, negative_prompt, kwargs)
         return await self._client._send(request)
 
     async def send(self, request: ImageRequest) -> ImageResponse:
