@@ -419,3 +419,17 @@ def test_unload_removes_everything() -> None:
     shell.run_line_magic("load_ext", "together_magic")  # and it loads again
     assert "imagine" in shell.magics_manager.magics["line"]
     shell.run_line_magic("unload_ext", "together_magic")
+
+
+def test_line_magic_inside_a_function_sees_its_locals(ip: InteractiveShell) -> None:
+    run(
+        ip,
+        "def img_make(subject, seed):\n"
+        '    response = %imagine "a {{ subject }} at night" --size 256x256 --seed {{ seed }}\n'
+        "    return response\n"
+        "r_fn = [img_make('fox', 1), img_make('owl', 2)]",
+    )
+    assert [(r.request.prompt, r.request.seed) for r in ip.user_ns["r_fn"]] == [
+        ("a fox at night", 1),
+        ("a owl at night", 2),
+    ]

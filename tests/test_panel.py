@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
 import io
 import re
 from collections.abc import Iterator
@@ -182,3 +183,22 @@ async def test_presets_set_the_size(shell: InteractiveShell) -> None:
     assert panel.preset.value == "custom"
     panel.height.value, panel.width.value = 1024, 1024
     assert panel.preset.value == "square"
+
+
+async def test_reference_upload(shell: InteractiveShell) -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 40), (0, 200, 0)).save(buffer, format="PNG")
+    panel = make(shell)
+    panel.upload.value = (
+        {
+            "name": "ref.png",
+            "type": "image/png",
+            "size": len(buffer.getvalue()),
+            "last_modified": datetime.datetime(2026, 11, 21, tzinfo=datetime.timezone.utc),
+            "content": memoryview(buffer.getvalue()),
+        },
+    )
+    assert not panel.clear_reference.disabled and shell.user_ns["panel_reference"] == buffer.getvalue()
+    panel.generate.click()
+    await panel.task
+    assert panel.last.request.model_extra["image_url"].startswith("data:image/png;base64,")
