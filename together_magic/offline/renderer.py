@@ -22,7 +22,6 @@ import itertools
 import math
 import random
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter
@@ -576,7 +575,3 @@ def encode(img: Image.Image, output_format: str) -> bytes:
     else:
         img.save(out, format="JPEG", quality=90)
     return out.getvalue()
-
-
-def render_many(specs: Iterable[RenderSpec], output_format: str) -> list[bytes]:
-    return [encode(render(spec), output_format) for spec in specs]
