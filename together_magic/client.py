@@ -392,9 +392,10 @@ def _request(
     negative_prompt: str | None,
     extra: dict[str, Any],
 ) -> ImageRequest:
+    extra.setdefault("response_format", "base64")  # keeps the caller's order of fields in the payload
     return ImageRequest(
         prompt=prompt, model=model, seed=seed, n=n, height=height, width=width,
-        negative_prompt=negative_prompt, **{"response_format": "base64", **extra},
+        negative_prompt=negative_prompt, **extra,
     )  # fmt: skip
 
 
