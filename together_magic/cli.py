@@ -167,7 +167,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from .client import Together
     from .errors import TogetherError
-    from .files import safe_stem
+    from .files import save_response
     from .offline import DEFAULT_MODEL
 
     out = Path(args.out)
@@ -184,7 +184,7 @@ def _demo(args: argparse.Namespace) -> int:
             except TogetherError as exc:
                 print(f"together-magic: error: {exc}", file=sys.stderr)
                 return 1
-            paths = response.save(out, stem=f"{safe_stem(prompt)}-seed{args.seed}")
+            paths = save_response(response, out)  # the same names and embedded parameters as --save
             took = time.perf_counter() - started
             for path in paths:
                 print(f"[{number}/{len(DEMO_PROMPTS)}] {took:.2f} s  {path}", flush=True)
