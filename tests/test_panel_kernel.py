@@ -66,3 +66,19 @@ def test_panel_clicks_are_served_while_a_magic_cell_awaits(kernel: Kernel) -> No
     state = kernel.ok("await p.task\nprint(len(p.responses), r_busy.request.seed)")
     assert state.text.split() == ["2", "1"]
     kernel.ok("_o.shared_backend().options = _b.BackendOptions()")
+
+
+def test_bad_size_and_double_click_in_the_kernel(kernel: Kernel) -> None:
+    kernel.ok("p.width.value, p.height.value = 1000, 1001")
+    generate_id = kernel.ok("print(p.generate.model_id)").text.strip()
+    kernel.click(generate_id)
+    status = kernel.ok("print(p.status.value)").text
+    assert "⚠ --height must be a multiple of 8 between 256 and 1792" in status
+    kernel.ok("p.width.value, p.height.value = 320, 256")
+    kernel.ok("_o.shared_backend().options = _b.BackendOptions(latency=0.5)")
+    before = int(kernel.ok("print(_o.shared_backend().stats['requests'])").text)
+    for _ in range(3):  # a double (triple) click from the browser while the first request runs
+        kernel.click(generate_id)
+    after = kernel.ok("await p.task\nprint(_o.shared_backend().stats['requests'], p.sent)").text.split()
+    assert int(after[0]) == before + 1
+    kernel.ok("_o.shared_backend().options = _b.BackendOptions()")
