@@ -202,3 +202,16 @@ async def test_reference_upload(shell: InteractiveShell) -> None:
     panel.generate.click()
     await panel.task
     assert panel.last.request.model_extra["image_url"].startswith("data:image/png;base64,")
+
+
+async def test_cache_setting_is_honoured(shell: InteractiveShell) -> None:
+    panel = make(shell)
+    panel.lock.value = True
+    for _ in range(2):
+        panel.generate.click()
+        await panel.task
+    assert panel.last.cached  # same seed, same form: the second answer came from the cache
+    panel.settings.cache = False
+    panel.generate.click()
+    await panel.task
+    assert not panel.last.cached

@@ -20,7 +20,7 @@ import ipywidgets as w
 from . import config as _config
 from .errors import APIError
 from .offline.catalogue import MODELS
-from .request import MAX_SEED, OptionError, magic_code, plan_from_line
+from .request import MAX_SEED, OptionError, Plan, magic_code, plan_from_line
 from .types import ImageChoicesData, ImageResponse
 
 __all__ = ["ImaginePanel", "panel"]
@@ -202,7 +202,7 @@ class ImaginePanel(w.VBox):
         self._started = time.perf_counter()
         self.generate.disabled, self.cancel.disabled = True, False
         self.status.value = f"generating… 0.0 s — {BUSY_NOTE}"
-        coroutine = self._run(plan.request, bind or None)
+        coroutine = self._run(plan, bind or None)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no kernel loop (plain Python): run it here, blocking
@@ -230,15 +230,14 @@ class ImaginePanel(w.VBox):
             self.task.cancel()
 
     # ------------------------------------------------------------------------------ the work
-    async def _run(self, request: Any, bind: str | None) -> None:
+    async def _run(self, plan: Plan, bind: str | None) -> None:
         from .magic import _explain
-        from .request import Plan
         from .runner import generate
 
         ticker = asyncio.ensure_future(self._tick(self._started))
         self.sent += 1
         try:
-            response = await generate(Plan(request=request), self.settings)
+            response = await generate(plan, self.settings)
         except APIError as err:
             self._show_error(str(_explain(err)))
             return
