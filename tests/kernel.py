@@ -67,9 +67,19 @@ class Kernel:
             ):
                 reply.outputs.append({"msg_type": kind, "content": msg["content"]})
         reply.elapsed = time.perf_counter() - started
-        shell = self.client.get_shell_msg(timeout=10)
-        reply.status = shell["content"]["status"]
-        return reply
+        while True:  # the reply to this request (a stale one to an earlier request is skipped)
+            try:
+                shell = self.client.get_shell_msg(timeout=10)
+            except queue.Empty:
+                if not interrupted:
+                    raise
+                # An interrupt that lands while the kernel is sending its reply can swallow the reply
+                # (the kernel still goes idle and stays usable); callers check the kernel's state instead.
+                reply.status = "no-reply"
+                return reply
+            if shell["parent_header"].get("msg_id") == msg_id:
+                reply.status = shell["content"]["status"]
+                return reply
 
     def ok(self, code: str) -> Reply:
         reply = self.run(code)
@@ -86,3 +96,21 @@ class Kernel:
             "comm_msg", {"comm_id": model_id, "data": {"method": "custom", "content": {"event": "click"}}}
         )
         self.client.shell_channel.send(msg)
+
+
+PRELUDE = (
+    "%load_ext together_magic\n"
+    "import asyncio, together_magic.offline as _o, together_magic.offline.backend as _b"
+)
+
+
+def loaded_kernel(folder: Path, setup: str = "") -> Kernel:
+    """A fresh kernel with the extension loaded and the in-process backend at hand as ``_o`` / ``_b``."""
+    kernel = Kernel(folder)
+    kernel.ok(PRELUDE + (f"\n{setup}" if setup else ""))
+    return kernel
+
+
+def set_latency(kernel: Kernel, seconds: float) -> None:
+    """Slow the kernel's in-process offline backend down (0 restores it)."""
+    kernel.ok(f"_o.shared_backend().options = _b.BackendOptions(latency={seconds})")

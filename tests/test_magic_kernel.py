@@ -6,25 +6,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from .kernel import Kernel
+from .kernel import Kernel, loaded_kernel, set_latency
 
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    k = Kernel(tmp_path_factory.mktemp("kernel-cache"))
-    k.ok(
-        "%load_ext together_magic\nimport together_magic.offline as _o, together_magic.offline.backend as _b"
-    )
+    k = loaded_kernel(tmp_path_factory.mktemp("kernel-cache"))
     yield k
     k.stop()
 
 
-def latency(kernel: Kernel, seconds: float) -> None:
-    kernel.ok(f"_o.shared_backend().options = _b.BackendOptions(latency={seconds})")
-
-
 def test_cell_runs_on_the_kernel_loop_and_blocks_until_the_images(kernel: Kernel) -> None:
-    latency(kernel, 0.5)
+    set_latency(kernel, 0.5)
     reply = kernel.ok("%%imagine -n 2 -s 3 --size 256x256 -o r_k\na red fox in the snow")
     assert reply.elapsed >= 0.5
     results = reply.of_type("execute_result")
@@ -36,13 +29,13 @@ def test_cell_runs_on_the_kernel_loop_and_blocks_until_the_images(kernel: Kernel
     assert results[0]["content"]["metadata"]["together_magic"]["seed"] == 3
     check = kernel.ok("print(type(r_k).__name__, len(r_k.data), _ is r_k, 'run_cell_async' in In[-2])")
     assert check.text.strip() == "ImageResponse 2 True True"  # it ran as a rewritten top-level await
-    latency(kernel, 0.0)
+    set_latency(kernel, 0.0)
 
 
 def test_interrupt_cancels_promptly_and_the_kernel_recovers(kernel: Kernel) -> None:
-    latency(kernel, 10.0)
+    set_latency(kernel, 10.0)
     reply = kernel.run("%%imagine --size 256x256 -o r_interrupted\nslow fox", interrupt_after=0.5)
-    latency(kernel, 0.0)
+    set_latency(kernel, 0.0)
     assert reply.status == "error"
     assert reply.elapsed < 2.5, reply.elapsed
     (error,) = reply.of_type("error")

@@ -112,7 +112,6 @@ class APIError(TogetherError):
         self.request_id = request_id
         self.body = body
         super().__init__(message)
-        self.message = _one_line(message)
 
     def __str__(self) -> str:
         head = ""

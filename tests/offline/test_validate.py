@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from together_magic.offline.validate import OfflineAPIError, parse_job
 
+from ..strategies import REQUEST_FIELDS, json_value
+
 MODEL = "black-forest-labs/FLUX.1-schnell"
 
 
@@ -71,33 +73,8 @@ def test_legacy_guidance_field_is_accepted() -> None:
     assert job(guidance_scale=1.5).guidance == 1.5
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8,
-)
-fields = st.sampled_from(
-    [
-        "prompt",
-        "model",
-        "n",
-        "width",
-        "height",
-        "steps",
-        "seed",
-        "guidance_scale",
-        "negative_prompt",
-        "response_format",
-        "output_format",
-        "image_url",
-        "image_base64",
-        "reference_images",
-    ]
-)
-
-
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(fields, json_values, max_size=8))
+@given(st.dictionaries(st.sampled_from(REQUEST_FIELDS), json_value, max_size=8))
 def test_any_json_gives_a_job_or_a_4xx(body: dict[str, Any]) -> None:
     try:
         parse_job({"model": MODEL, "prompt": "x", **body})

@@ -16,6 +16,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from ..conftest import MODEL, Server
+from ..strategies import REQUEST_FIELDS, json_leaf, json_value
 
 OPTIONS = [
     "-m",
@@ -147,35 +148,14 @@ def server() -> Iterator[Server]:
     srv.stop()
 
 
-leaf = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(), st.text(max_size=20))
-json_any = st.recursive(
-    leaf,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=8,
-)
 request_bodies = st.one_of(
-    json_any,
+    json_value,
     st.fixed_dictionaries(
         {
             "model": st.sampled_from([MODEL, "black-forest-labs/FLUX.2-dev", "nope", ""]),
             "prompt": st.text(max_size=30),
         },
-        optional={
-            k: leaf
-            for k in (
-                "n",
-                "width",
-                "height",
-                "steps",
-                "seed",
-                "guidance_scale",
-                "output_format",
-                "response_format",
-                "image_base64",
-                "image_url",
-                "negative_prompt",
-            )
-        },
+        optional={k: json_leaf | st.floats() for k in REQUEST_FIELDS if k not in ("model", "prompt")},
     ),
 )
 _STATUS: Counter[int] = Counter()

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from ..kernel import Kernel
+from ..kernel import Kernel, loaded_kernel, set_latency
 
 ROUNDS = 20
 CHECK = (
@@ -22,19 +22,15 @@ CHECK = (
 
 @pytest.fixture(scope="module")
 def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
-    k = Kernel(tmp_path_factory.mktemp("interrupts"))
-    k.ok(
-        "%load_ext together_magic\n%config Imagine.cache = False\n"
-        "import together_magic.offline as _o, together_magic.offline.backend as _b\n"
-        "_o.shared_backend().options = _b.BackendOptions(latency=0.4)"
-    )
+    k = loaded_kernel(tmp_path_factory.mktemp("interrupts"), "%config Imagine.cache = False")
+    set_latency(k, 0.4)
     yield k
     k.stop()
 
 
 def test_random_interrupts_of_the_magic(kernel: Kernel, figures: Callable[[str], None]) -> None:
     rng = random.Random(20261121)
-    outcomes = {"cancelled": 0, "finished": 0}
+    outcomes: dict[str, int] = {"cancelled": 0, "finished": 0}
     worst = 0.0
     for round_ in range(ROUNDS):
         delay = rng.uniform(0.0, 0.6)  # before, during and after the 0.4 s request
@@ -46,11 +42,14 @@ def test_random_interrupts_of_the_magic(kernel: Kernel, figures: Callable[[str],
             assert [e["content"]["ename"] for e in errors] in (["ImagineCancelled"], ["KeyboardInterrupt"])
             outcomes["cancelled"] += 1
             worst = max(worst, reply.elapsed - delay)
-        else:
+        elif reply.status == "ok":
             outcomes["finished"] += 1
+        else:  # the interrupt swallowed the kernel's reply: the cell's state is whatever it reached
+            outcomes["reply lost"] = outcomes.get("reply lost", 0) + 1
         pending, bound = kernel.ok(CHECK).text.split()
         assert pending == "0"  # no generation left running on the kernel's loop
-        assert bound == ("none" if reply.status == "error" else "whole")  # never half-bound
+        allowed = {"error": {"none"}, "ok": {"whole"}}.get(reply.status, {"none", "whole"})
+        assert bound in allowed  # never half-bound
         assert kernel.ok("print(1 + 1)").text.strip() == "2"  # the kernel is alive and answers
     assert kernel.ok("%%imagine --size 256x256 -s 99\nowl").of_type("execute_result")
     figures(
