@@ -1,0 +1,478 @@
+"""The one catalogue of Together's image models: every limit, input, default and price lives here.
+
+The magic's checks, the panel's controls, the offline backend's validation, ``together-magic info --models``
+and the README's model table all read this module, so a limit is written once and they cannot disagree.
+
+Sources (see the project's API notes): Together's 2026 documentation and skill reference (ids, the feature
+matrix of which model takes ``image_url`` / ``reference_images`` / ``image_loras`` / ``guidance`` /
+``negative_prompt`` / ``output_format`` / ``prompt_upsampling`` / ``aspect_ratio``, the 256-1920 size range,
+FLUX.2's 512-2048 in steps of 16, Gemini 3 Pro Image's 1K/2K/4K presets) and its pricing page (dated below).
+Where Together documents nothing for a model, the entry takes the common parameters only, so a request that
+passes here is one the cloud accepts. Unknown ids are not refused by the client: they pass through to the
+cloud untouched (only the offline backend answers them with Together's 404).
+
+No I/O and nothing heavy: ``%load_ext`` imports this (NamedTuples, not dataclasses or pydantic).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
+
+__all__ = [
+    "ASPECT_RATIOS",
+    "DEFAULT_GUIDANCE",
+    "DEFAULT_MODEL",
+    "DEFAULT_SIZE",
+    "GUIDANCE_RANGE",
+    "IMAGE_INPUTS",
+    "INPUTS",
+    "MODELS",
+    "N_RANGE",
+    "PRICES_AS_OF",
+    "PROMPT_MAX",
+    "SEED_RANGE",
+    "Limits",
+    "ModelSpec",
+    "Price",
+    "closest",
+    "estimate_cost",
+    "find_model",
+    "models_taking",
+    "nearest_sizes",
+    "size_for_aspect",
+]
+
+PRICES_AS_OF = "2026-05"
+"""When the prices below were read from together.ai/pricing; ``Imagine.prices`` overrides them."""
+
+SEED_RANGE = (0, 2**32 - 1)
+N_RANGE = (1, 4)
+GUIDANCE_RANGE = (0.0, 30.0)
+DEFAULT_GUIDANCE = 3.5
+DEFAULT_SIZE = (1024, 1024)
+PROMPT_MAX = 10_000
+MAX_LORAS = 2
+LORA_SCALE_RANGE = (0.0, 2.0)
+"""Accepted LoRA scales; Together advises 0.3-1.2."""
+
+# aspect_ratio -> the standard size Together renders for it when no width/height is sent.
+ASPECT_RATIOS: dict[str, tuple[int, int]] = {
+    "1:1": (1024, 1024),
+    "16:9": (1344, 768),
+    "9:16": (768, 1344),
+    "3:2": (1248, 832),
+    "2:3": (832, 1248),
+    "4:3": (1184, 864),
+    "3:4": (864, 1184),
+}
+
+IMAGE_INPUTS = ("image_url", "reference_images", "image_loras")
+"""Inputs a model that does not take them refuses (400 ``Unsupported use of '<field>'``)."""
+
+INPUTS = (
+    "steps",
+    "negative_prompt",
+    "guidance_scale",
+    "guidance",
+    "output_format",
+    "prompt_upsampling",
+    "aspect_ratio",
+    *IMAGE_INPUTS,
+)
+"""The optional request fields that differ between models (prompt, model, n, width, height, seed,
+response_format and disable_safety_checker are taken by every model)."""
+
+
+class Price(NamedTuple):
+    """Together's list price: per megapixel at the default steps (FLUX and other open models) or per image."""
+
+    per_mp: float | None = None
+    per_image: float | None = None
+
+
+class Limits(NamedTuple):
+    """What one model accepts. Ranges are inclusive."""
+
+    n: tuple[int, int] = N_RANGE
+    size: tuple[int, int] = (256, 1920)
+    multiple: int = 8
+    presets: tuple[tuple[str, int, int], ...] = ()
+    """Fixed sizes (label, width, height); when set, width and height must be one of them."""
+    steps: tuple[int, int] | None = None
+    """None: the model takes no ``steps``."""
+    default_steps: int | None = None
+    guidance: tuple[float, float] = GUIDANCE_RANGE
+    seed: tuple[int, int] = SEED_RANGE
+    loras: int = 0
+    """How many ``image_loras`` it takes (0: none)."""
+
+
+class ModelSpec(NamedTuple):
+    id: str
+    display_name: str
+    maker: str
+    inputs: frozenset[str]
+    limits: Limits
+    price: Price
+    legacy: bool = False
+    """Older ids that still answer but are no longer listed by Together."""
+
+    def takes(self, field: str) -> bool:
+        return field in self.inputs
+
+    @property
+    def short_name(self) -> str:
+        return self.id.rsplit("/", 1)[-1]
+
+    # Shortcuts used everywhere a single figure is wanted.
+    @property
+    def default_steps(self) -> int | None:
+        return self.limits.default_steps
+
+    @property
+    def max_n(self) -> int:
+        return self.limits.n[1]
+
+
+def _gemini_presets() -> tuple[tuple[str, int, int], ...]:
+    base = {
+        "1:1": (1024, 1024),
+        "2:3": (848, 1264),
+        "3:2": (1264, 848),
+        "3:4": (896, 1200),
+        "4:3": (1200, 896),
+        "9:16": (768, 1376),
+        "16:9": (1376, 768),
+        "21:9": (1536, 672),
+    }
+    return tuple(
+        (f"{label} {ratio}", w * factor, h * factor)
+        for label, factor in (("1K", 1), ("2K", 2), ("4K", 4))
+        for ratio, (w, h) in base.items()
+    )
+
+
+_BFL = "black-forest-labs"
+_FLUX1 = frozenset({"steps", "guidance_scale", "output_format"})
+_FLUX2 = frozenset({"output_format", "prompt_upsampling", "reference_images"})
+_OPEN = frozenset({"steps", "guidance_scale", "negative_prompt", "output_format"})
+_FLUX2_SIZE = {"size": (512, 2048), "multiple": 16}
+
+
+def _spec(
+    model_id: str,
+    name: str,
+    maker: str,
+    inputs: Iterable[str],
+    price: Price,
+    *,
+    steps: tuple[int, int] | None = None,
+    default_steps: int | None = None,
+    legacy: bool = False,
+    **limits: object,
+) -> ModelSpec:
+    taken = frozenset(inputs)
+    if "steps" in taken and steps is None:
+        steps = (1, 50)
+    unknown = taken - set(INPUTS)
+    assert not unknown, f"{model_id}: unknown inputs {unknown}"
+    return ModelSpec(
+        model_id,
+        name,
+        maker,
+        taken,
+        Limits(steps=steps, default_steps=default_steps, **limits),  # type: ignore[arg-type]
+        price,
+        legacy,
+    )
+
+
+MODELS: dict[str, ModelSpec] = {
+    spec.id: spec
+    for spec in (
+        # --- Black Forest Labs: FLUX.1
+        _spec(
+            f"{_BFL}/FLUX.1-schnell",
+            "FLUX.1 [schnell]",
+            "Black Forest Labs",
+            _FLUX1 | {"negative_prompt", "aspect_ratio"},
+            Price(per_mp=0.0027),
+            steps=(1, 12),
+            default_steps=4,
+        ),
+        _spec(
+            f"{_BFL}/FLUX.1.1-pro",
+            "FLUX1.1 [pro]",
+            "Black Forest Labs",
+            {"output_format", "prompt_upsampling"},
+            Price(per_mp=0.04),
+        ),
+        _spec(
+            f"{_BFL}/FLUX.1-kontext-pro",
+            "FLUX.1 Kontext [pro]",
+            "Black Forest Labs",
+            _FLUX1 | {"aspect_ratio", "image_url", "prompt_upsampling"},
+            Price(per_mp=0.04),
+            default_steps=28,
+        ),
+        _spec(
+            f"{_BFL}/FLUX.1-kontext-max",
+            "FLUX.1 Kontext [max]",
+            "Black Forest Labs",
+            _FLUX1 | {"aspect_ratio", "image_url", "prompt_upsampling"},
+            Price(per_mp=0.08),
+            default_steps=28,
+        ),
+        # --- Black Forest Labs: FLUX.2
+        _spec(
+            f"{_BFL}/FLUX.2-pro",
+            "FLUX.2 [pro]",
+            "Black Forest Labs",
+            _FLUX2 | {"image_url"},
+            Price(per_mp=0.03),
+            **_FLUX2_SIZE,  # type: ignore[arg-type]
+        ),
+        _spec(
+            f"{_BFL}/FLUX.2-dev",
+            "FLUX.2 [dev]",
+            "Black Forest Labs",
+            _FLUX2 | {"steps", "guidance", "image_loras"},
+            Price(per_mp=0.0154),
+            default_steps=28,
+            loras=MAX_LORAS,
+            **_FLUX2_SIZE,  # type: ignore[arg-type]
+        ),
+        _spec(
+            f"{_BFL}/FLUX.2-flex",
+            "FLUX.2 [flex]",
+            "Black Forest Labs",
+            _FLUX2 | {"steps", "guidance", "image_url"},
+            Price(per_mp=0.03),
+            default_steps=28,
+            **_FLUX2_SIZE,  # type: ignore[arg-type]
+        ),
+        # --- Google (priced per image)
+        _spec("google/imagen-4.0-preview", "Imagen 4 Preview", "Google", set(), Price(per_image=0.04)),
+        _spec("google/imagen-4.0-fast", "Imagen 4 Fast", "Google", set(), Price(per_image=0.02)),
+        _spec("google/imagen-4.0-ultra", "Imagen 4 Ultra", "Google", set(), Price(per_image=0.06)),
+        _spec(
+            "google/flash-image-2.5",
+            "Gemini 2.5 Flash Image",
+            "Google",
+            {"reference_images"},
+            Price(per_image=0.039),
+        ),
+        _spec(
+            "google/gemini-3-pro-image",
+            "Gemini 3 Pro Image",
+            "Google",
+            {"reference_images"},
+            Price(per_image=0.134),
+            presets=_gemini_presets(),
+            size=(672, 6144),
+        ),
+        # --- ByteDance, Qwen, Ideogram
+        _spec(
+            "ByteDance-Seed/Seedream-4.0",
+            "Seedream 4.0",
+            "ByteDance",
+            {"guidance_scale"},
+            Price(per_image=0.03),
+        ),
+        _spec(
+            "ByteDance-Seed/Seedream-3.0",
+            "Seedream 3.0",
+            "ByteDance",
+            {"guidance_scale"},
+            Price(per_image=0.018),
+        ),
+        _spec("Qwen/Qwen-Image", "Qwen-Image", "Qwen", _OPEN, Price(per_mp=0.0058), default_steps=50),
+        _spec(
+            "ideogram/ideogram-3.0", "Ideogram 3.0", "Ideogram", {"negative_prompt"}, Price(per_image=0.06)
+        ),
+        # --- HiDream, RunDiffusion, Lykon, Stability
+        _spec(
+            "HiDream-ai/HiDream-I1-Full",
+            "HiDream-I1 Full",
+            "HiDream",
+            _OPEN,
+            Price(per_mp=0.009),
+            default_steps=50,
+        ),
+        _spec(
+            "HiDream-ai/HiDream-I1-Dev",
+            "HiDream-I1 Dev",
+            "HiDream",
+            _OPEN,
+            Price(per_mp=0.0045),
+            default_steps=28,
+        ),
+        _spec(
+            "HiDream-ai/HiDream-I1-Fast",
+            "HiDream-I1 Fast",
+            "HiDream",
+            _OPEN,
+            Price(per_mp=0.0032),
+            default_steps=16,
+        ),
+        _spec(
+            "RunDiffusion/Juggernaut-pro-flux",
+            "Juggernaut Pro Flux",
+            "RunDiffusion",
+            _FLUX1,
+            Price(per_mp=0.0049),
+            default_steps=28,
+        ),
+        _spec(
+            "Rundiffusion/Juggernaut-Lightning-Flux",
+            "Juggernaut Lightning Flux",
+            "RunDiffusion",
+            _FLUX1,
+            Price(per_mp=0.0017),
+            steps=(1, 12),
+            default_steps=4,
+        ),
+        _spec("Lykon/DreamShaper", "DreamShaper", "Lykon", _OPEN, Price(per_mp=0.0006), default_steps=30),
+        _spec(
+            "stabilityai/stable-diffusion-3-medium",
+            "Stable Diffusion 3 Medium",
+            "Stability AI",
+            _OPEN,
+            Price(per_mp=0.0019),
+            default_steps=28,
+        ),
+        # --- older ids: still answered, no longer listed
+        _spec(
+            f"{_BFL}/FLUX.1-dev",
+            "FLUX.1 [dev]",
+            "Black Forest Labs",
+            _FLUX1 | {"negative_prompt", "image_loras"},
+            Price(per_mp=0.025),
+            default_steps=28,
+            loras=MAX_LORAS,
+            legacy=True,
+        ),
+        _spec(
+            f"{_BFL}/FLUX.1-dev-lora",
+            "FLUX.1 [dev] LoRA",
+            "Black Forest Labs",
+            _FLUX1 | {"negative_prompt", "image_loras"},
+            Price(per_mp=0.035),
+            default_steps=28,
+            loras=MAX_LORAS,
+            legacy=True,
+        ),
+        _spec(
+            f"{_BFL}/FLUX.1-kontext-dev",
+            "FLUX.1 Kontext [dev]",
+            "Black Forest Labs",
+            _FLUX1 | {"aspect_ratio", "image_url"},
+            Price(per_mp=0.025),
+            default_steps=28,
+            legacy=True,
+        ),
+        _spec(
+            f"{_BFL}/FLUX.1-schnell-Free",
+            "FLUX.1 [schnell] Free",
+            "Black Forest Labs",
+            _FLUX1 | {"negative_prompt"},
+            Price(per_mp=0.0),
+            steps=(1, 4),
+            default_steps=4,
+            legacy=True,
+        ),
+        _spec(
+            "stabilityai/stable-diffusion-xl-base-1.0",
+            "Stable Diffusion XL 1.0",
+            "Stability AI",
+            _OPEN,
+            Price(per_mp=0.0019),
+            default_steps=20,
+            size=(256, 1536),
+            legacy=True,
+        ),
+    )
+}
+
+DEFAULT_MODEL = f"{_BFL}/FLUX.1-schnell"
+
+
+def find_model(model_id: str) -> ModelSpec | None:
+    """The model with this id; Together's ids are case-sensitive, and so is this lookup."""
+    return MODELS.get(model_id)
+
+
+def models_taking(field: str) -> list[str]:
+    """Ids of the current (non-legacy) models that take ``field``, for "use one of ..." hints."""
+    return [spec.id for spec in MODELS.values() if field in spec.inputs and not spec.legacy]
+
+
+def closest(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The choice a mistyped ``word`` most likely meant (case-insensitive), or None."""
+    import difflib
+
+    options = list(choices)
+    needle = word.lower().strip()
+    if len(needle) >= 3:
+        contained = [c for c in options if needle in c.lower()]
+        if contained:
+            return contained[0]
+    lowered = {c.lower(): c for c in options}
+    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
+    if match:
+        return lowered[match[0]]
+    # "FLUX.1-schnel" or "schnell": compare with the part after the maker too.
+    tails = {c.rsplit("/", 1)[-1].lower(): c for c in options}
+    match = difflib.get_close_matches(word.rsplit("/", 1)[-1].lower(), list(tails), n=1, cutoff=cutoff)
+    return tails[match[0]] if match else None
+
+
+def nearest_sizes(value: int, limits: Limits) -> list[int]:
+    """The one or two valid sizes closest to ``value`` (below and above), for "try 496 or 504"."""
+    low, high = limits.size
+    step = limits.multiple
+    below = max(low, min(high, value - value % step))
+    below -= below % step
+    while below < low:
+        below += step
+    above = below + step if below < value else below
+    found = [s for s in (below, above) if low <= s <= high]
+    return sorted(set(found)) or [low]
+
+
+def size_for_aspect(aspect_ratio: str) -> tuple[int, int] | None:
+    return ASPECT_RATIOS.get(aspect_ratio)
+
+
+def estimate_cost(
+    model_id: str,
+    width: int,
+    height: int,
+    steps: int | None = None,
+    n: int = 1,
+    prices: dict[str, float] | None = None,
+) -> float | None:
+    """Dollars for ``n`` images, or None when the model's price is unknown.
+
+    FLUX-style pricing: megapixels x price per MP x (steps / default steps) when steps raise it; per-image
+    models cost their price whatever the size. ``prices`` (model id -> dollars per MP or per image, as the
+    model is priced) overrides the catalogue, e.g. from ``Imagine.prices``.
+    """
+    spec = find_model(model_id)
+    override = (prices or {}).get(model_id)
+    if spec is None:
+        return None
+    per_image = (
+        override if override is not None and spec.price.per_image is not None else spec.price.per_image
+    )
+    if per_image is not None:
+        return round(per_image * n, 6)
+    per_mp = override if override is not None else spec.price.per_mp
+    if per_mp is None:
+        return None
+    factor = 1.0
+    default = spec.limits.default_steps
+    if steps is not None and default:
+        factor = max(1.0, steps / default)
+    return round(width * height / 2**20 * per_mp * factor * n, 6)  # 1024x1024 is one megapixel
