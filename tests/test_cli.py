@@ -32,10 +32,12 @@ def test_demo_makes_images_without_a_key(tmp_path: Path) -> None:
         with Image.open(path) as img:
             assert img.format == "JPEG" and img.size == (256, 256)
     assert str((tmp_path / "demo").resolve()) in result.stdout
-    assert "offline backend" in result.stderr and "not a diffusion model" in result.stderr
+    assert "offline backend" in result.stdout and result.stderr == ""  # success writes nothing to stderr
+    before = {p: (p.stat().st_ino, p.read_bytes()) for p in images}
     again = run("demo", "--out", str(tmp_path / "demo"), "--size", "256")
     assert again.returncode == 0
-    assert len(list((tmp_path / "demo").glob("*.jpg"))) == 8  # a re-run never overwrites
+    # the same pictures again are found, not copied; and nothing was rewritten
+    assert {p: (p.stat().st_ino, p.read_bytes()) for p in (tmp_path / "demo").glob("*.jpg")} == before
 
 
 def test_info_never_prints_the_key() -> None:
@@ -81,11 +83,14 @@ def test_generate_shares_the_magic_options(tmp_path: Path) -> None:
         str(out),
     )
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.strip().splitlines()
+    assert result.stderr == ""
+    head, *lines = result.stdout.strip().splitlines()
+    assert head == "generating 2 image(s) with black-forest-labs/FLUX.1-schnell, seed 3"
     assert [line.split(" · ")[0] for line in lines] == ["#0", "#1"]
-    assert all("seed 3 · 320x256" in line and "saved" in line for line in lines)
+    assert [line.split(" · ")[1] for line in lines] == ["seed 3", "seed 4"]  # each image's own seed
+    assert all("320x256" in line and "saved" in line for line in lines)
     saved = sorted(out.iterdir())
-    assert [p.name for p in saved] == ["a-red-fox-s3-0.png", "a-red-fox-s3-1.png"]
+    assert [p.name for p in saved] == ["a-red-fox-s3.png", "a-red-fox-s4.png"]
     import together_magic as tm
 
     request = tm.read_parameters(saved[0])
@@ -95,9 +100,9 @@ def test_generate_shares_the_magic_options(tmp_path: Path) -> None:
         320,
         256,
     )
-    again = run("generate", "--from", str(saved[0]), "--save", str(out))
-    assert again.returncode == 0 and len(list(out.iterdir())) == 4  # the stored request had n=2
-    assert (out / "a-red-fox-s3-0-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    again = run("generate", "--from", str(saved[1]), "--save", str(out), "-g", "2")
+    assert again.returncode == 0 and len(list(out.iterdir())) == 3  # one image: its own request, n=1
+    assert (out / "a-red-fox-s4-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_generate_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:

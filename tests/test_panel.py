@@ -93,7 +93,8 @@ async def test_newest_first_and_seed_handling(shell: InteractiveShell) -> None:
 
 
 async def test_copy_as_code_reproduces_the_request(shell: InteractiveShell) -> None:
-    from together_magic.request import plan_from_line
+    from together_magic.options import parse_line
+    from together_magic.plan import build_plan
 
     panel = make(shell)
     panel.steps.value = 3
@@ -106,14 +107,16 @@ async def test_copy_as_code_reproduces_the_request(shell: InteractiveShell) -> N
     code = part["code"].value
     assert part["code"].layout.display == ""
     head, body = code.split("\n", 1)
-    assert head.startswith("%%imagine -m black-forest-labs/FLUX.1-schnell -n 1 -s ")
-    plan = plan_from_line(
-        head.removeprefix("%%imagine "), body, config=panel.settings, namespace=shell.user_ns
-    )
+    assert head.startswith("%%imagine --model black-forest-labs/FLUX.1-schnell --n 1 --seed ")
+    options = parse_line(head.removeprefix("%%imagine "), body, shell.user_ns)
+    plan = build_plan(options, config=panel.settings, namespace=shell.user_ns)
     assert plan.request == panel.last.request
 
 
-async def test_save_and_use_as_reference(shell: InteractiveShell, tmp_path: Path) -> None:
+async def test_save_and_use_as_reference(
+    shell: InteractiveShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # "copy as code" writes the reference image next to the notebook
     panel = make(shell)
     panel.generate.click()
     await panel.task
@@ -121,18 +124,23 @@ async def test_save_and_use_as_reference(shell: InteractiveShell, tmp_path: Path
     part["buttons"]["save"].click()
     part["buttons"]["save"].click()
     saved = sorted((tmp_path / "saved").iterdir())
-    assert [p.name for p in saved] == [
-        f"a-red-fox-in-a-snowy-forest-s{panel.last.request.seed}-0-1.jpg",
-        f"a-red-fox-in-a-snowy-forest-s{panel.last.request.seed}-0.jpg",
-    ]
-    assert part["note"].value.startswith("saved ")
+    # the second click finds the first copy instead of making "-0-1.jpg"
+    assert [p.name for p in saved] == [f"a-red-fox-in-a-snowy-forest-s{panel.last.request.seed}.jpg"]
+    assert "already saved as" in part["note"].value
     part["buttons"]["use as reference"].click()
     assert not panel.clear_reference.disabled
     panel.generate.click()
     await panel.task
+    assert "takes no image input" in panel.status.value  # FLUX.1 schnell edits nothing
+    panel.model.value = "black-forest-labs/FLUX.1-kontext-pro"
+    panel.generate.click()
+    await panel.task
     assert panel.last.request.model_extra["image_url"].startswith("data:image/jpeg;base64,")
     item_parts(panel)["buttons"]["copy as code"].click()
-    assert "--image panel_reference" in item_parts(panel)["code"].value
+    code = item_parts(panel)["code"].value
+    reference = code.split("--image ", 1)[1].split()[0]
+    assert reference.startswith("references/reference-") and (tmp_path / reference).is_file()
+    assert "panel_reference" not in shell.user_ns
     panel.clear_reference.click()
     assert panel.clear_reference.disabled
 
@@ -142,7 +150,8 @@ async def test_bad_size_is_the_magics_one_line(shell: InteractiveShell) -> None:
     panel.width.value, panel.height.value = 1000, 1001
     panel.generate.click()
     assert panel.task is None
-    assert "--height must be a multiple of 8 between 256 and 1792" in panel.status.value
+    assert "--height must be a multiple of 8 between 256 and 1920" in panel.status.value
+    assert "try 1000 or 1008" in panel.status.value
     assert not panel.generate.disabled
 
 
@@ -198,7 +207,8 @@ async def test_reference_upload(shell: InteractiveShell) -> None:
             "content": memoryview(buffer.getvalue()),
         },
     )
-    assert not panel.clear_reference.disabled and shell.user_ns["panel_reference"] == buffer.getvalue()
+    assert not panel.clear_reference.disabled and "panel_reference" not in shell.user_ns
+    panel.model.value = "black-forest-labs/FLUX.1-kontext-pro"
     panel.generate.click()
     await panel.task
     assert panel.last.request.model_extra["image_url"].startswith("data:image/png;base64,")

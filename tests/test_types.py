@@ -28,7 +28,8 @@ def choice_of(data: bytes, index: int = 0) -> ImageChoicesData:
 
 def test_request_defaults_and_payload_match_the_sdk() -> None:
     request = ImageRequest(prompt="a fox", model="m")
-    assert request.payload() == {"prompt": "a fox", "model": "m", "n": 1, "height": 1024, "width": 1024}
+    # width and height are sent only when given (an aspect_ratio alone must travel without them)
+    assert request.payload() == {"prompt": "a fox", "model": "m", "n": 1}
     full = ImageRequest(
         prompt="a fox",
         model="m",
@@ -44,8 +45,6 @@ def test_request_defaults_and_payload_match_the_sdk() -> None:
         "model": "m",
         "seed": 3,
         "n": 1,
-        "height": 1024,
-        "width": 1024,
         "negative_prompt": "blur",
         "steps": 4,
         "guidance_scale": 2.5,

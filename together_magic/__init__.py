@@ -13,7 +13,6 @@ from ._version import __version__
 
 if TYPE_CHECKING:
     from .client import AsyncTogether, Together
-    from .display import compare
     from .errors import (
         APIConnectionError,
         APIError,
@@ -31,50 +30,52 @@ if TYPE_CHECKING:
         TogetherError,
         UnprocessableEntityError,
     )
-    from .metadata import read_parameters
-    from .panel import panel
-    from .types import ImageChoicesData, ImageRequest, ImageResponse
+    from .gallery import compare, list_models
+    from .options import ImagineOptions
+    from .outputs import read_parameters
+    from .panel import ImaginePanel, panel
+    from .types import ImageChoicesData, ImageRequest, ImageResponse, Provenance, RateLimit
 
-__all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APIResponseValidationError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AsyncTogether",
-    "AuthenticationError",
-    "BadRequestError",
-    "ImageChoicesData",
-    "ImageDataError",
-    "ImageRequest",
-    "ImageResponse",
-    "InternalServerError",
-    "NotFoundError",
-    "PaymentRequiredError",
-    "PermissionDeniedError",
-    "RateLimitError",
-    "Together",
-    "TogetherError",
-    "UnprocessableEntityError",
-    "__version__",
-    "compare",
-    "load_ipython_extension",
-    "panel",
-    "read_parameters",
-    "unload_ipython_extension",
-]
-
-_HOME = {
+# The one table of public names and the module each lives in: ``__all__`` and the lazy loader read it.
+_EXPORTS: dict[str, str] = {
     "Together": "client",
     "AsyncTogether": "client",
     "ImageRequest": "types",
     "ImageChoicesData": "types",
     "ImageResponse": "types",
-    "read_parameters": "metadata",
+    "Provenance": "types",
+    "RateLimit": "types",
+    "ImagineOptions": "options",
+    "read_parameters": "outputs",
+    "compare": "gallery",
+    "list_models": "gallery",
     "panel": "panel",
-    "compare": "display",
     "ImaginePanel": "panel",
+    **{
+        name: "errors"
+        for name in (
+            "APIConnectionError",
+            "APIError",
+            "APIResponseValidationError",
+            "APIStatusError",
+            "APITimeoutError",
+            "AuthenticationError",
+            "BadRequestError",
+            "ImageDataError",
+            "InternalServerError",
+            "NotFoundError",
+            "PaymentRequiredError",
+            "PermissionDeniedError",
+            "RateLimitError",
+            "TogetherError",
+            "UnprocessableEntityError",
+        )
+    },
 }
+# Modules that make responses display themselves when loaded (the renderer registers with ``types``).
+_DISPLAY_MODULE = "gallery"
+
+__all__ = sorted([*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"])
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -120,12 +121,15 @@ def unload_ipython_extension(ipython: Any) -> None:
 
 
 def __getattr__(name: str) -> Any:
-    if name in _HOME or (name in __all__ and name[0].isupper()):
-        module = importlib.import_module(f".{_HOME.get(name, 'errors')}", __name__)
-        value = getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    home = _EXPORTS.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module = importlib.import_module(f".{home}", __name__)
+    if home in ("client", "types"):
+        importlib.import_module(f".{_DISPLAY_MODULE}", __name__)  # responses show their grid in notebooks
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:

@@ -28,15 +28,13 @@ DEMO_PROMPTS = (
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments: "):
-            import difflib
-
-            from .request import OPTIONS
+            from .models import closest
+            from .options import option_strings
 
             unknown = message.split(": ", 1)[1].split()[0]
-            known = [flag for flags, _ in OPTIONS for flag in flags if flag.startswith("--")]
-            close = difflib.get_close_matches(unknown, known, n=1, cutoff=0.6)
-            if close:
-                message = f"unknown option {unknown}; did you mean {close[0]}?"
+            guess = closest(unknown, [k for k in option_strings() if k.startswith("--")])
+            if guess:
+                message = f"unknown option {unknown}; did you mean {guess}?"
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -127,11 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="generate images with the same options as %%%%imagine and save them",
         description="Options are the ones of %%imagine; images are saved (default folder: images).",
     )
-    from .request import add_options
+    from .options import add_options
 
     add_options(generate)
+    generate.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="read timeout")
 
-    commands.add_parser("info", help="version, backend in use and configuration (never the key)")
+    info = commands.add_parser("info", help="version, backend in use and configuration (never the key)")
+    info.add_argument("--models", action="store_true", help="list the catalogued image models")
     return parser
 
 
@@ -166,14 +166,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from .client import Together
-    from .errors import TogetherError
-    from .files import save_response
-    from .offline import DEFAULT_MODEL
+    from .errors import TogetherError, explain
+    from .models import DEFAULT_MODEL
+    from .outputs import save_response
 
     out = Path(args.out)
     model = args.model or DEFAULT_MODEL
-    with Together() as client:
-        where = "the offline backend" if client.offline else client.base_url
+    with Together(announce_offline=False) as client:
+        where = "the offline backend (procedural renderer)" if client.offline else client.base_url
         print(f"generating {len(DEMO_PROMPTS)} images with {model} on {where}", flush=True)
         for number, prompt in enumerate(DEMO_PROMPTS, start=1):
             started = time.perf_counter()
@@ -182,11 +182,14 @@ def _demo(args: argparse.Namespace) -> int:
                     prompt=prompt, model=model, seed=args.seed, width=args.size, height=args.size
                 )
             except TogetherError as exc:
-                print(f"together-magic: error: {exc}", file=sys.stderr)
+                print(f"together-magic: error: {explain(exc, 'cli')}", file=sys.stderr)
                 return 1
-            paths = save_response(response, out)  # the same names and embedded parameters as --save
+            report = save_response(response, out)  # the same names and embedded parameters as --save
             took = time.perf_counter() - started
-            for path in paths:
+            if not report.ok:
+                print(f"together-magic: error: {report.summary(out)}", file=sys.stderr)
+                return 1
+            for path in report.paths:
                 print(f"[{number}/{len(DEMO_PROMPTS)}] {took:.2f} s  {path}", flush=True)
     print(f"done: the images are in {out.resolve()}")
     return 0
@@ -194,71 +197,97 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _generate(args: argparse.Namespace) -> int:
     import asyncio
-    import threading
 
     from .config import Imagine
-    from .display import captions
-    from .errors import TogetherError
-    from .files import save_response
-    from .request import OptionError, build_plan
-    from .runner import close_loop_client, generate
+    from .errors import TogetherError, explain
+    from .gallery import captions
+    from .options import OptionError, from_args
+    from .plan import build_plan
+    from .runner import close_loop_client
+    from .service import generate
 
     config = Imagine()
+    if args.timeout is not None:
+        if not args.timeout > 0:
+            return _fail(f"--timeout must be more than 0 seconds, got {args.timeout:g}", 2)
+        config.timeout = args.timeout
     try:
-        if args.no_interpolate is False and "{{" in " ".join(args.prompt):
+        options = from_args(args, " ".join(args.prompt) or None)
+        if options.interpolate and "{{" in options.to_cell():
             raise OptionError("{{ }} needs a notebook namespace; in the shell, use your shell's variables")
-        plan = build_plan(args, " ".join(args.prompt), config=config)
+        if options.vary or options.each is not None:
+            raise OptionError("--vary and --each are not available in this version")
+        options = options.replace(save=options.save or "images")
+        plan = build_plan(options, config=config)
     except OptionError as exc:
-        print(f"together-magic: error: {exc}", file=sys.stderr)
-        return 2
-    done = threading.Event()
-
-    def progress() -> None:
-        started = time.monotonic()
-        while not done.wait(1.0):
-            if sys.stderr.isatty():
-                print(
-                    f"\rgenerating... {time.monotonic() - started:.0f} s", end="", file=sys.stderr, flush=True
-                )
-        if sys.stderr.isatty():
-            print("\r" + " " * 30 + "\r", end="", file=sys.stderr, flush=True)
+        return _fail(str(exc), 2)
 
     async def run() -> Any:
         try:
-            return await generate(plan, config)
+            return await generate(plan, config, source="cli")
         finally:
             await close_loop_client()
 
     request = plan.request
-    print(
-        f"generating {request.n} image(s) with {request.model}, seed {request.seed}",
-        file=sys.stderr,
-        flush=True,
-    )
-    ticker = threading.Thread(target=progress, daemon=True)
-    ticker.start()
+    print(f"generating {request.n} image(s) with {request.model}, seed {request.seed}", flush=True)
+    ticker = _Ticker()
     try:
-        response = asyncio.run(run())
+        generated = asyncio.run(run())
     except TogetherError as exc:
-        print(f"together-magic: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(explain(exc, "cli")), 1)
     finally:
-        done.set()
-        ticker.join()
-    try:
-        response._saved = save_response(response, plan.save or Path("images"))
-    except OSError as exc:
-        print(f"together-magic: error: could not save: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    for line in captions(response):
+        ticker.stop()
+    for line in captions(generated.response):
         print(line)
+    if generated.saved is not None and not generated.saved.ok:
+        return _fail(generated.saved.summary(plan.save or ""), 1)
     return 0
 
 
-def _info(_: argparse.Namespace) -> int:
+class _Ticker:
+    """Seconds elapsed on the terminal while waiting (only on a TTY; erased when done)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        shown = False
+        while not self._done.wait(1.0):
+            if sys.stdout.isatty():
+                shown = True
+                print(f"\rgenerating... {time.monotonic() - started:.0f} s", end="", flush=True)
+        if shown:
+            print("\r" + " " * 30 + "\r", end="", flush=True)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"together-magic: error: {message}", file=sys.stderr)
+    return code
+
+
+def _info(args: argparse.Namespace) -> int:
     from .client import resolve_settings
     from .config import Imagine
 
+    if args.models:
+        from .models import MODELS, PRICES_AS_OF
+
+        for spec in MODELS.values():
+            price = spec.price
+            cost = f"${price.per_image}/image" if price.per_image is not None else f"${price.per_mp}/MP"
+            inputs = ", ".join(sorted(spec.inputs)) or "-"
+            print(f"{spec.id:45} {cost:16} {'legacy ' if spec.legacy else ''}{inputs}")
+        print(f"(prices as listed by Together, {PRICES_AS_OF}; override with Imagine.prices)")
+        return 0
     settings = resolve_settings()
     config = Imagine()
     print(f"together-magic {__version__}")

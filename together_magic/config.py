@@ -1,21 +1,20 @@
-"""``Imagine``: the defaults of ``%%imagine`` and the panel, as traitlets configuration.
+"""``Imagine``: the defaults of ``%%imagine``, the panel and the CLI, as traitlets configuration.
 
 Set them for one notebook with ``%config Imagine.model = "..."`` (bare ``%config Imagine`` lists them) or
 for every session in ``ipython_config.py`` with ``c.Imagine.model = "..."``. There is deliberately no API
 key trait: the key lives in ``TOGETHER_API_KEY`` so it never lands in a saved notebook or a config dump.
+Ranges come from ``models`` (the one catalogue), never written out here.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from typing import Any
 
-from traitlets import Bool, Enum, Float, Int, TraitError, Unicode, validate
+from traitlets import Bool, Dict, Enum, Float, Int, TraitError, Unicode, validate
 from traitlets.config import Configurable
 
-from .offline.catalogue import DEFAULT_MODEL
+from . import models
 
 __all__ = ["SIZE_PATTERN", "Imagine", "current", "default_cache_dir", "parse_size", "set_current"]
 SIZE_PATTERN = re.compile(r"^\s*(\d{1,5})\s*[xX\u00d7*]\s*(\d{1,5})\s*$")
@@ -28,45 +27,70 @@ def parse_size(text: str) -> tuple[int, int] | None:
 
 
 def default_cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return str(Path(base) / "together-magic")
+    """The user's cache folder for the store (``~/.cache/together-magic`` on Linux, per platformdirs)."""
+    import platformdirs
+
+    return platformdirs.user_cache_dir("together-magic", appauthor=False)
 
 
 class Imagine(Configurable):
     """Defaults for ``%%imagine``, the panel and ``together-magic generate``."""
 
-    model = Unicode(DEFAULT_MODEL, help="Model id used when --model is not given.").tag(config=True)
+    model = Unicode(models.DEFAULT_MODEL, help="Model id used when --model is not given.").tag(config=True)
     n = Int(1, help="Images per request (1-4).").tag(config=True)
     size = Unicode("1024x1024", help="Default WIDTHxHEIGHT, e.g. 1024x768.").tag(config=True)
     steps = Int(None, allow_none=True, help="Default --steps; None lets the model decide.").tag(config=True)
-    guidance = Float(None, allow_none=True, help="Default guidance_scale; None lets the model decide.").tag(
+    guidance = Float(None, allow_none=True, help="Default guidance; None lets the model decide.").tag(
         config=True
     )
     response_format = Enum(
         ["base64", "url"], "base64", help="base64 keeps images in the response; url ones expire."
     ).tag(config=True)
+    split_n = Bool(
+        True,
+        help="-n N --seed S sends N one-image requests seeded S..S+N-1, so every image has its own seed; "
+        "False sends one request with n, as the raw API does.",
+    ).tag(config=True)
     preview_size = Int(512, help="Longest side, in pixels, of the previews stored in the notebook.").tag(
         config=True
     )
     save_dir = Unicode("", help="Save every image here when set (like --save).").tag(config=True)
-    cache = Bool(True, help="Reuse the images of an identical seeded request from the disk cache.").tag(
+    cache = Bool(True, help="Reuse the images of an identical seeded request from the local store.").tag(
         config=True
     )
-    cache_dir = Unicode(default_cache_dir(), help="Where the cache lives.").tag(config=True)
-    cache_size_mb = Int(500, help="Upper bound of the cache on disk; oldest entries go first.").tag(
+    history = Bool(True, help="Record every generation in the local store (%imagine_history).").tag(
         config=True
     )
+    cache_dir = Unicode(help="Where the local store (cache and history) lives.").tag(config=True)
+    cache_size_mb = Int(
+        500, help="Upper bound of the store's images on disk; least recently used go first."
+    ).tag(config=True)
     timeout = Float(60.0, help="Seconds to wait for an answer (read timeout).").tag(config=True)
     max_retries = Int(2, help="Retries on 408/409/429/5xx and connection errors.").tag(config=True)
+    max_concurrency = Int(4, help="Requests in flight at once for -n, --vary and batches.").tag(config=True)
+    max_sweep_images = Int(64, help="A --vary sweep making more images than this is refused.").tag(
+        config=True
+    )
+    budget = Float(
+        None, allow_none=True, help="Dollars this kernel session may spend (estimated); None: no limit."
+    ).tag(config=True)
+    prices = Dict(
+        value_trait=Float(),
+        help=f"Price overrides, model id -> dollars per MP or per image (catalogue: {models.PRICES_AS_OF}).",
+    ).tag(config=True)
     base_url = Unicode(
         None, allow_none=True, help="API base URL; None uses TOGETHER_BASE_URL or the default."
     ).tag(config=True)
 
+    def _cache_dir_default(self) -> str:
+        return default_cache_dir()
+
     @validate("n")
     def _check_n(self, proposal: dict[str, Any]) -> int:
         value = int(proposal["value"])
-        if not 1 <= value <= 4:
-            raise TraitError(f"Imagine.n must be between 1 and 4, got {value}")
+        low, high = models.N_RANGE
+        if not low <= value <= high:
+            raise TraitError(f"Imagine.n must be between {low} and {high}, got {value}")
         return value
 
     @validate("size")
@@ -85,20 +109,34 @@ class Imagine(Configurable):
             raise TraitError(f"Imagine.{proposal['trait'].name} must be 0 or more, got {value}")
         return value
 
+    @validate("max_concurrency", "max_sweep_images")
+    def _check_positive(self, proposal: dict[str, Any]) -> int:
+        value = int(proposal["value"])
+        if value < 1:
+            raise TraitError(f"Imagine.{proposal['trait'].name} must be 1 or more, got {value}")
+        return value
+
     @validate("timeout")
     def _check_timeout(self, proposal: dict[str, Any]) -> float:
         value = float(proposal["value"])
-        if value <= 0:
-            raise TraitError(f"Imagine.timeout must be more than 0 seconds, got {value}")
+        if not value > 0 or value == float("inf"):
+            raise TraitError(f"Imagine.timeout must be a number of seconds more than 0, got {value}")
         return value
+
+    @validate("budget")
+    def _check_budget(self, proposal: dict[str, Any]) -> float | None:
+        value = proposal["value"]
+        if value is not None and not 0 <= float(value) < float("inf"):
+            raise TraitError(f"Imagine.budget must be 0 or more dollars (or None), got {value}")
+        return value  # type: ignore[no-any-return]
 
     @property
     def width(self) -> int:
-        return (parse_size(self.size) or (1024, 1024))[0]
+        return (parse_size(self.size) or models.DEFAULT_SIZE)[0]
 
     @property
     def height(self) -> int:
-        return (parse_size(self.size) or (1024, 1024))[1]
+        return (parse_size(self.size) or models.DEFAULT_SIZE)[1]
 
 
 _current: Imagine | None = None

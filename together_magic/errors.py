@@ -26,7 +26,12 @@ The API key is scrubbed from every message before the exception exists.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+from . import models
+
+if TYPE_CHECKING:
+    from .types import RateLimit
 
 __all__ = [
     "APIConnectionError",
@@ -44,6 +49,7 @@ __all__ = [
     "RateLimitError",
     "TogetherError",
     "UnprocessableEntityError",
+    "explain",
     "status_error_from_response",
 ]
 
@@ -111,6 +117,10 @@ class APIError(TogetherError):
         self.param = param
         self.request_id = request_id
         self.body = body
+        self.rate_limit: RateLimit | None = None
+        """The answer's ``x-ratelimit-*`` headers, when it had them (set by the client)."""
+        self.retry_after: float | None = None
+        """Seconds the server asked us to wait (``Retry-After``), when it said."""
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -131,6 +141,8 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """A timeout ran out; the message says which one (connect, read, write or pool) and its value."""
+
+    timeout_name: str = "read"
 
 
 class APIResponseValidationError(APIError):
@@ -236,3 +248,67 @@ def status_error_from_response(
         request_id=request_id,
         body=body if body is not None else text[:1000],
     )
+
+
+Where = Literal["notebook", "cli", "python"]
+_TIMEOUT_KNOB = {
+    "notebook": "%config Imagine.timeout = 120",
+    "cli": "together-magic generate --timeout 120",
+    "python": "Together(timeout=120)",
+}
+_KEY_HOWTO = {
+    "notebook": (
+        "set TOGETHER_API_KEY before starting Jupyter, or type it without saving it in the notebook: "
+        "import os, getpass; os.environ['TOGETHER_API_KEY'] = getpass.getpass()"
+    ),
+    "cli": "export TOGETHER_API_KEY in your shell (never pass it as an argument)",
+    "python": "set TOGETHER_API_KEY in the environment or pass api_key=",
+}
+_MODEL_CODES = ("model_not_available", "model_not_found")
+
+
+def unknown_model(err: APIError) -> str | None:
+    """The model id an error says does not exist (offline or cloud wording), or None."""
+    if not isinstance(err, (NotFoundError, BadRequestError)):
+        return None
+    if err.code not in _MODEL_CODES and "Unable to access model" not in err.message:
+        return None
+    text = err.message
+    if text.startswith("Unable to access model "):
+        return text.removeprefix("Unable to access model ").split(". Please visit", 1)[0].strip()
+    return ""
+
+
+def model_hint(model_id: str) -> str:
+    """ "did you mean ...?" for a model id, and where the full list is."""
+    guess = models.closest(model_id, models.MODELS) if model_id else None
+    listing = "together_magic.list_models() shows them all"
+    if guess and guess != model_id:
+        return f"did you mean {guess}? ({listing})"
+    return f"it is not one of the {len(models.MODELS)} known image models ({listing})"
+
+
+def explain(err: TogetherError, where: Where = "notebook") -> TogetherError:
+    """Add what to do next to an error, keeping its type so ``except RateLimitError`` still works.
+
+    The magic, the panel and the CLI all call this, so users see the same advice everywhere; hints never
+    show or ask for the key in a way that would save it into a notebook or a shell history.
+    """
+    if err.hint is not None or not isinstance(err, APIError):
+        return err
+    if isinstance(err, AuthenticationError):
+        err.hint = f"{_KEY_HOWTO[where]} (or unset it to use the offline backend)"
+    elif isinstance(err, RateLimitError):
+        err.hint = "still rate limited after retries: wait a minute, then try again"
+    elif isinstance(err, PaymentRequiredError):
+        err.hint = "the account behind the key is out of credits or over its spending limit"
+    elif isinstance(err, APITimeoutError):
+        if err.timeout_name == "connect":
+            err.hint = "the server did not accept a connection: check TOGETHER_BASE_URL and the network"
+        else:
+            err.hint = f"give it longer with {_TIMEOUT_KNOB[where]}"
+    else:
+        missing = unknown_model(err)
+        if missing is not None:
+            err.hint = model_hint(missing)
+    return err

@@ -13,12 +13,8 @@ import re
 import tempfile
 import unicodedata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .types import ImageResponse
-
-__all__ = ["atomic_write_new", "safe_stem", "save_response", "unique_path"]
+__all__ = ["atomic_write_new", "atomic_write_replace", "safe_stem", "unique_path"]
 
 _MAX_STEM = 80
 _UNSAFE = re.compile(r"[^a-z0-9]+")
@@ -108,24 +104,48 @@ def atomic_write_new(path: Path, data: bytes) -> Path:
         tmp.unlink(missing_ok=True)
 
 
-def save_response(response: ImageResponse, folder: str | Path) -> list[Path]:
-    """Save every image as ``<prompt-slug>-s<seed>-<index>.<ext>`` with its parameters embedded.
+def atomic_write_replace(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path``, replacing it atomically: only for files the caller owns."""
+    folder = path.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{_TMP_PREFIX}{os.getpid()}-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return path
 
-    The extension comes from the real bytes; nothing is overwritten; the slug cannot leave ``folder``.
+
+class ImageFileError(ValueError):
+    """A file a user named is not a readable image; the message is one line without the option name."""
+
+
+def read_image_file(path: Path, *, max_bytes: int) -> bytes:
+    """The bytes of an image file, checked (a file, not too big, an image signature) before reading it all.
+
+    Interim version; raises FileNotFoundError when the path does not exist.
     """
-    from .metadata import embed_parameters
-
-    directory = Path(folder)
-    request = response.request
-    payload = request.payload() if request is not None else {}
-    payload = {
-        k: v for k, v in payload.items() if k not in ("image_url", "image_base64") or len(str(v)) < 2048
-    }
-    stem = safe_stem(str(payload.get("prompt", "image")), max_length=60)
-    seed = payload.get("seed")
-    paths = []
-    for choice in response.data or []:
-        name = f"{stem}-s{seed}-{choice.index}" if seed is not None else f"{stem}-{choice.index}"
-        data = embed_parameters(choice.image_bytes(), payload, choice.index)
-        paths.append(atomic_write_new(directory / f"{name}{choice.extension}", data))
-    return paths
+    if not path.exists():
+        raise FileNotFoundError(str(path))
+    if path.is_dir():
+        raise ImageFileError(f"{path.name} is a folder, not an image")
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            raise ImageFileError(f"{path.name} is {size / 1e6:.1f} MB; at most {max_bytes / 1e6:.0f} MB")
+        with path.open("rb") as handle:
+            head = handle.read(16)
+            if not (
+                head[:3] == b"\xff\xd8\xff"
+                or head[:8] == b"\x89PNG\r\n\x1a\n"
+                or head[:4] == b"RIFF"
+                or head[:6] in (b"GIF87a", b"GIF89a")
+            ):
+                raise ImageFileError(f"{path.name} is not a JPEG, PNG, WebP or GIF image")
+            return head + handle.read()
+    except OSError as exc:
+        raise ImageFileError(f"{path.name} cannot be read: {exc.strerror or exc}") from None

@@ -1,7 +1,10 @@
-"""``%%imagine`` and ``%imagine``: parse, run, save, bind, return. Nothing here talks HTTP.
+"""``%%imagine`` and ``%imagine``: parse, plan, run, bind, return. Nothing here talks HTTP.
 
 The cell body is the prompt (``%imagine "a prompt"`` for one-liners). The returned ``ImageResponse`` is the
 cell's result, so ``_`` and ``Out[n]`` hold it and the display protocol shows its grid exactly once.
+
+This module is imported by ``%load_ext``: it imports only IPython and cheap modules at the top; the
+request machinery loads on the first generation (the package's one lazy boundary).
 """
 
 from __future__ import annotations
@@ -19,31 +22,13 @@ from IPython.core.magic import (
 )
 
 from . import config as _config
-from .errors import APIError, APITimeoutError, AuthenticationError, NotFoundError, RateLimitError
-from .request import OptionError, Plan, magic_options, plan_from_line
+from .options import ImagineOptions, magic_options
 
 if TYPE_CHECKING:
-    from .types import ImageResponse
+    from .plan import Plan
+    from .service import Generated
 
 __all__ = ["ImagineMagics", "run_cell_async"]
-
-
-def _explain(err: APIError) -> APIError:
-    """Add what to do next to an API error, keeping its type so ``except RateLimitError`` still works."""
-    from .request import known_models
-
-    if isinstance(err, AuthenticationError):
-        hint = "set a valid key with %env TOGETHER_API_KEY=... (or unset it to use the offline backend)"
-    elif isinstance(err, RateLimitError):
-        hint = "still rate limited after retries: wait a minute, then re-run the cell"
-    elif isinstance(err, NotFoundError) and err.code == "model_not_available":
-        hint = f"known image models: {known_models()}"
-    elif isinstance(err, APITimeoutError):
-        hint = "raise it with %config Imagine.timeout = 120"
-    else:
-        return err
-    err.hint = hint
-    return err
 
 
 @magics_class
@@ -66,15 +51,23 @@ class ImagineMagics(Magics):
     @magic_options
     def imagine(self, line: str, cell: str | None = None, local_ns: dict[str, Any] | None = None) -> Any:
         """Generate images with Together AI (or the offline backend when no key is set)."""
-        from .runner import generate, run_blocking
+        from .runner import run_blocking
 
         namespace = {**self._shell.user_ns, **(local_ns or {})}
-        plan = self._plan(line, cell, namespace)
-        try:
-            response = run_blocking(lambda: generate(plan, self.settings))
-        except APIError as err:
-            raise _explain(err) from None
-        return self._finish(plan, response)
+        options = self._options(line, cell, namespace)
+        plan = self._plan(options, namespace)
+        return self._finish(plan, run_blocking(lambda: self._generate(plan)))
+
+    async def run_async(self, line: str, cell: str) -> Any:
+        """The top-level ``await`` form of ``%%imagine`` that the cell rewriter produces in ipykernel."""
+        from .progress import StatusLine
+        from .runner import wait_cancellable
+
+        options = self._options(line, cell, self._shell.user_ns)
+        plan = self._plan(options, self._shell.user_ns)
+        with StatusLine(_waiting_text(plan)) as status:
+            generated = await wait_cancellable(self._generate(plan, status.part_done))
+        return self._finish(plan, generated)
 
     @line_magic
     def imagine_panel(self, line: str) -> Any:
@@ -89,35 +82,64 @@ class ImagineMagics(Magics):
             raise UsageError(f"%imagine_panel takes an optional variable name, got {name!r}")
         return ImaginePanel(bind=name or None, shell=self._shell)
 
-    async def run_async(self, line: str, cell: str) -> Any:
-        """The top-level ``await`` form of ``%%imagine`` that the cell rewriter produces in ipykernel."""
-        from .runner import generate, wait_cancellable
-
-        plan = self._plan(line, cell, self._shell.user_ns)
-        try:
-            response = await wait_cancellable(generate(plan, self.settings))
-        except APIError as err:
-            raise _explain(err) from None
-        return self._finish(plan, response)
-
     # ------------------------------------------------------------------------------- steps
-    def _plan(self, line: str, cell: str | None, namespace: dict[str, Any]) -> Plan:
+    def _options(self, line: str, cell: str | None, namespace: dict[str, Any]) -> ImagineOptions:
+        from .options import OptionError, parse_line
+
         try:
-            return plan_from_line(line, cell, config=self.settings, namespace=namespace)
+            return parse_line(line, cell, namespace)
         except OptionError as exc:
             raise UsageError(str(exc)) from None
 
-    def _finish(self, plan: Plan, response: ImageResponse) -> ImageResponse | None:
-        if plan.save is not None:
-            from .files import save_response
+    def _plan(self, options: ImagineOptions, namespace: dict[str, Any]) -> Plan:
+        from .options import OptionError
+        from .plan import build_plan
 
-            try:
-                response._saved = save_response(response, plan.save)
-            except OSError as exc:
-                raise UsageError(f"--save: could not write to {plan.save}: {exc.strerror or exc}") from None
+        if options.vary or options.each is not None:
+            raise UsageError("--vary and --each are not available in this version")
+        try:
+            return build_plan(options, config=self.settings, namespace=namespace)
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
+
+    async def _generate(self, plan: Plan, on_part: Any = None) -> Generated:
+        from .errors import TogetherError, explain
+        from .service import generate
+
+        try:
+            return await generate(plan, self.settings, source="magic", on_part=on_part)
+        except TogetherError as err:
+            raise explain(err, "notebook") from None
+
+    def _finish(self, plan: Plan, generated: Generated) -> Any:
+        from IPython.display import display
+
+        from . import gallery  # noqa: F401  (responses show their grid once it is loaded)
+
+        response = generated.response
+        self._announce(response.provenance.backend)
         if plan.out is not None:
             self._shell.user_ns[plan.out] = response
+        report = generated.saved
+        if report is not None and not report.ok:
+            # Bound first, shown, then the failure named: nothing the user already has is lost.
+            if plan.display:
+                display(response)  # type: ignore[no-untyped-call]
+            raise UsageError(report.summary(plan.save or ""))
         return response if plan.display else None
+
+    def _announce(self, backend: str | None) -> None:
+        """Once per kernel: say that the pictures come from the offline renderer (information, not stderr)."""
+        if backend == "offline":
+            from .progress import offline_notice
+
+            offline_notice()
+
+
+def _waiting_text(plan: Plan) -> str:
+    count = plan.request.n
+    model = plan.request.model.rsplit("/", 1)[-1]
+    return f"generating {count} image{'s' if count != 1 else ''} with {model}"
 
 
 def run_cell_async(line: str, cell: str) -> Any:

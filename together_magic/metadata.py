@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .types import ImageRequest
 
-__all__ = ["a1111_parameters", "embed_parameters", "read_parameters"]
+__all__ = ["a1111_parameters", "embed", "embed_parameters", "read_parameters", "read_record"]
 
 JSON_KEY = "together_magic"
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -127,4 +127,37 @@ def read_parameters(path: str | Path) -> ImageRequest:
         payload = _parse_a1111(text["parameters"])
         payload.setdefault("model", DEFAULT_MODEL)
         return ImageRequest(**payload)
+    raise ValueError(f"{file.name} holds no generation parameters")
+
+
+def embed(image: bytes, record: dict[str, Any]) -> bytes:
+    """The image with ``record`` inside (interim wrapper; the codec is being rewritten)."""
+    return embed_parameters(image, dict(record.get("request") or {}), int(record.get("index", 0)))
+
+
+def read_record(path: str | Path) -> dict[str, Any]:
+    """The record stored in a saved image (interim wrapper)."""
+    from PIL import Image, UnidentifiedImageError
+
+    file = Path(path)
+    try:
+        with Image.open(file) as img:
+            info = dict(img.info)
+            text = dict(getattr(img, "text", {}) or {})
+    except UnidentifiedImageError:
+        raise ValueError(f"{file.name} is not an image") from None
+    record: str | None = text.get(JSON_KEY)
+    comment = info.get("comment")
+    if record is None and isinstance(comment, bytes) and comment.startswith(f"{JSON_KEY}:".encode()):
+        record = comment.decode("utf-8").split(":", 1)[1]
+    if record is not None:
+        try:
+            loaded = json.loads(record)
+        except ValueError:
+            raise ValueError(f"{file.name} has a damaged together_magic record") from None
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{file.name} has a damaged together_magic record")
+        return loaded
+    if "parameters" in text:
+        return {"request": _parse_a1111(text["parameters"])}
     raise ValueError(f"{file.name} holds no generation parameters")

@@ -418,13 +418,13 @@ def closest(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | 
         contained = [c for c in options if needle in c.lower()]
         if contained:
             return contained[0]
-    lowered = {c.lower(): c for c in options}
-    match = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=cutoff)
-    if match:
-        return lowered[match[0]]
-    # "FLUX.1-schnel" or "schnell": compare with the part after the maker too.
-    tails = {c.rsplit("/", 1)[-1].lower(): c for c in options}
-    match = difflib.get_close_matches(word.rsplit("/", 1)[-1].lower(), list(tails), n=1, cutoff=cutoff)
+    maker, _, tail = needle.rpartition("/")
+    if maker:
+        # "black-forest-labs/FLUX.1-schnel": the maker must match; the model part is what is compared,
+        # so a shared long prefix does not make every id of that maker look close.
+        options = [c for c in options if c.lower().rpartition("/")[0] == maker] or options
+    tails = {c.lower().rpartition("/")[2]: c for c in options}
+    match = difflib.get_close_matches(tail, list(tails), n=1, cutoff=cutoff)
     return tails[match[0]] if match else None
 
 

@@ -1,7 +1,9 @@
 """``%imagine_panel``: generate from a form, keep a gallery, and show the class the code.
 
-The form is turned into a ``%%imagine`` line and goes through the magic's own request path
-(``request.plan_from_line``), so "copy as code" shows a cell that builds exactly the same request. A click
+The form becomes an ``ImagineOptions`` and goes through the magic's own plan and service, so "copy as code"
+(``ImagineOptions.to_cell``) shows a cell that builds exactly the same request. Nothing is written into the
+user's namespace except the variable they name ("Bind to"); an uploaded reference image stays in the panel
+and is written to a file next to the notebook only when code that needs it is copied. A click
 schedules the generation as a task on the kernel's running loop and returns at once; the kernel stays
 free, Cancel stops the request, and Generate is disabled while one runs (no duplicate requests). The task
 updates widgets through their traits only (never ``with out:``, which follows the *current* cell).
@@ -10,23 +12,31 @@ updates widgets through their traits only (never ``with out:``, which follows th
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import html
 import random
-import shlex
 import time
+from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
 
 from . import config as _config
-from .errors import APIError
-from .offline.catalogue import MODELS
-from .request import MAX_SEED, OptionError, Plan, magic_code, plan_from_line
-from .types import ImageChoicesData, ImageResponse
+from . import models
+from .errors import TogetherError, explain
+from .gallery import captions, preview
+from .interpolate import OptionError
+from .options import ImagineOptions, from_request
+from .outputs import save_images
+from .plan import Plan, build_plan
+from .service import generate
+from .types import ImageChoicesData, ImageResponse, sniff_format
 
 __all__ = ["ImaginePanel", "panel"]
 
 PRESETS = {"square": (1024, 1024), "portrait": (768, 1024), "landscape": (1024, 768)}
-REFERENCE_VARIABLE = "panel_reference"
+REFERENCE_FOLDER = "references"
+SEED_LOW, SEED_HIGH = models.SEED_RANGE
 BUSY_NOTE = "Generate is disabled until this finishes; Cancel stops it."
 
 
@@ -50,26 +60,31 @@ class ImaginePanel(w.VBox):
             placeholder="what it should not contain", description="Negative", layout=layout
         )
         self.model = w.Combobox(
-            options=list(MODELS), value=s.model, description="Model", ensure_option=False, layout=layout
+            options=list(models.MODELS),
+            value=s.model,
+            description="Model",
+            ensure_option=False,
+            layout=layout,
         )
         self.preset = w.ToggleButtons(
             options=[*PRESETS, "custom"], value=self._preset_of(s.width, s.height), description="Size"
         )
-        self.width = w.BoundedIntText(value=s.width, min=64, max=4096, step=8, description="Width")
-        self.height = w.BoundedIntText(value=s.height, min=64, max=4096, step=8, description="Height")
+        self.width = w.IntText(value=s.width, description="Width")
+        self.height = w.IntText(value=s.height, description="Height")
         self.steps = w.BoundedIntText(
-            value=s.steps or 0, min=0, max=100, description="Steps", tooltip="0 lets the model choose"
+            value=s.steps or 0, min=0, max=200, description="Steps", tooltip="0 lets the model choose"
         )
+        low, high = models.GUIDANCE_RANGE
         self.guidance = w.BoundedFloatText(
-            value=s.guidance if s.guidance is not None else 3.5,
-            min=0,
-            max=30,
+            value=s.guidance if s.guidance is not None else models.DEFAULT_GUIDANCE,
+            min=low,
+            max=high,
             step=0.5,
             description="Guidance",
         )
-        self.n = w.IntSlider(value=s.n, min=1, max=4, description="Images")
+        self.n = w.IntSlider(value=s.n, min=models.N_RANGE[0], max=models.N_RANGE[1], description="Images")
         self.seed = w.BoundedIntText(
-            value=random.randrange(MAX_SEED + 1), min=0, max=MAX_SEED, description="Seed"
+            value=random.randrange(SEED_LOW, SEED_HIGH + 1), min=SEED_LOW, max=SEED_HIGH, description="Seed"
         )
         self.dice = w.Button(description="new seed", icon="random", tooltip="draw a random seed")
         self.lock = w.ToggleButton(
@@ -128,39 +143,31 @@ class ImaginePanel(w.VBox):
     def busy(self) -> bool:
         return self.task is not None and not self.task.done()
 
-    def magic_line(self) -> str:
-        """The ``%%imagine`` options that express the form (without the prompt)."""
-        tokens = [
-            "-m",
-            self.model.value.strip(),
-            "-n",
-            str(self.n.value),
-            "-s",
-            str(self.seed.value),
-            "-W",
-            str(self.width.value),
-            "-H",
-            str(self.height.value),
-            "-g",
-            f"{self.guidance.value:g}",
-        ]
-        if self.steps.value:
-            tokens += ["--steps", str(self.steps.value)]
-        if self.negative.value.strip():
-            tokens += ["--negative", self.negative.value.strip()]
-        if self._reference is not None:
-            tokens += ["--image", REFERENCE_VARIABLE]
-        return shlex.join(tokens) + " --no-interpolate"
+    def options(self) -> ImagineOptions:
+        """The form as options (what "copy as code" and Generate both start from)."""
+        spec = models.find_model(self.model.value.strip())
+        takes = spec.takes if spec else (lambda field: True)
+        guidance = self.guidance.value if (takes("guidance_scale") or takes("guidance")) else None
+        return ImagineOptions(
+            prompt=self.prompt.value.strip() or None,
+            model=self.model.value.strip() or None,
+            n=self.n.value,
+            seed=self.seed.value,
+            width=self.width.value,
+            height=self.height.value,
+            steps=self.steps.value or None if takes("steps") else None,
+            guidance=guidance,
+            negative=self.negative.value.strip() or None,
+            image=self._reference,
+            interpolate=False,
+        )
 
     def set_reference(self, data: bytes | None) -> None:
         self._reference = data
         self.clear_reference.disabled = data is None
         self.reference_preview.layout.display = "none" if data is None else ""
         if data is not None:
-            from .display import preview
-
-            self.reference_preview.value = preview(_choice_of(data), 96)[0]
-            self._namespace()[REFERENCE_VARIABLE] = data
+            self.reference_preview.value = preview(ImageChoicesData.from_bytes(data), 96)[0]
 
     # ------------------------------------------------------------------------------ events
     def _on_preset(self, change: dict[str, Any]) -> None:
@@ -176,7 +183,7 @@ class ImaginePanel(w.VBox):
         return next((name for name, size in PRESETS.items() if size == (width, height)), "custom")
 
     def _new_seed(self) -> None:
-        self.seed.value = random.randrange(MAX_SEED + 1)
+        self.seed.value = random.randrange(SEED_LOW, SEED_HIGH + 1)
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         files = change["new"]
@@ -189,9 +196,7 @@ class ImaginePanel(w.VBox):
         if not self.lock.value:
             self._new_seed()
         try:
-            plan = plan_from_line(
-                self.magic_line(), self.prompt.value, config=self.settings, namespace=self._namespace()
-            )
+            plan = build_plan(self.options(), config=self.settings, namespace=self._namespace())
         except OptionError as exc:
             self._show_error(str(exc))
             return
@@ -231,15 +236,12 @@ class ImaginePanel(w.VBox):
 
     # ------------------------------------------------------------------------------ the work
     async def _run(self, plan: Plan, bind: str | None) -> None:
-        from .magic import _explain
-        from .runner import generate
-
         ticker = asyncio.ensure_future(self._tick(self._started))
         self.sent += 1
         try:
-            response = await generate(plan, self.settings)
-        except APIError as err:
-            self._show_error(str(_explain(err)))
+            response = (await generate(plan, self.settings, source="panel")).response
+        except TogetherError as err:
+            self._show_error(str(explain(err, "notebook")))
             return
         except Exception as exc:  # a widget callback must never die silently
             self._show_error(f"{type(exc).__name__}: {exc}")
@@ -259,14 +261,10 @@ class ImaginePanel(w.VBox):
             await asyncio.sleep(0.25)
 
     def _show_error(self, message: str) -> None:
-        import html
-
         self.status.value = f'<span style="color:#c62828">⚠ {html.escape(message)}</span>'
 
     # ------------------------------------------------------------------------------ the gallery
     def _add_to_gallery(self, response: ImageResponse) -> None:
-        from .display import captions
-
         items = [
             self._gallery_item(response, choice, caption)
             for choice, caption in zip(response.data or [], captions(response), strict=False)
@@ -274,10 +272,6 @@ class ImaginePanel(w.VBox):
         self.gallery.children = (*items, *self.gallery.children)
 
     def _gallery_item(self, response: ImageResponse, choice: ImageChoicesData, caption: str) -> w.VBox:
-        import html
-
-        from .display import preview
-
         data, _, width, height = preview(choice, min(self.settings.preview_size or 512, 512))
         image = w.Image(value=data, format="jpeg", width=width, height=height)
         image.add_class("together-magic-image")
@@ -286,9 +280,9 @@ class ImaginePanel(w.VBox):
         code.add_class("together-magic-code")
         actions = {
             "save": lambda: self._save(response, choice, note),
-            "reuse this seed": lambda: self._reuse_seed(response),
+            "reuse this seed": lambda: self._reuse_seed(choice),
             "use as reference": lambda: self.set_reference(choice.image_bytes()),
-            "copy as code": lambda: self._show_code(response, code),
+            "copy as code": lambda: self._show_code(choice, code),
         }
         buttons = []
         for label, action in actions.items():
@@ -299,27 +293,42 @@ class ImaginePanel(w.VBox):
         return w.VBox([image, label, w.HBox(buttons), note, code])
 
     def _save(self, response: ImageResponse, choice: ImageChoicesData, note: w.HTML) -> None:
-        from .files import save_response
-
-        single = response.model_copy(update={"data": [choice]})
-        single._request = response.request
-        folder = self.settings.save_dir or "images"
-        try:
-            (path,) = save_response(single, folder)
-        except OSError as exc:
-            self._show_error(f"save: could not write to {folder}: {exc.strerror or exc}")
+        folder = Path(self.settings.save_dir or "images")
+        report = save_images([choice], folder, response.request)
+        if not report.ok:
+            self._show_error(report.summary(folder))
             return
-        note.value = f"saved {path}"
+        path = report.paths[0]
+        verb = "already saved as" if report.existing and report.existing[0] else "saved"
+        note.value = f'<span title="{html.escape(str(path))}">{verb} {html.escape(str(path))}</span>'
 
-    def _reuse_seed(self, response: ImageResponse) -> None:
-        if response.request is not None and response.request.seed is not None:
-            self.seed.value = response.request.seed
+    def _reuse_seed(self, choice: ImageChoicesData) -> None:
+        if choice.seed is not None:
+            self.seed.value = choice.seed
             self.lock.value = True
 
-    def _show_code(self, response: ImageResponse, box: w.Textarea) -> None:
-        if response.request is not None:
-            box.value = magic_code(response.request, image_variable=REFERENCE_VARIABLE)
-            box.layout.display = ""
+    def code_for(self, choice: ImageChoicesData) -> str:
+        """The ``%%imagine`` cell that reproduces this one image alone (a reference becomes a file)."""
+        request = choice.provenance.request
+        if request is None:
+            return ""
+        options = from_request(request.payload(), default_format=self.settings.response_format)
+        if isinstance(options.image, bytes):
+            options = options.replace(image=str(_reference_file(options.image)))
+        options = options.replace(
+            references=tuple(
+                str(_reference_file(r)) if isinstance(r, bytes) else r for r in options.references
+            )
+        )
+        return options.to_cell()
+
+    def _show_code(self, choice: ImageChoicesData, box: w.Textarea) -> None:
+        try:
+            box.value = self.code_for(choice)
+        except OSError as exc:
+            self._show_error(f"copy as code: could not write the reference image: {exc.strerror or exc}")
+            return
+        box.layout.display = ""
 
     def _namespace(self) -> dict[str, Any]:
         if self.shell is None:
@@ -332,10 +341,17 @@ class ImaginePanel(w.VBox):
         return ns
 
 
-def _choice_of(data: bytes) -> ImageChoicesData:
-    choice = ImageChoicesData(index=0)
-    choice._bytes = data
-    return choice
+def _reference_file(data: bytes) -> Path:
+    """Write an uploaded reference next to the notebook (content-named, so copying twice reuses it)."""
+    from .files import atomic_write_new
+
+    ext = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}.get(
+        sniff_format(data) or "", ".bin"
+    )
+    path = Path(REFERENCE_FOLDER) / f"reference-{hashlib.sha256(data).hexdigest()[:12]}{ext}"
+    if path.is_file() and path.read_bytes() == data:
+        return path
+    return atomic_write_new(path, data)
 
 
 def panel(*, bind: str | None = None) -> ImaginePanel:

@@ -19,38 +19,43 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import threading
-import time
+import weakref
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
-if TYPE_CHECKING:
-    from .client import AsyncTogether
-    from .config import Imagine
-    from .request import Plan
-    from .types import ImageResponse
+from .client import AsyncTogether
+from .config import Imagine
 
-__all__ = ["ImagineCancelled", "generate", "run_blocking", "wait_cancellable"]
+__all__ = ["ImagineCancelled", "client_for_running_loop", "run_blocking", "wait_cancellable"]
 
 T = TypeVar("T")
 POLL_SECONDS = 0.1
 
 
 class ImagineCancelled(KeyboardInterrupt):
-    """The user interrupted a generation. Shown as one line; nothing was bound."""
+    """The user interrupted a generation. Shown as one line."""
+
+    message = "generation cancelled (nothing was bound; the next cell will work)"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message)
+        if message:
+            self.message = message
 
     def _render_traceback_(self) -> list[str]:
-        return ["generation cancelled (nothing was bound; the next cell will work)"]
+        return [self.message]
 
 
 # ----------------------------------------------------------------------------- clients, one per loop
-_clients: dict[int, tuple[asyncio.AbstractEventLoop, tuple[Any, ...], AsyncTogether]] = {}
+_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[tuple[Any, ...], AsyncTogether]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _settings_of(config: Imagine) -> tuple[Any, ...]:
-    import os
-
     return (
         config.base_url,
         config.timeout,
@@ -64,60 +69,38 @@ async def client_for_running_loop(config: Imagine) -> AsyncTogether:
     """An ``AsyncTogether`` bound to the running loop (an httpx pool cannot move between loops).
 
     It is reused while the settings (config, key, base URL) stay the same, and closed when they change.
+    Front ends announce the offline backend themselves, so this client never prints.
     """
-    from .client import AsyncTogether
-
     loop = asyncio.get_running_loop()
     settings = _settings_of(config)
-    entry = _clients.get(id(loop))
-    if entry is not None and entry[0] is loop and entry[1] == settings:
-        return entry[2]
-    if entry is not None and entry[0] is loop:
-        await entry[2].aclose()
-    client = AsyncTogether(base_url=config.base_url, timeout=config.timeout, max_retries=config.max_retries)
-    _clients[id(loop)] = (loop, settings, client)
+    entry = _clients.get(loop)
+    if entry is not None and entry[0] == settings:
+        return entry[1]
+    if entry is not None:
+        await entry[1].aclose()
+    client = AsyncTogether(
+        base_url=config.base_url,
+        timeout=config.timeout,
+        max_retries=config.max_retries,
+        announce_offline=False,
+    )
+    _clients[loop] = (settings, client)
     return client
 
 
 def close_idle_clients() -> None:
     """Close the pools of loops that are not running right now (used when the extension is unloaded)."""
-    for key, (loop, _, client) in list(_clients.items()):
-        if loop.is_closed():
-            del _clients[key]
-        elif not loop.is_running():
+    for loop, (_, client) in list(_clients.items()):
+        if not loop.is_closed() and not loop.is_running():
             with contextlib.suppress(Exception):
                 loop.run_until_complete(client.aclose())
-            del _clients[key]
+        _clients.pop(loop, None)
 
 
 async def close_loop_client() -> None:
-    entry = _clients.pop(id(asyncio.get_running_loop()), None)
+    entry = _clients.pop(asyncio.get_running_loop(), None)
     if entry is not None:
-        await entry[2].aclose()
-
-
-# ----------------------------------------------------------------------------- the generation itself
-async def generate(plan: Plan, config: Imagine) -> ImageResponse:
-    """Cache lookup, the request, downloads of URL images: everything that needs the network."""
-    from .cache import ResponseCache, cache_key
-
-    started = time.perf_counter()
-    client = await client_for_running_loop(config)
-    key = cache_key(plan.request, client.base_url) if plan.cache else None
-    cache = ResponseCache(config.cache_dir, config.cache_size_mb * 1_000_000)
-    if key is not None:
-        hit = cache.get(key)
-        if hit is not None and hit.data:
-            hit._request, hit._cached, hit._elapsed = plan.request, True, time.perf_counter() - started
-            return hit
-    response = await client.images.send(plan.request)
-    for choice in response.data or []:
-        if choice.b64_json is None:
-            await choice.aimage_bytes()  # fetch now, on the loop, rather than block later in display
-    response._elapsed = time.perf_counter() - started
-    if key is not None:
-        cache.put(key, response)
-    return response
+        await entry[1].aclose()
 
 
 # ----------------------------------------------------------------------------- waiting and cancelling
@@ -144,8 +127,11 @@ def run_blocking(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return _run_on_ipython_loop(factory)
-    return _run_in_thread(factory)
+        running = False
+    else:
+        running = True
+    # Outside the ``except`` block, so errors raised by the work carry no unrelated RuntimeError context.
+    return _run_in_thread(factory) if running else _run_on_ipython_loop(factory)
 
 
 def _run_on_ipython_loop(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:

@@ -1,37 +1,49 @@
-"""The request and response models, shaped exactly like the Together SDK's, plus what users need next.
+"""The request and response models, shaped exactly like the Together SDK's, and nothing else: pure data.
 
-``ImageRequest``, ``ImageChoicesData`` and ``ImageResponse`` have the SDK's fields and defaults so code moves
-between the two unchanged. All three accept extra fields: requests carry ``steps``, ``guidance_scale``,
-``response_format`` and friends to the API; responses keep ``timings`` and anything Together adds later.
+``ImageRequest``, ``ImageChoicesData`` and ``ImageResponse`` have the SDK's fields so code moves between the
+two unchanged. All three accept extra fields: requests carry ``steps``, ``guidance_scale``, ``aspect_ratio``
+and friends to the API; responses keep ``timings``, ``type`` and anything Together adds later.
 
-The helpers answer the questions a notebook asks right after generating: the bytes, a PIL image, the real
-format of those bytes (Together sends JPEG unless PNG was asked, whatever the file name says), saving.
+No I/O happens here. Bytes of an image given by URL come from a ``Fetcher`` (the client that made the
+response provides one). What made a response (the request, each image's own seed and request, timings,
+cache, backend, cost, saved paths) is one immutable ``Provenance`` record, written only by this module's
+``ImageResponse.parse`` and ``attach_provenance``, which the client and the service call.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import io
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from .errors import ImageDataError
-from .files import atomic_write_new, unique_path
+from .files import atomic_write_new, atomic_write_replace, unique_path
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["ImageChoicesData", "ImageRequest", "ImageResponse", "sniff_format"]
+__all__ = [
+    "Fetcher",
+    "ImageChoicesData",
+    "ImageProvenance",
+    "ImageRequest",
+    "ImageResponse",
+    "Provenance",
+    "RateLimit",
+    "attach_provenance",
+    "sniff_format",
+]
 
-SyncFetch = Callable[[str], bytes]
-AsyncFetch = Callable[[str], Awaitable[bytes]]
-
-_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}
+T = TypeVar("T")
+EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}
 _PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".gif": "GIF"}
 
 
@@ -68,8 +80,46 @@ def _human_size(n: int) -> str:
     return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n / 1000:.1f} kB"
 
 
+class Fetcher(Protocol):
+    """Downloads image URLs: the client that made a response, so the same pool, UA and rules apply."""
+
+    def fetch(self, url: str) -> bytes: ...
+
+    async def afetch(self, url: str) -> bytes: ...
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The ``x-ratelimit-*`` headers of an answer: requests allowed, left, and seconds until a slot frees."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: float | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimit | None:
+        def number(name: str) -> float | None:
+            raw = headers.get(name)
+            if raw is None:
+                return None
+            try:
+                value = float(raw.strip().removesuffix("s"))
+            except ValueError:
+                return None
+            return value if value == value and abs(value) != float("inf") else None
+
+        limit, remaining, reset = (number(f"x-ratelimit-{k}") for k in ("limit", "remaining", "reset"))
+        if limit is None and remaining is None and reset is None:
+            return None
+        return cls(
+            None if limit is None else int(limit),
+            None if remaining is None else int(remaining),
+            reset,
+        )
+
+
 class ImageRequest(BaseModel):
-    """The body of ``POST /images/generations``; send ``model_dump(exclude_none=True)``."""
+    """The body of ``POST /images/generations``; send ``payload()`` (None fields are left out)."""
 
     model_config = ConfigDict(extra="allow")
 
@@ -77,13 +127,49 @@ class ImageRequest(BaseModel):
     model: str
     seed: int | None = None
     n: int = 1
-    height: int = 1024
-    width: int = 1024
+    height: int | None = None
+    width: int | None = None
     negative_prompt: str | None = None
 
     def payload(self) -> dict[str, Any]:
         """The JSON body, as the Together SDK builds it."""
         return self.model_dump(exclude_none=True)
+
+
+@dataclass(frozen=True)
+class ImageProvenance:
+    """What made one image: ``request`` reproduces it alone (its own seed); ``position``: its place there."""
+
+    request: ImageRequest | None
+    position: int = 0
+
+    @property
+    def seed(self) -> int | None:
+        if self.request is None or self.request.seed is None:
+            return None
+        return self.request.seed
+
+    @property
+    def of(self) -> int:
+        """How many images that request made (1 when each image had a request of its own)."""
+        return self.request.n if self.request is not None else 1
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """What made a response. Immutable; replaced as a whole (``dataclasses.replace``), never edited."""
+
+    request: ImageRequest | None = None
+    images: tuple[ImageProvenance, ...] = ()
+    elapsed: float | None = None
+    cached: bool = False
+    backend: str | None = None
+    """``offline``, ``together`` or the base URL of another server (never a key)."""
+    cost: float | None = None
+    """Estimated dollars spent (0 when served from the cache), None when the price is unknown."""
+    saved: tuple[Path | None, ...] = ()
+    source: str | None = None
+    rate_limit: RateLimit | None = None
 
 
 class ImageChoicesData(BaseModel):
@@ -94,11 +180,19 @@ class ImageChoicesData(BaseModel):
     index: int
     b64_json: str | None = None
     url: str | None = None
+    type: str | None = None
 
     _bytes: bytes | None = PrivateAttr(default=None)
-    _fetch: SyncFetch | None = PrivateAttr(default=None)
-    _afetch: AsyncFetch | None = PrivateAttr(default=None)
-    _previews: dict[int, Any] = PrivateAttr(default_factory=dict)
+    _fetcher: Fetcher | None = PrivateAttr(default=None)
+    _provenance: ImageProvenance | None = PrivateAttr(default=None)
+    _memo: dict[Any, Any] = PrivateAttr(default_factory=dict)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, index: int = 0) -> ImageChoicesData:
+        """A choice holding raw image bytes (an uploaded reference, a stored image)."""
+        choice = cls(index=index, type="b64_json")
+        choice._bytes = data
+        return choice
 
     def __repr_args__(self) -> Any:
         # A 1024x1024 image is megabytes of base64: show its size, never the payload.
@@ -108,25 +202,42 @@ class ImageChoicesData(BaseModel):
             else:
                 yield key, value
 
+    @property
+    def provenance(self) -> ImageProvenance:
+        return self._provenance or ImageProvenance(None, self.index)
+
+    @property
+    def seed(self) -> int | None:
+        """This image's own seed, when known (see ``provenance.request`` for everything else)."""
+        return self.provenance.seed
+
+    def memo(self, key: Any, make: Callable[[], T]) -> T:
+        """A value derived from this image, made once (previews at a given size, the decoded size...)."""
+        if key not in self._memo:
+            self._memo[key] = make()
+        value: T = self._memo[key]
+        return value
+
     def image_bytes(self) -> bytes:
         """The encoded image, decoded from ``b64_json`` or downloaded from ``url`` (once, then kept)."""
         if self._bytes is None:
             if self.b64_json is not None:
                 self._bytes = self._decode()
             elif self.url is not None:
-                fetch = self._fetch or _download
-                self._bytes = fetch(self.url)
+                if self._fetcher is None:
+                    raise ImageDataError(
+                        f"image {self.index}: no client to download {self.url} (responses made by "
+                        "together_magic clients can; use Together().fetch(url) otherwise)"
+                    )
+                self._bytes = self._fetcher.fetch(self.url)
             else:
                 raise ImageDataError(f"image {self.index} has neither b64_json nor url")
         return self._bytes
 
     async def aimage_bytes(self) -> bytes:
         """Like :meth:`image_bytes`, without blocking the event loop when the image must be downloaded."""
-        if self._bytes is None and self.b64_json is None and self.url is not None:
-            if self._afetch is not None:
-                self._bytes = await self._afetch(self.url)
-            else:
-                self._bytes = await _adownload(self.url)
+        if self._bytes is None and self.b64_json is None and self.url is not None and self._fetcher:
+            self._bytes = await self._fetcher.afetch(self.url)
         return self.image_bytes()
 
     def _decode(self) -> bytes:
@@ -143,7 +254,7 @@ class ImageChoicesData(BaseModel):
 
     @property
     def extension(self) -> str:
-        return _EXTENSIONS.get(self.format or "", ".bin")
+        return EXTENSIONS.get(self.format or "", ".bin")
 
     def image(self) -> Image.Image:
         """A fully loaded PIL image (a new object each call: callers may draw on it)."""
@@ -156,11 +267,15 @@ class ImageChoicesData(BaseModel):
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) of the real picture, read from its header without decoding the pixels."""
-        from PIL import Image
 
-        with Image.open(io.BytesIO(self.image_bytes())) as img:
-            width, height = img.size
-        return int(width), int(height)
+        def read() -> tuple[int, int]:
+            from PIL import Image
+
+            with Image.open(io.BytesIO(self.image_bytes())) as img:
+                width, height = img.size
+            return int(width), int(height)
+
+        return self.memo("size", read)
 
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
         """Write the image and return where it went.
@@ -177,11 +292,7 @@ class ImageChoicesData(BaseModel):
         elif suffix in _PIL_FORMATS and _PIL_FORMATS[suffix].lower() != self.format:
             data = self._convert(_PIL_FORMATS[suffix])
         if overwrite:
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
-            tmp.replace(target)
-            return target
+            return atomic_write_replace(target, data)
         return atomic_write_new(target, data)
 
     def _convert(self, pil_format: str) -> bytes:
@@ -203,37 +314,79 @@ class ImageResponse(BaseModel):
     object: str | None = None
     data: list[ImageChoicesData] | None = None
 
-    _request: ImageRequest | None = PrivateAttr(default=None)
-    _elapsed: float | None = PrivateAttr(default=None)
-    _cached: bool = PrivateAttr(default=False)
-    _saved: list[Path] = PrivateAttr(default_factory=list)
+    _provenance: Provenance = PrivateAttr(default_factory=Provenance)
+
+    @classmethod
+    def parse(
+        cls,
+        content: bytes,
+        *,
+        request: ImageRequest | None = None,
+        fetcher: Fetcher | None = None,
+        rate_limit: RateLimit | None = None,
+    ) -> ImageResponse:
+        """A response from the JSON bytes of an answer (pydantic's JSON parser, straight from bytes).
+
+        Raises ``pydantic.ValidationError`` for a body of the wrong shape; the client reports it.
+        """
+        result = cls.model_validate_json(content)
+        for choice in result.data or []:
+            choice._fetcher = fetcher
+        attach_provenance(result, Provenance(request=request, rate_limit=rate_limit))
+        return result
+
+    @classmethod
+    def combine(cls, parts: Sequence[ImageResponse]) -> ImageResponse:
+        """One response holding the images of several (one request per image), re-indexed 0..N-1.
+
+        Each image keeps the provenance of the response it came from, so its own seed stays with it.
+        """
+        choices: list[ImageChoicesData] = []
+        for part in parts:
+            for choice in part.data or []:
+                moved = choice.model_copy(update={"index": len(choices)})
+                moved._bytes, moved._fetcher, moved._memo = choice._bytes, choice._fetcher, choice._memo
+                moved._provenance = choice.provenance
+                choices.append(moved)
+        first = parts[0] if parts else cls()
+        return cls(id=first.id, model=first.model, object=first.object or "list", data=choices)
+
+    @property
+    def provenance(self) -> Provenance:
+        return self._provenance
 
     @property
     def request(self) -> ImageRequest | None:
         """The request that produced this response (kept by the client; not an API field)."""
-        return self._request
+        return self._provenance.request
 
     @property
     def elapsed(self) -> float | None:
         """Seconds from sending the request to having the images (None when unknown)."""
-        return self._elapsed
+        return self._provenance.elapsed
 
     @property
     def cached(self) -> bool:
-        """True when the images came from together-magic's disk cache, not from the API."""
-        return self._cached
+        """True when the images came from together-magic's local store, not from the API."""
+        return self._provenance.cached
 
     @property
     def saved_paths(self) -> list[Path]:
-        return list(self._saved)
+        return [p for p in self._provenance.saved if p is not None]
+
+    @property
+    def rate_limit(self) -> RateLimit | None:
+        """The rate-limit headers of the answer, so callers can pace themselves."""
+        return self._provenance.rate_limit
 
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         # The IPython display protocol: a grid of previews in notebooks, one line per image in terminals.
-        from .display import mimebundle
-
-        return mimebundle(self, include=include, exclude=exclude)
+        # The renderer lives in the outputs layer, which registers itself (types never imports upwards).
+        if _display is None:
+            return {"text/plain": repr(self)}, {}
+        return _display(self, include, exclude)
 
     def __len__(self) -> int:
         return len(self.data or [])
@@ -253,31 +406,31 @@ class ImageResponse(BaseModel):
         ]
 
 
-def _user_agent() -> str:
-    from ._version import __version__
-
-    return f"together-magic/{__version__}"
+Display = Callable[[ImageResponse, Any, Any], tuple[dict[str, Any], dict[str, Any]]]
+_display: Display | None = None
 
 
-def _download(url: str) -> bytes:
-    """Download an image URL that did not come from one of our clients (Together's CDN wants a UA)."""
-    import httpx
-
-    try:
-        response = httpx.get(url, headers={"User-Agent": _user_agent()}, follow_redirects=True, timeout=60)
-        response.raise_for_status()
-    except httpx.HTTPError as exc:
-        raise ImageDataError(f"could not download {url}: {exc}") from None
-    return response.content
+def register_display(render: Display) -> None:
+    """Called by the gallery module when it loads: how ``ImageResponse`` shows itself in notebooks."""
+    global _display
+    _display = render
 
 
-async def _adownload(url: str) -> bytes:
-    import httpx
+def attach_provenance(
+    response: ImageResponse, provenance: Provenance, images: Iterable[ImageProvenance] | None = None
+) -> ImageResponse:
+    """The one writer of provenance: the response's record and, with it, each image's.
 
-    try:
-        async with httpx.AsyncClient(headers={"User-Agent": _user_agent()}, timeout=60) as client:
-            response = await client.get(url, follow_redirects=True)
-            response.raise_for_status()
-    except httpx.HTTPError as exc:
-        raise ImageDataError(f"could not download {url}: {exc}") from None
-    return response.content
+    Without ``images``, an image whose provenance is unknown gets the response's request at its index
+    (a raw ``n`` request: "#k of N, seed S"); images that already know theirs keep it.
+    """
+    choices = response.data or []
+    given = list(images) if images is not None else None
+    for position, choice in enumerate(choices):
+        if given is not None and position < len(given):
+            choice._provenance = given[position]
+        elif choice._provenance is None:
+            choice._provenance = ImageProvenance(provenance.request, choice.index)
+    record = dataclasses.replace(provenance, images=tuple(c.provenance for c in choices))
+    response._provenance = record
+    return response

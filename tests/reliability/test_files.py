@@ -15,7 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import together_magic as tm
-from together_magic.files import atomic_write_new, save_response
+from together_magic.files import atomic_write_new
+from together_magic.outputs import save_response
+from together_magic.types import Provenance, attach_provenance
 from together_magic.panel import ImaginePanel
 
 from ..conftest import MODEL
@@ -51,9 +53,9 @@ def response_for(prompt: str) -> tm.ImageResponse:
         with tm.Together(base_url="offline") as client:
             base = client.images.generate(prompt="fox", model=MODEL, seed=1, n=2, width=256, height=256)
         _response_cache["base"] = base
-    clone = base.model_copy()
-    clone._request = tm.ImageRequest(prompt=prompt or " ", model=MODEL, seed=1, n=2, width=256, height=256)
-    return clone
+    clone = tm.ImageResponse.model_validate(base.model_dump())
+    request = tm.ImageRequest(prompt=prompt or " ", model=MODEL, seed=1, n=2, width=256, height=256)
+    return attach_provenance(clone, Provenance(request=request))
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -65,11 +67,14 @@ def test_save_stays_inside_and_never_overwrites(tmp_path: Path, prompt: str) -> 
     response = response_for(prompt)
     first = save_response(response, folder)
     second = save_response(response, folder)
-    for path in first + second:
+    assert first.ok and second.ok
+    paths = [p for p in first.paths + second.paths if p is not None]
+    for path in paths:
         assert path.resolve().parent == folder.resolve()
         assert not path.name.startswith(".")
         assert path.read_bytes().startswith(b"\xff\xd8")
-    assert len(set(first + second)) == 4  # the second save added new names
+    assert second.paths == first.paths and all(second.existing)  # the same images: found, not copied
+    assert len(set(paths)) == 2
     for path, data in before.items():
         assert path.read_bytes() == data  # nothing that was there changed
     assert not list(folder.glob(".together-magic-*"))
@@ -94,7 +99,7 @@ async def test_panel_save_never_overwrites(tmp_path: Path) -> None:
         config.set_current(None)
     saved = sorted(p.name for p in (tmp_path / "saved").iterdir())
     seed = panel.last.request.seed  # type: ignore[union-attr]
-    assert saved == [f"tmp-escape-attempt-s{seed}-0{suffix}.jpg" for suffix in ("-1", "-2", "")]
+    assert saved == [f"tmp-escape-attempt-s{seed}.jpg"]  # three clicks, one file, nothing overwritten
 
 
 WRITER = """

@@ -1,0 +1,180 @@
+"""One generation as front ends want it: budget, cache, send, verify, time, record, save, provenance.
+
+The magic, the panel, the CLI, sweeps and the Python helpers all come here with a ``Plan``. The plan's
+parts (one request, or one per image with ``Imagine.split_n``) are looked up in the local store, the rest
+are sent concurrently on the running loop through the per-loop client (``runner``), every image is decoded
+before anything is cached (a corrupt answer is an error now, never a cached picture later), and the
+response gets its provenance attached exactly once, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from . import models
+from .cache import ResponseCache
+from .client import AsyncTogether
+from .config import Imagine
+from .errors import ImageDataError, TogetherError
+from .outputs import SaveReport, save_response
+from .plan import Plan
+from .runner import client_for_running_loop
+from .types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
+
+__all__ = ["BudgetError", "Generated", "Session", "cache_key", "generate", "session"]
+
+
+class BudgetError(TogetherError):
+    """The request would take the session over ``Imagine.budget``: nothing was sent."""
+
+
+@dataclass
+class Session:
+    """What this process has spent (estimated dollars), for ``Imagine.budget``."""
+
+    spent: float = 0.0
+    requests: int = 0
+
+
+_session = Session()
+
+
+def session() -> Session:
+    return _session
+
+
+@dataclass
+class Generated:
+    """A finished generation: the response (provenance attached) and, if it was saved, the report."""
+
+    response: ImageResponse
+    saved: SaveReport | None = None
+    parts_cached: int = 0
+    parts_sent: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def cache_key(request: ImageRequest, endpoint: str) -> str | None:
+    """The store key of a seeded base64 request at an endpoint (never the key); None: not cacheable."""
+    payload = request.payload()
+    if payload.get("seed") is None or payload.get("response_format", "url") != "base64":
+        return None
+    canonical = json.dumps({"endpoint": endpoint, "request": payload}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_budget(plan: Plan, config: Imagine, cost: float | None) -> None:
+    if config.budget is None or cost is None:
+        return
+    left = config.budget - _session.spent
+    if cost > left + 1e-12:
+        raise BudgetError(
+            f"this request would cost about ${cost:.4f} but the session budget has ${max(left, 0):.4f} of "
+            f"${config.budget:.2f} left; raise it with %config Imagine.budget = {config.budget * 2:g}"
+        )
+
+
+def part_cost(part: ImageRequest, config: Imagine) -> float | None:
+    steps = part.payload().get("steps")
+    return models.estimate_cost(
+        part.model,
+        part.width or models.DEFAULT_SIZE[0],
+        part.height or models.DEFAULT_SIZE[1],
+        steps=steps if isinstance(steps, int) else None,
+        n=part.n,
+        prices=dict(config.prices),
+    )
+
+
+async def _verified(response: ImageResponse) -> ImageResponse:
+    """Every image's bytes, now: downloads on the loop, strict base64, a readable image header."""
+    for choice in response.data or []:
+        data = await choice.aimage_bytes()
+        if choice.format is None:
+            raise ImageDataError(f"image {choice.index}: the bytes are not a JPEG, PNG, WebP or GIF image")
+        _ = len(data)
+    return response
+
+
+async def generate(
+    plan: Plan,
+    config: Imagine,
+    *,
+    source: str = "python",
+    client: AsyncTogether | None = None,
+    on_part: Callable[[int, ImageResponse], None] | None = None,
+) -> Generated:
+    """Run a plan to a finished ``Generated`` (see the module docstring). Raises ``TogetherError``s."""
+    started = time.perf_counter()
+    client = client or await client_for_running_loop(config)
+    store = ResponseCache(config.cache_dir, config.cache_size_mb * 1_000_000)
+    keys = [cache_key(part, client.base_url) if plan.cache else None for part in plan.parts]
+    results: list[ImageResponse | None] = [store.get(key) if key else None for key in keys]
+    cached = [r is not None for r in results]
+    missing = [i for i, r in enumerate(results) if r is None]
+    costs = [part_cost(plan.parts[i], config) for i in missing]
+    cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+    check_budget(plan, config, cost)
+    limit = asyncio.Semaphore(max(1, config.max_concurrency))
+
+    async def send(index: int) -> None:
+        async with limit:
+            response = await _verified(await client.images.send(plan.parts[index]))
+        results[index] = response
+        if keys[index] is not None:
+            store.put(keys[index], response)  # type: ignore[arg-type]
+        if on_part is not None:
+            on_part(index, response)
+
+    if missing:
+        tasks = [asyncio.ensure_future(send(i)) for i in missing]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+    done: list[ImageResponse] = [r for r in results if r is not None]
+    if cost:
+        _session.spent += cost
+    _session.requests += len(missing)
+    response = _combine(plan, done)
+    provenance = Provenance(
+        request=plan.request,
+        elapsed=time.perf_counter() - started,
+        cached=all(cached),
+        backend=client.backend,
+        cost=0.0 if all(cached) else cost,
+        source=source,
+        rate_limit=done[-1].rate_limit if done else None,
+    )
+    attach_provenance(response, provenance, _image_provenance(plan, done))
+    saved = None
+    if plan.save is not None:  # named and described by each image's own provenance, attached just above
+        saved = save_response(response, plan.save)
+        attach_provenance(response, dataclasses.replace(provenance, saved=saved.paths))
+    return Generated(response, saved, parts_cached=sum(cached), parts_sent=len(missing))
+
+
+def _combine(plan: Plan, done: Sequence[ImageResponse]) -> ImageResponse:
+    if len(plan.parts) == 1:
+        return done[0]
+    return ImageResponse.combine(done)
+
+
+def _image_provenance(plan: Plan, done: Sequence[ImageResponse]) -> list[ImageProvenance]:
+    if len(plan.parts) == 1:
+        count = len(done[0].data or [])
+        return [ImageProvenance(plan.parts[0], k) for k in range(count)]
+    return [ImageProvenance(part, 0) for part in plan.parts]
+
+
+def notebook_path() -> str | None:
+    """The notebook this kernel runs, when the front end says (JupyterLab/Notebook 7 set it)."""
+    return os.environ.get("JPY_SESSION_NAME") or None
