@@ -164,8 +164,8 @@ def test_panel_in_jupyterlab(lab: str) -> None:
             code_box.wait_for(state="visible", timeout=10_000)
             code = code_box.input_value()
             assert code == (
-                "%%imagine -m black-forest-labs/FLUX.1-schnell -n 1 "
-                f"-s {seed.group(1)} -W 1024 -H 768 -g 3.5\n{PROMPT}"
+                "%%imagine --model black-forest-labs/FLUX.1-schnell --n 1 "
+                f"--seed {seed.group(1)} --width 1024 --height 768 --guidance 3.5\n{PROMPT}"
             )
             assert panel.locator(".widget-html", has_text="done: 1 image").count() == 1
         finally:
