@@ -93,7 +93,7 @@ async def test_newest_first_and_seed_handling(shell: InteractiveShell) -> None:
 
 
 async def test_copy_as_code_reproduces_the_request(shell: InteractiveShell) -> None:
-    from together_magic.options import parse_line
+    from together_magic.lineparse import parse_line
     from together_magic.plan import build_plan
 
     panel = make(shell)

@@ -6,14 +6,27 @@ Errors are one line on stderr and a non-zero exit code: the command runs in clas
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 from ._version import __version__
+from .client import Together, resolve_settings
+from .config import Imagine
+from .errors import OptionError, TogetherError, explain
+from .gallery import captions
+from .lineparse import from_args, option_strings
+from .models import DEFAULT_MODEL, MODELS, PRICES_AS_OF, closest
+from .options import add_options
+from .outputs import save_response
+from .plan import build_plan
+from .runner import close_loop_client
+from .service import generate
 
 __all__ = ["main"]
 
@@ -28,9 +41,6 @@ DEMO_PROMPTS = (
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         if message.startswith("unrecognized arguments: "):
-            from .models import closest
-            from .options import option_strings
-
             unknown = message.split(": ", 1)[1].split()[0]
             guess = closest(unknown, [k for k in option_strings() if k.startswith("--")])
             if guess:
@@ -125,8 +135,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="generate images with the same options as %%%%imagine and save them",
         description="Options are the ones of %%imagine; images are saved (default folder: images).",
     )
-    from .options import add_options
-
     add_options(generate)
     generate.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="read timeout")
 
@@ -165,11 +173,6 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .client import Together
-    from .errors import TogetherError, explain
-    from .models import DEFAULT_MODEL
-    from .outputs import save_response
-
     out = Path(args.out)
     model = args.model or DEFAULT_MODEL
     with Together(announce_offline=False) as client:
@@ -196,16 +199,6 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from .config import Imagine
-    from .errors import TogetherError, explain
-    from .gallery import captions
-    from .options import OptionError, from_args
-    from .plan import build_plan
-    from .runner import close_loop_client
-    from .service import generate
-
     config = Imagine()
     if args.timeout is not None:
         if not args.timeout > 0:
@@ -248,8 +241,6 @@ class _Ticker:
     """Seconds elapsed on the terminal while waiting (only on a TTY; erased when done)."""
 
     def __init__(self) -> None:
-        import threading
-
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -275,12 +266,7 @@ def _fail(message: str, code: int) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
-    from .client import resolve_settings
-    from .config import Imagine
-
     if args.models:
-        from .models import MODELS, PRICES_AS_OF
-
         for spec in MODELS.values():
             price = spec.price
             cost = f"${price.per_image}/image" if price.per_image is not None else f"${price.per_mp}/MP"

@@ -44,6 +44,7 @@ __all__ = [
     "ImageDataError",
     "InternalServerError",
     "NotFoundError",
+    "OptionError",
     "PaymentRequiredError",
     "PermissionDeniedError",
     "RateLimitError",
@@ -67,6 +68,13 @@ def redact(text: str, secret: str | None) -> str:
     if secret and len(secret) >= 4 and secret in text:
         return text.replace(secret, "***")
     return text
+
+
+class OptionError(ValueError):
+    """A mistake in the options or the prompt; its message is one line naming the option.
+
+    Raised before anything is sent; the magic shows it as a ``UsageError``, the CLI exits with 2.
+    """
 
 
 class TogetherError(Exception):

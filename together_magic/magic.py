@@ -9,8 +9,10 @@ request machinery loads on the first generation (the package's one lazy boundary
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import (
     Magics,
@@ -22,13 +24,24 @@ from IPython.core.magic import (
 )
 
 from . import config as _config
-from .options import ImagineOptions, magic_options
+from .errors import OptionError, TogetherError, explain
+from .options import OPTIONS
 
 if TYPE_CHECKING:
+    from .options import ImagineOptions
     from .plan import Plan
     from .service import Generated
 
 __all__ = ["ImagineMagics", "run_cell_async"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def magic_options(func: F) -> F:
+    """Decorate a magic with every option, in OPTIONS order, so ``%%imagine?`` shows the full help."""
+    for flags, kwargs in reversed(OPTIONS):
+        func = magic_arguments.argument(*flags, **kwargs)(func)  # type: ignore[no-untyped-call]
+    return magic_arguments.magic_arguments()(func)  # type: ignore[no-untyped-call,no-any-return]
 
 
 @magics_class
@@ -84,7 +97,7 @@ class ImagineMagics(Magics):
 
     # ------------------------------------------------------------------------------- steps
     def _options(self, line: str, cell: str | None, namespace: dict[str, Any]) -> ImagineOptions:
-        from .options import OptionError, parse_line
+        from .lineparse import parse_line
 
         try:
             return parse_line(line, cell, namespace)
@@ -92,7 +105,6 @@ class ImagineMagics(Magics):
             raise UsageError(str(exc)) from None
 
     def _plan(self, options: ImagineOptions, namespace: dict[str, Any]) -> Plan:
-        from .options import OptionError
         from .plan import build_plan
 
         if options.vary or options.each is not None:
@@ -103,7 +115,6 @@ class ImagineMagics(Magics):
             raise UsageError(str(exc)) from None
 
     async def _generate(self, plan: Plan, on_part: Any = None) -> Generated:
-        from .errors import TogetherError, explain
         from .service import generate
 
         try:

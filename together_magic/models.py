@@ -16,6 +16,7 @@ No I/O and nothing heavy: ``%load_ext`` imports this (NamedTuples, not dataclass
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -53,6 +54,7 @@ DEFAULT_GUIDANCE = 3.5
 DEFAULT_SIZE = (1024, 1024)
 PROMPT_MAX = 10_000
 MAX_LORAS = 2
+"""The most ``image_loras`` any model takes (the per-model figure is ``Limits.loras``)."""
 LORA_SCALE_RANGE = (0.0, 2.0)
 """Accepted LoRA scales; Together advises 0.3-1.2."""
 
@@ -154,246 +156,99 @@ def _gemini_presets() -> tuple[tuple[str, int, int], ...]:
 
 
 _BFL = "black-forest-labs"
-_FLUX1 = frozenset({"steps", "guidance_scale", "output_format"})
-_FLUX2 = frozenset({"output_format", "prompt_upsampling", "reference_images"})
-_OPEN = frozenset({"steps", "guidance_scale", "negative_prompt", "output_format"})
-_FLUX2_SIZE = {"size": (512, 2048), "multiple": 16}
+_F1 = "steps guidance_scale output_format"  # FLUX.1-style inputs
+_F2 = "output_format prompt_upsampling reference_images"  # FLUX.2-style inputs
+_OPEN = "steps guidance_scale negative_prompt output_format"  # open diffusion models
+_F2_SIZE = "512-2048/16"
+
+# One row per model: id, display name, maker, optional inputs, price ($/MP "mp" or $/image "img"),
+# default steps (and the step range when it is not 1-50), sizes "min-max/multiple" ("" = 256-1920/8),
+# LoRAs taken, legacy (still answered, no longer listed).
+_ROWS: list[tuple[str, str, str, str, float, str, int | None, str, str, int, bool]] = [
+    (f"{_BFL}/FLUX.1-schnell", "FLUX.1 [schnell]", "Black Forest Labs",
+     f"{_F1} negative_prompt aspect_ratio", 0.0027, "mp", 4, "1-12", "", 0, False),
+    (f"{_BFL}/FLUX.1.1-pro", "FLUX1.1 [pro]", "Black Forest Labs",
+     "output_format prompt_upsampling", 0.04, "mp", None, "", "", 0, False),
+    (f"{_BFL}/FLUX.1-kontext-pro", "FLUX.1 Kontext [pro]", "Black Forest Labs",
+     f"{_F1} aspect_ratio image_url prompt_upsampling", 0.04, "mp", 28, "", "", 0, False),
+    (f"{_BFL}/FLUX.1-kontext-max", "FLUX.1 Kontext [max]", "Black Forest Labs",
+     f"{_F1} aspect_ratio image_url prompt_upsampling", 0.08, "mp", 28, "", "", 0, False),
+    (f"{_BFL}/FLUX.2-pro", "FLUX.2 [pro]", "Black Forest Labs",
+     f"{_F2} image_url", 0.03, "mp", None, "", _F2_SIZE, 0, False),
+    (f"{_BFL}/FLUX.2-dev", "FLUX.2 [dev]", "Black Forest Labs",
+     f"{_F2} steps guidance image_loras", 0.0154, "mp", 28, "", _F2_SIZE, 2, False),
+    (f"{_BFL}/FLUX.2-flex", "FLUX.2 [flex]", "Black Forest Labs",
+     f"{_F2} steps guidance image_url", 0.03, "mp", 28, "", _F2_SIZE, 0, False),
+    ("google/imagen-4.0-preview", "Imagen 4 Preview", "Google", "", 0.04, "img", None, "", "", 0, False),
+    ("google/imagen-4.0-fast", "Imagen 4 Fast", "Google", "", 0.02, "img", None, "", "", 0, False),
+    ("google/imagen-4.0-ultra", "Imagen 4 Ultra", "Google", "", 0.06, "img", None, "", "", 0, False),
+    ("google/flash-image-2.5", "Gemini 2.5 Flash Image", "Google",
+     "reference_images", 0.039, "img", None, "", "", 0, False),
+    ("google/gemini-3-pro-image", "Gemini 3 Pro Image", "Google",
+     "reference_images", 0.134, "img", None, "", "presets", 0, False),
+    ("ByteDance-Seed/Seedream-4.0", "Seedream 4.0", "ByteDance",
+     "guidance_scale", 0.03, "img", None, "", "", 0, False),
+    ("ByteDance-Seed/Seedream-3.0", "Seedream 3.0", "ByteDance",
+     "guidance_scale", 0.018, "img", None, "", "", 0, False),
+    ("Qwen/Qwen-Image", "Qwen-Image", "Qwen", _OPEN, 0.0058, "mp", 50, "", "", 0, False),
+    ("ideogram/ideogram-3.0", "Ideogram 3.0", "Ideogram",
+     "negative_prompt", 0.06, "img", None, "", "", 0, False),
+    ("HiDream-ai/HiDream-I1-Full", "HiDream-I1 Full", "HiDream", _OPEN, 0.009, "mp", 50, "", "", 0, False),
+    ("HiDream-ai/HiDream-I1-Dev", "HiDream-I1 Dev", "HiDream", _OPEN, 0.0045, "mp", 28, "", "", 0, False),
+    ("HiDream-ai/HiDream-I1-Fast", "HiDream-I1 Fast", "HiDream", _OPEN, 0.0032, "mp", 16, "", "", 0, False),
+    ("RunDiffusion/Juggernaut-pro-flux", "Juggernaut Pro Flux", "RunDiffusion",
+     _F1, 0.0049, "mp", 28, "", "", 0, False),
+    ("Rundiffusion/Juggernaut-Lightning-Flux", "Juggernaut Lightning Flux", "RunDiffusion",
+     _F1, 0.0017, "mp", 4, "1-12", "", 0, False),
+    ("Lykon/DreamShaper", "DreamShaper", "Lykon", _OPEN, 0.0006, "mp", 30, "", "", 0, False),
+    ("stabilityai/stable-diffusion-3-medium", "Stable Diffusion 3 Medium", "Stability AI",
+     _OPEN, 0.0019, "mp", 28, "", "", 0, False),
+    (f"{_BFL}/FLUX.1-dev", "FLUX.1 [dev]", "Black Forest Labs",
+     f"{_F1} negative_prompt image_loras", 0.025, "mp", 28, "", "", 2, True),
+    (f"{_BFL}/FLUX.1-dev-lora", "FLUX.1 [dev] LoRA", "Black Forest Labs",
+     f"{_F1} negative_prompt image_loras", 0.035, "mp", 28, "", "", 2, True),
+    (f"{_BFL}/FLUX.1-kontext-dev", "FLUX.1 Kontext [dev]", "Black Forest Labs",
+     f"{_F1} aspect_ratio image_url", 0.025, "mp", 28, "", "", 0, True),
+    (f"{_BFL}/FLUX.1-schnell-Free", "FLUX.1 [schnell] Free", "Black Forest Labs",
+     f"{_F1} negative_prompt", 0.0, "mp", 4, "1-4", "", 0, True),
+    ("stabilityai/stable-diffusion-xl-base-1.0", "Stable Diffusion XL 1.0", "Stability AI",
+     _OPEN, 0.0019, "mp", 20, "", "256-1536/8", 0, True),
+]  # fmt: skip
 
 
-def _spec(
-    model_id: str,
-    name: str,
-    maker: str,
-    inputs: Iterable[str],
-    price: Price,
-    *,
-    steps: tuple[int, int] | None = None,
-    default_steps: int | None = None,
-    legacy: bool = False,
-    **limits: object,
-) -> ModelSpec:
-    taken = frozenset(inputs)
-    if "steps" in taken and steps is None:
-        steps = (1, 50)
+def _range(text: str, default: tuple[int, int]) -> tuple[int, int]:
+    if not text:
+        return default
+    low, _, high = text.partition("-")
+    return int(low), int(high)
+
+
+def _spec(row: tuple[str, str, str, str, float, str, int | None, str, str, int, bool]) -> ModelSpec:
+    model_id, name, maker, inputs, price, unit, default_steps, steps, sizes, loras, legacy = row
+    taken = frozenset(inputs.split())
     unknown = taken - set(INPUTS)
-    assert not unknown, f"{model_id}: unknown inputs {unknown}"
-    return ModelSpec(
-        model_id,
-        name,
-        maker,
-        taken,
-        Limits(steps=steps, default_steps=default_steps, **limits),  # type: ignore[arg-type]
-        price,
-        legacy,
+    if unknown:  # a typo in the table above must not ship
+        raise ValueError(f"{model_id}: unknown inputs {sorted(unknown)}")
+    if sizes == "presets":
+        presets = _gemini_presets()
+        size, multiple = (min(min(w, h) for _, w, h in presets), max(max(w, h) for _, w, h in presets)), 16
+    else:
+        presets = ()
+        span, _, step = sizes.partition("/")
+        size, multiple = _range(span, (256, 1920)), int(step or 8)
+    limits = Limits(
+        size=size,
+        multiple=multiple,
+        presets=presets,
+        steps=_range(steps, (1, 50)) if "steps" in taken else None,
+        default_steps=default_steps,
+        loras=loras,
     )
+    cost = Price(per_mp=price) if unit == "mp" else Price(per_image=price)
+    return ModelSpec(model_id, name, maker, taken, limits, cost, legacy)
 
 
-MODELS: dict[str, ModelSpec] = {
-    spec.id: spec
-    for spec in (
-        # --- Black Forest Labs: FLUX.1
-        _spec(
-            f"{_BFL}/FLUX.1-schnell",
-            "FLUX.1 [schnell]",
-            "Black Forest Labs",
-            _FLUX1 | {"negative_prompt", "aspect_ratio"},
-            Price(per_mp=0.0027),
-            steps=(1, 12),
-            default_steps=4,
-        ),
-        _spec(
-            f"{_BFL}/FLUX.1.1-pro",
-            "FLUX1.1 [pro]",
-            "Black Forest Labs",
-            {"output_format", "prompt_upsampling"},
-            Price(per_mp=0.04),
-        ),
-        _spec(
-            f"{_BFL}/FLUX.1-kontext-pro",
-            "FLUX.1 Kontext [pro]",
-            "Black Forest Labs",
-            _FLUX1 | {"aspect_ratio", "image_url", "prompt_upsampling"},
-            Price(per_mp=0.04),
-            default_steps=28,
-        ),
-        _spec(
-            f"{_BFL}/FLUX.1-kontext-max",
-            "FLUX.1 Kontext [max]",
-            "Black Forest Labs",
-            _FLUX1 | {"aspect_ratio", "image_url", "prompt_upsampling"},
-            Price(per_mp=0.08),
-            default_steps=28,
-        ),
-        # --- Black Forest Labs: FLUX.2
-        _spec(
-            f"{_BFL}/FLUX.2-pro",
-            "FLUX.2 [pro]",
-            "Black Forest Labs",
-            _FLUX2 | {"image_url"},
-            Price(per_mp=0.03),
-            **_FLUX2_SIZE,  # type: ignore[arg-type]
-        ),
-        _spec(
-            f"{_BFL}/FLUX.2-dev",
-            "FLUX.2 [dev]",
-            "Black Forest Labs",
-            _FLUX2 | {"steps", "guidance", "image_loras"},
-            Price(per_mp=0.0154),
-            default_steps=28,
-            loras=MAX_LORAS,
-            **_FLUX2_SIZE,  # type: ignore[arg-type]
-        ),
-        _spec(
-            f"{_BFL}/FLUX.2-flex",
-            "FLUX.2 [flex]",
-            "Black Forest Labs",
-            _FLUX2 | {"steps", "guidance", "image_url"},
-            Price(per_mp=0.03),
-            default_steps=28,
-            **_FLUX2_SIZE,  # type: ignore[arg-type]
-        ),
-        # --- Google (priced per image)
-        _spec("google/imagen-4.0-preview", "Imagen 4 Preview", "Google", set(), Price(per_image=0.04)),
-        _spec("google/imagen-4.0-fast", "Imagen 4 Fast", "Google", set(), Price(per_image=0.02)),
-        _spec("google/imagen-4.0-ultra", "Imagen 4 Ultra", "Google", set(), Price(per_image=0.06)),
-        _spec(
-            "google/flash-image-2.5",
-            "Gemini 2.5 Flash Image",
-            "Google",
-            {"reference_images"},
-            Price(per_image=0.039),
-        ),
-        _spec(
-            "google/gemini-3-pro-image",
-            "Gemini 3 Pro Image",
-            "Google",
-            {"reference_images"},
-            Price(per_image=0.134),
-            presets=_gemini_presets(),
-            size=(672, 6144),
-        ),
-        # --- ByteDance, Qwen, Ideogram
-        _spec(
-            "ByteDance-Seed/Seedream-4.0",
-            "Seedream 4.0",
-            "ByteDance",
-            {"guidance_scale"},
-            Price(per_image=0.03),
-        ),
-        _spec(
-            "ByteDance-Seed/Seedream-3.0",
-            "Seedream 3.0",
-            "ByteDance",
-            {"guidance_scale"},
-            Price(per_image=0.018),
-        ),
-        _spec("Qwen/Qwen-Image", "Qwen-Image", "Qwen", _OPEN, Price(per_mp=0.0058), default_steps=50),
-        _spec(
-            "ideogram/ideogram-3.0", "Ideogram 3.0", "Ideogram", {"negative_prompt"}, Price(per_image=0.06)
-        ),
-        # --- HiDream, RunDiffusion, Lykon, Stability
-        _spec(
-            "HiDream-ai/HiDream-I1-Full",
-            "HiDream-I1 Full",
-            "HiDream",
-            _OPEN,
-            Price(per_mp=0.009),
-            default_steps=50,
-        ),
-        _spec(
-            "HiDream-ai/HiDream-I1-Dev",
-            "HiDream-I1 Dev",
-            "HiDream",
-            _OPEN,
-            Price(per_mp=0.0045),
-            default_steps=28,
-        ),
-        _spec(
-            "HiDream-ai/HiDream-I1-Fast",
-            "HiDream-I1 Fast",
-            "HiDream",
-            _OPEN,
-            Price(per_mp=0.0032),
-            default_steps=16,
-        ),
-        _spec(
-            "RunDiffusion/Juggernaut-pro-flux",
-            "Juggernaut Pro Flux",
-            "RunDiffusion",
-            _FLUX1,
-            Price(per_mp=0.0049),
-            default_steps=28,
-        ),
-        _spec(
-            "Rundiffusion/Juggernaut-Lightning-Flux",
-            "Juggernaut Lightning Flux",
-            "RunDiffusion",
-            _FLUX1,
-            Price(per_mp=0.0017),
-            steps=(1, 12),
-            default_steps=4,
-        ),
-        _spec("Lykon/DreamShaper", "DreamShaper", "Lykon", _OPEN, Price(per_mp=0.0006), default_steps=30),
-        _spec(
-            "stabilityai/stable-diffusion-3-medium",
-            "Stable Diffusion 3 Medium",
-            "Stability AI",
-            _OPEN,
-            Price(per_mp=0.0019),
-            default_steps=28,
-        ),
-        # --- older ids: still answered, no longer listed
-        _spec(
-            f"{_BFL}/FLUX.1-dev",
-            "FLUX.1 [dev]",
-            "Black Forest Labs",
-            _FLUX1 | {"negative_prompt", "image_loras"},
-            Price(per_mp=0.025),
-            default_steps=28,
-            loras=MAX_LORAS,
-            legacy=True,
-        ),
-        _spec(
-            f"{_BFL}/FLUX.1-dev-lora",
-            "FLUX.1 [dev] LoRA",
-            "Black Forest Labs",
-            _FLUX1 | {"negative_prompt", "image_loras"},
-            Price(per_mp=0.035),
-            default_steps=28,
-            loras=MAX_LORAS,
-            legacy=True,
-        ),
-        _spec(
-            f"{_BFL}/FLUX.1-kontext-dev",
-            "FLUX.1 Kontext [dev]",
-            "Black Forest Labs",
-            _FLUX1 | {"aspect_ratio", "image_url"},
-            Price(per_mp=0.025),
-            default_steps=28,
-            legacy=True,
-        ),
-        _spec(
-            f"{_BFL}/FLUX.1-schnell-Free",
-            "FLUX.1 [schnell] Free",
-            "Black Forest Labs",
-            _FLUX1 | {"negative_prompt"},
-            Price(per_mp=0.0),
-            steps=(1, 4),
-            default_steps=4,
-            legacy=True,
-        ),
-        _spec(
-            "stabilityai/stable-diffusion-xl-base-1.0",
-            "Stable Diffusion XL 1.0",
-            "Stability AI",
-            _OPEN,
-            Price(per_mp=0.0019),
-            default_steps=20,
-            size=(256, 1536),
-            legacy=True,
-        ),
-    )
-}
+MODELS: dict[str, ModelSpec] = {row[0]: _spec(row) for row in _ROWS}
 
 DEFAULT_MODEL = f"{_BFL}/FLUX.1-schnell"
 
@@ -410,8 +265,6 @@ def models_taking(field: str) -> list[str]:
 
 def closest(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
     """The choice a mistyped ``word`` most likely meant (case-insensitive), or None."""
-    import difflib
-
     options = list(choices)
     needle = word.lower().strip()
     if len(needle) >= 3:

@@ -23,9 +23,8 @@ import ipywidgets as w
 
 from . import config as _config
 from . import models
-from .errors import TogetherError, explain
+from .errors import OptionError, TogetherError, explain
 from .gallery import captions, preview
-from .interpolate import OptionError
 from .options import ImagineOptions, from_request
 from .outputs import save_images
 from .plan import Plan, build_plan

@@ -20,7 +20,8 @@ import pydantic
 
 from . import models
 from .config import Imagine, parse_size
-from .interpolate import OptionError, check_text
+from .errors import OptionError
+from .lineparse import check_text
 from .options import FIELD_OPTIONS, ImagineOptions, from_request
 from .outputs import read_record
 from .references import resolve
@@ -237,9 +238,8 @@ def _fields(
         low, high = models.LORA_SCALE_RANGE
         loras = []
         for path, scale in options.loras:
-            if scale is not None:
-                _check_range(f"--lora {path[:40]}", scale, low, high, " (0.3-1.2 advised)")
-            loras.append({"path": path, "scale": 1.0 if scale is None else scale})
+            _check_range(f"--lora {path[:40]}", scale, low, high, " (0.3-1.2 advised)")
+            loras.append({"path": path, "scale": scale})
         fields["image_loras"] = loras
     return fields
 

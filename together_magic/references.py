@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .errors import OptionError
 from .files import ImageFileError, read_image_file
-from .interpolate import OptionError
 from .types import ImageChoicesData, ImageResponse, sniff_format
 
 __all__ = ["MAX_REFERENCE_BYTES", "data_url", "resolve"]

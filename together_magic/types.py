@@ -12,12 +12,10 @@ cache, backend, cost, saved paths) is one immutable ``Provenance`` record, writt
 
 from __future__ import annotations
 
-import base64
 import binascii
 import dataclasses
 import io
-import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -26,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from .errors import ImageDataError
 from .files import atomic_write_new, atomic_write_replace, unique_path
+from .imagebytes import EXTENSIONS, decode_b64, human_size, sniff_format
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -43,41 +42,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}
 _PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".gif": "GIF"}
-
-
-def sniff_format(data: bytes) -> str | None:
-    """The image format named by the bytes' signature: ``jpeg``, ``png``, ``webp``, ``gif`` or None."""
-    if data[:3] == b"\xff\xd8\xff":
-        return "jpeg"
-    if data[:8] == b"\x89PNG\r\n\x1a\n":
-        return "png"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "gif"
-    return None
-
-
-def decode_b64(text: str) -> bytes:
-    """Strict base64 decoding: corrupt payloads must fail loudly, not become a broken picture."""
-    if sys.version_info >= (3, 11):
-        return binascii.a2b_base64(text, strict_mode=True)
-    return base64.b64decode(text, validate=True)  # pragma: no cover - Python 3.10
-
-
-def looks_like_base64(text: str) -> bool:
-    """A screen that costs nothing (ASCII, a length a decoder accepts); the strict decode comes later.
-
-    Scanning every character up front would cost a fifth of a request's client time for a 1024x1024 image,
-    so corrupt payloads that pass this screen are reported by ``image_bytes()`` as an ``ImageDataError``.
-    """
-    return len(text) % 4 == 0 and text.isascii()
-
-
-def _human_size(n: int) -> str:
-    return f"{n / 1_000_000:.1f} MB" if n >= 1_000_000 else f"{n / 1000:.1f} kB"
 
 
 class Fetcher(Protocol):
@@ -95,27 +60,6 @@ class RateLimit:
     limit: int | None = None
     remaining: int | None = None
     reset: float | None = None
-
-    @classmethod
-    def from_headers(cls, headers: Mapping[str, str]) -> RateLimit | None:
-        def number(name: str) -> float | None:
-            raw = headers.get(name)
-            if raw is None:
-                return None
-            try:
-                value = float(raw.strip().removesuffix("s"))
-            except ValueError:
-                return None
-            return value if value == value and abs(value) != float("inf") else None
-
-        limit, remaining, reset = (number(f"x-ratelimit-{k}") for k in ("limit", "remaining", "reset"))
-        if limit is None and remaining is None and reset is None:
-            return None
-        return cls(
-            None if limit is None else int(limit),
-            None if remaining is None else int(remaining),
-            reset,
-        )
 
 
 class ImageRequest(BaseModel):
@@ -198,7 +142,7 @@ class ImageChoicesData(BaseModel):
         # A 1024x1024 image is megabytes of base64: show its size, never the payload.
         for key, value in super().__repr_args__():
             if key == "b64_json" and isinstance(value, str):
-                yield key, f"<{_human_size(len(value))} base64>"
+                yield key, f"<{human_size(len(value))} base64>"
             else:
                 yield key, value
 
