@@ -7,7 +7,6 @@ stays small. Nothing here performs I/O by itself.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import platform
 from collections.abc import Mapping
@@ -32,7 +31,8 @@ from .errors import (
 )
 from .imagebytes import looks_like_base64
 from .offline import OFFLINE_BASE_URL
-from .types import ImageRequest, ImageResponse, RateLimit
+from .ratelimit import rate_limit_of
+from .types import ImageRequest, ImageResponse
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -65,29 +65,6 @@ _TIMEOUT_NAMES: dict[type[Exception], str] = {
 }
 _notice_shown = False
 USER_AGENT = f"together-magic/{__version__} (python {platform.python_version()}; httpx {httpx.__version__})"
-
-
-def rate_limit_of(headers: Mapping[str, str]) -> RateLimit | None:
-    """The ``x-ratelimit-*`` headers as numbers (``reset`` may be written ``"1.5"`` or ``"1.5s"``)."""
-
-    def number(name: str) -> float | None:
-        raw = headers.get(name)
-        if raw is None:
-            return None
-        try:
-            value = float(raw.strip().removesuffix("s"))
-        except ValueError:
-            return None
-        return value if math.isfinite(value) else None
-
-    limit, remaining, reset = (number(f"x-ratelimit-{k}") for k in ("limit", "remaining", "reset"))
-    if limit is None and remaining is None and reset is None:
-        return None
-    return RateLimit(
-        None if limit is None else int(limit),
-        None if remaining is None else int(remaining),
-        reset,
-    )
 
 
 @dataclass(frozen=True)

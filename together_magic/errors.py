@@ -26,12 +26,10 @@ The API key is scrubbed from every message before the exception exists.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from . import models
-
-if TYPE_CHECKING:
-    from .types import RateLimit
+from .ratelimit import RateLimit
 
 __all__ = [
     "APIConnectionError",

@@ -24,10 +24,12 @@ import ipywidgets as w
 from . import config as _config
 from . import models
 from .errors import OptionError, TogetherError, explain
+from .files import atomic_write_new
 from .gallery import captions, preview
 from .options import ImagineOptions, from_request
 from .outputs import save_images
 from .plan import Plan, build_plan
+from .runner import run_blocking
 from .service import generate
 from .types import ImageChoicesData, ImageResponse, sniff_format
 
@@ -210,8 +212,6 @@ class ImaginePanel(w.VBox):
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no kernel loop (plain Python): run it here, blocking
-            from .runner import run_blocking
-
             try:
                 run_blocking(lambda: coroutine)
             finally:
@@ -342,8 +342,6 @@ class ImaginePanel(w.VBox):
 
 def _reference_file(data: bytes) -> Path:
     """Write an uploaded reference next to the notebook (content-named, so copying twice reuses it)."""
-    from .files import atomic_write_new
-
     ext = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}.get(
         sniff_format(data) or "", ".bin"
     )

@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import models
 from .cache import ResponseCache
@@ -24,9 +25,11 @@ from .client import AsyncTogether
 from .config import Imagine
 from .errors import ImageDataError, TogetherError
 from .outputs import SaveReport, save_response
-from .plan import Plan
 from .runner import client_for_running_loop
 from .types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
+
+if TYPE_CHECKING:
+    from .plan import Plan
 
 __all__ = ["BudgetError", "Generated", "Session", "cache_key", "generate", "session"]
 

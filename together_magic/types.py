@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from .errors import ImageDataError
 from .files import atomic_write_new, atomic_write_replace, unique_path
 from .imagebytes import EXTENSIONS, decode_b64, human_size, sniff_format
+from .ratelimit import RateLimit
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -51,15 +52,6 @@ class Fetcher(Protocol):
     def fetch(self, url: str) -> bytes: ...
 
     async def afetch(self, url: str) -> bytes: ...
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """The ``x-ratelimit-*`` headers of an answer: requests allowed, left, and seconds until a slot frees."""
-
-    limit: int | None = None
-    remaining: int | None = None
-    reset: float | None = None
 
 
 class ImageRequest(BaseModel):

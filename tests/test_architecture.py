@@ -1,0 +1,230 @@
+"""The house rules, checked on the source: one-way layers, no cycles, pure models and types, small modules.
+
+Imports are read with ``ast`` (every import, at the top or inside a function, type-only ones included in
+the cycle check), so a shortcut through a lazy import fails here as much as a top-level one.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "together_magic"
+
+# Lower number = lower layer. A module may import its own rank or below, never above.
+RANKS: dict[str, int] = {
+    "models": 0,
+    "_version": 0,
+    "imagebytes": 1,
+    "errors": 1,
+    "files": 1,
+    "metadata": 1,
+    "config": 2,
+    "types": 2,
+    "store": 2,
+    "offline": 3,
+    "_retries": 4,
+    "_http": 4,
+    "client": 4,
+    "ratelimit": 1,
+    "outputs": 5,
+    "gallery": 5,
+    "cache": 5,
+    "runner": 6,
+    "references": 6,
+    "service": 7,
+    "options": 8,
+    "lineparse": 9,
+    "plan": 10,
+    "progress": 12,
+    "rewriter": 12,
+    "panel": 13,
+    "magic": 13,
+    "cli": 13,
+    "__main__": 13,
+    "__init__": 14,
+}
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def name_of(path: Path) -> str:
+    parts = path.relative_to(PACKAGE).with_suffix("").parts
+    return ".".join(parts)
+
+
+def unit_of(module: str) -> str:
+    """The unit a module belongs to for layering: ``offline.backend`` -> ``offline``."""
+    return module.split(".")[0]
+
+
+def _type_checking_nodes(tree: ast.AST) -> set[int]:
+    ids: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for child in node.body:
+                for sub in ast.walk(child):
+                    ids.add(id(sub))
+    return ids
+
+
+def imports(path: Path) -> Iterator[tuple[str, int, bool]]:
+    """(imported package module, line, type-only) for every intra-package import in ``path``."""
+    tree = ast.parse(path.read_text())
+    type_only = _type_checking_nodes(tree)
+    here = name_of(path).split(".")
+    package = here[:-1]  # the package a relative import starts from (for __init__, its own package)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package[: len(package) - node.level + 1]
+                target = [*base, *(node.module.split(".") if node.module else [])]
+                names = [alias.name for alias in node.names]
+                if not node.module:
+                    for alias in names:
+                        yield ".".join([*target, alias]) or "__init__", node.lineno, id(node) in type_only
+                else:
+                    yield ".".join(target) or "__init__", node.lineno, id(node) in type_only
+            elif node.module and node.module.startswith("together_magic"):
+                target = node.module.split(".")[1:]
+                yield ".".join(target) or "__init__", node.lineno, id(node) in type_only
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("together_magic."):
+                    yield alias.name.split(".", 1)[1], node.lineno, id(node) in type_only
+
+
+def graph(*, runtime_only: bool) -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = {}
+    for path in modules():
+        source = name_of(path).removesuffix(".__init__") or "__init__"
+        edges.setdefault(source, set())
+        for target, _, type_only in imports(path):
+            if runtime_only and type_only:
+                continue
+            if target != source:
+                edges[source].add(target)
+    return edges
+
+
+def test_every_module_has_a_layer() -> None:
+    missing = sorted({unit_of(name_of(p)) for p in modules()} - set(RANKS))
+    assert not missing, f"give these modules a layer in RANKS: {missing}"
+
+
+def test_no_import_cycles() -> None:
+    edges = graph(runtime_only=False)
+    # Modules of one unit (offline/*) may import each other; cycles are checked between units and within.
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in sorted(edges.get(node, ())):
+            if nxt == "__init__" or nxt not in edges:
+                continue
+            if state.get(nxt) == 1:
+                cycle = [*stack[stack.index(nxt) :], nxt]
+                raise AssertionError("import cycle: " + " -> ".join(cycle))
+            if state.get(nxt) is None:
+                visit(nxt)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(edges):
+        if state.get(node) is None:
+            visit(node)
+
+
+def test_imports_point_down() -> None:
+    wrong = []
+    for path in modules():
+        source = name_of(path)
+        for target, line, type_only in imports(path):
+            if type_only or unit_of(target) == unit_of(source) or target == "__init__":
+                continue
+            if RANKS[unit_of(target)] > RANKS[unit_of(source)]:
+                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line} {source} imports {target} (up)")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_offline_depends_only_on_models_types_and_errors() -> None:
+    allowed = {"models", "types", "errors", "imagebytes", "offline"}
+    wrong = [
+        f"{path.name}:{line} imports {target}"
+        for path in (PACKAGE / "offline").glob("*.py")
+        for target, line, _ in imports(path)
+        if unit_of(target) not in allowed
+    ]
+    assert not wrong, wrong
+
+
+@pytest.mark.parametrize("low", ["models", "types", "imagebytes", "errors", "files", "metadata"])
+def test_low_modules_import_nothing_above_them(low: str) -> None:
+    path = PACKAGE / f"{low}.py"
+    above = [target for target, _, _ in imports(path) if RANKS[unit_of(target)] > RANKS[low]]
+    assert not above, above
+
+
+def test_models_and_types_do_no_io() -> None:
+    for name in ("models", "types"):
+        tree = ast.parse((PACKAGE / f"{name}.py").read_text())
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import | ast.ImportFrom)
+            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+        }
+        assert not imported & {"httpx", "socket", "urllib", "requests", "sqlite3", "subprocess"}, (
+            name,
+            imported,
+        )
+
+
+def test_no_module_over_400_lines() -> None:
+    long = {name_of(p): n for p in modules() if (n := len(p.read_text().splitlines())) > 400}
+    assert not long, long
+
+
+def test_response_private_attributes_are_written_only_in_types() -> None:
+    """Provenance and the other private state of responses are attached in one place: ``types.py``."""
+    from together_magic.types import ImageChoicesData, ImageResponse
+
+    private = set(ImageResponse.__private_attributes__) | set(ImageChoicesData.__private_attributes__)
+    assert {"_provenance", "_bytes", "_fetcher", "_memo"} <= private
+    writers = []
+    for path in [*modules(), *Path(PACKAGE.parent / "tests").rglob("*.py")]:
+        if path == PACKAGE / "types.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+            for target in targets:
+                for sub in ast.walk(target) if isinstance(target, ast.AST) else ():
+                    if isinstance(sub, ast.Attribute) and sub.attr in private:
+                        writers.append(f"{path.name}:{node.lineno} writes .{sub.attr}")
+    assert not writers, writers
+
+
+def test_lazy_imports_only_at_the_package_boundary() -> None:
+    """Below ``__init__`` and ``magic`` (what %load_ext loads), package modules import at the top."""
+    boundary = {"__init__", "magic", "rewriter", "cli", "offline.__init__", "offline.server", "__main__"}
+    late = []
+    for path in modules():
+        name = name_of(path)
+        if name in boundary:
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                for sub in ast.walk(node):
+                    if isinstance(sub, ast.ImportFrom) and (
+                        sub.level or "together_magic" in (sub.module or "")
+                    ):
+                        late.append(f"{name}:{sub.lineno} {ast.unparse(sub)}")
+    assert not late, late
