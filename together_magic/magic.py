@@ -68,18 +68,39 @@ class ImagineMagics(Magics):
 
         namespace = {**self._shell.user_ns, **(local_ns or {})}
         options = self._options(line, cell, namespace)
-        plan = self._plan(options, namespace)
-        return self._finish(plan, run_blocking(lambda: self._generate(plan)))
+        return run_blocking(lambda: self._run(options, namespace, live=False))
 
     async def run_async(self, line: str, cell: str) -> Any:
         """The top-level ``await`` form of ``%%imagine`` that the cell rewriter produces in ipykernel."""
-        from .progress import StatusLine
         from .runner import wait_cancellable
 
-        options = self._options(line, cell, self._shell.user_ns)
-        plan = self._plan(options, self._shell.user_ns)
-        with StatusLine(_waiting_text(plan)) as status:
-            generated = await wait_cancellable(self._generate(plan, status.part_done))
+        namespace = self._shell.user_ns
+        options = self._options(line, cell, namespace)
+        return await wait_cancellable(self._run(options, namespace, live=True))
+
+    async def _run(self, options: ImagineOptions, namespace: dict[str, Any], *, live: bool) -> Any:
+        """One cell's work: a sweep (``--vary``), a batch (``--each``) or one generation.
+
+        ``live``: the cell runs on the kernel's loop as a top-level await, so a status line can update.
+        """
+        try:
+            if options.vary:
+                from .sweep import sweep_cell
+
+                return await sweep_cell(self, options, namespace, live=live)
+            if options.each is not None:
+                from .batch import batch_cell
+
+                return await batch_cell(self, options, namespace, live=live)
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
+        except TogetherError as err:
+            raise explain(err, "notebook") from None
+        from .progress import StatusLine
+
+        plan = self._plan(options, namespace)
+        with StatusLine(_waiting_text(plan), enabled=live) as status:
+            generated = await self._generate(plan, status.part_done)
         return self._finish(plan, generated)
 
     @line_magic
@@ -107,8 +128,6 @@ class ImagineMagics(Magics):
     def _plan(self, options: ImagineOptions, namespace: dict[str, Any]) -> Plan:
         from .plan import build_plan
 
-        if options.vary or options.each is not None:
-            raise UsageError("--vary and --each are not available in this version")
         try:
             return build_plan(options, config=self.settings, namespace=namespace)
         except OptionError as exc:
@@ -138,6 +157,11 @@ class ImagineMagics(Magics):
                 display(response)  # type: ignore[no-untyped-call]
             raise UsageError(report.summary(plan.save or ""))
         return response if plan.display else None
+
+    def bind(self, name: str | None, value: Any) -> None:
+        """Bind a result to the variable the user named (``-o NAME``); nothing else is ever written."""
+        if name is not None:
+            self._shell.user_ns[name] = value
 
     def _announce(self, backend: str | None) -> None:
         """Once per kernel: say that the pictures come from the offline renderer (information, not stderr)."""

@@ -48,7 +48,8 @@ def offline_notice() -> None:
 class StatusLine:
     """``with StatusLine("generating 4 images with X") as status: ...`` on the kernel's running loop."""
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str, *, enabled: bool = True) -> None:
+        self.enabled = enabled
         self.text = text
         self.done = 0
         self.total = 0
@@ -59,6 +60,8 @@ class StatusLine:
     def __enter__(self) -> StatusLine:
         from IPython.display import display
 
+        if not self.enabled:
+            return self
         try:
             self._handle = display({}, raw=True, display_id=True)  # type: ignore[no-untyped-call]
             self._task = asyncio.get_running_loop().create_task(self._tick())
