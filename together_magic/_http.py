@@ -105,10 +105,8 @@ def _with_version(url: str) -> str:
         raise APIConnectionError(f"TOGETHER_BASE_URL is not a usable URL ({url!r}: {exc})") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise APIConnectionError(f"TOGETHER_BASE_URL must be an http(s) URL with a host, got {url!r}")
-    try:
-        _ = parsed.port
-    except ValueError as exc:  # pragma: no cover - httpx validates ports when parsing
-        raise APIConnectionError(f"TOGETHER_BASE_URL has a bad port ({url!r}: {exc})") from None
+    if parsed.port is not None and not 0 < parsed.port < 65536:
+        raise APIConnectionError(f"TOGETHER_BASE_URL has port {parsed.port}; a port is between 1 and 65535")
     return url + "/v1" if parsed.path in ("", "/") else url
 
 
@@ -184,7 +182,7 @@ class BaseClient:
             _notice_shown = True
             print(OFFLINE_NOTICE)  # information, not an error: stdout, once per process
 
-    def _connection_error(self, exc: httpx.TransportError, timeout: httpx.Timeout) -> APIConnectionError:
+    def _connection_error(self, exc: Exception, timeout: httpx.Timeout) -> APIConnectionError:
         if isinstance(exc, httpx.TimeoutException):
             name = _TIMEOUT_NAMES.get(type(exc), "read")
             value = getattr(timeout, name)

@@ -94,7 +94,8 @@ class Together(BaseClient):
             response: httpx.Response | None = None
             try:
                 response = self._http.post(PATH, **call)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, OSError, OverflowError) as exc:
+                # OSError/OverflowError: a socket refused before httpx could wrap it (odd hosts, ports)
                 outcome: ImageResponse | APIError = self._connection_error(
                     exc, call.get("timeout", self.timeout)
                 )
@@ -173,7 +174,8 @@ class AsyncTogether(BaseClient):
             response: httpx.Response | None = None
             try:
                 response = await self._http.post(PATH, **call)
-            except httpx.TransportError as exc:
+            except (httpx.TransportError, OSError, OverflowError) as exc:
+                # OSError/OverflowError: a socket refused before httpx could wrap it (odd hosts, ports)
                 outcome: ImageResponse | APIError = self._connection_error(
                     exc, call.get("timeout", self.timeout)
                 )

@@ -13,6 +13,7 @@ import math
 import re
 import shlex
 from collections.abc import Mapping, Sequence
+from keyword import iskeyword
 from typing import Any, NoReturn
 
 from . import models
@@ -222,7 +223,7 @@ def parse_lora(text: str) -> tuple[str, float]:
     """``PATH[:SCALE]`` (scale 1 when omitted); a URL's own colons stay in the path (only a numeric tail
     is a scale)."""
     path, sep, tail = text.rpartition(":")
-    if sep and path and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)\s*", tail):
+    if sep and path and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", tail):
         return path.strip(), float(tail)
     return text.strip(), 1.0
 
@@ -247,7 +248,7 @@ def from_args(args: argparse.Namespace, prompt: str | None) -> ImagineOptions:
     fmt = args.format
     if fmt is not None and fmt.lower() not in ("jpeg", "jpg", "png"):
         raise OptionError(f"--format must be jpeg or png, got {fmt!r}")
-    if args.out is not None and args.each is None and not IDENTIFIER.match(args.out):
+    if args.out is not None and args.each is None and (not IDENTIFIER.match(args.out) or iskeyword(args.out)):
         raise OptionError(f"--out must be a Python variable name, got {args.out!r}")
     if len(args.vary or []) > MAX_VARY:
         raise OptionError(

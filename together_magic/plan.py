@@ -67,8 +67,9 @@ def merge_from(options: ImagineOptions) -> ImagineOptions:
         record = read_record(options.from_path)
     except FileNotFoundError:
         raise OptionError(f"--from: no file {options.from_path[:80]!r}") from None
-    except ValueError as exc:
-        raise OptionError(f"--from: {exc}") from None
+    except (ValueError, OSError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise OptionError(f"--from: {Path(options.from_path).name or options.from_path}: {detail}") from None
     payload = record.get("request")
     if not isinstance(payload, dict):
         raise OptionError(f"--from: {Path(options.from_path).name} holds no generation parameters")
@@ -85,7 +86,12 @@ def merge_from(options: ImagineOptions) -> ImagineOptions:
 
 def _check_range(option: str, value: int | float, low: float, high: float, where: str) -> None:
     if not low <= value <= high:
-        raise OptionError(f"{option} must be between {low:g} and {high:g}{where}, got {value:g}")
+        raise OptionError(f"{option} must be between {_num(low)} and {_num(high)}{where}, got {_num(value)}")
+
+
+def _num(value: float) -> str:
+    """Whole numbers in full (seeds are 10 digits), others short."""
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e30 else f"{value:g}"
 
 
 def _size(options: ImagineOptions, spec: models.ModelSpec | None, config: Imagine) -> dict[str, Any]:

@@ -1,0 +1,161 @@
+"""``ImagineOptions``: typed values from a line, and ``to_line()`` (copy as code) reading back exactly."""
+
+from __future__ import annotations
+
+import math
+import string
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from together_magic.errors import OptionError
+from together_magic.lineparse import parse_line
+from together_magic.options import ImagineOptions, from_request
+
+# Text a single magic line can carry: no line breaks (the line ends there), no surrogates (not sendable).
+line_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="\x85"),
+    min_size=1,
+    max_size=40,
+).filter(lambda s: s.strip() == s and s != "")
+prompt_text = (
+    st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80)
+    .map(str.strip)
+    .filter(bool)
+)
+identifier = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,12}", fullmatch=True)
+finite = st.floats(allow_nan=False, allow_infinity=False, min_value=-1e6, max_value=1e6)
+json_scalar = st.one_of(st.integers(-(10**9), 10**9), finite, st.booleans(), line_text)
+param_value = st.one_of(
+    json_scalar, st.lists(json_scalar, max_size=3), st.dictionaries(identifier, json_scalar, max_size=2)
+)
+reserved = {"prompt", "model", "n", "seed", "width", "height"}
+
+
+@st.composite
+def options(draw: st.DrawFn) -> ImagineOptions:
+    maybe = lambda strategy: draw(st.none() | strategy)  # noqa: E731
+    size_given = draw(st.booleans())
+    made = ImagineOptions(
+        prompt=draw(prompt_text),
+        model=maybe(line_text),
+        n=maybe(st.integers(-5, 10)),
+        seed=maybe(st.integers(0, 2**40)),
+        width=None if size_given else maybe(st.integers(1, 5000)),
+        height=None if size_given else maybe(st.integers(1, 5000)),
+        size=draw(st.sampled_from(["512x512", "2K", "4K 16:9"])) if size_given else None,
+        aspect_ratio=maybe(st.sampled_from(["16:9", "1:1", "3:2"])),
+        steps=maybe(st.integers(0, 100)),
+        negative=maybe(line_text),
+        guidance=maybe(finite),
+        format=maybe(st.sampled_from(["jpeg", "png"])),
+        image=maybe(line_text),
+        references=tuple(draw(st.lists(line_text, max_size=2))),
+        loras=tuple(draw(st.lists(st.tuples(line_text, st.floats(0, 2)), max_size=2))),
+        upsample=maybe(st.booleans()),
+        params=tuple(
+            draw(
+                st.dictionaries(identifier.filter(lambda k: k not in reserved), param_value, max_size=3)
+            ).items()
+        ),
+        save=maybe(line_text),
+        display=draw(st.booleans()),
+        cache=draw(st.booleans()),
+        from_path=maybe(line_text),
+        interpolate=draw(st.booleans()),
+    )
+    literal = any("{{" in t for t in made.tokens()) or "{{" in (made.prompt or "")
+    return made.replace(interpolate=False) if literal else made
+
+
+def reparse(opts: ImagineOptions) -> ImagineOptions:
+    line = opts.to_line()
+    assert line.startswith("%%imagine") and "\n" not in line
+    return parse_line(line.removeprefix("%%imagine"), opts.prompt, {})
+
+
+@settings(max_examples=300, deadline=None)
+@given(opts=options())
+def test_to_line_reads_back_as_the_same_options(opts: ImagineOptions) -> None:
+    again = reparse(opts)
+    if opts.guidance is not None:  # floats print exactly (repr), so they compare equal
+        assert again.guidance is not None and math.isclose(again.guidance, opts.guidance, rel_tol=0)
+    assert again == opts
+
+
+@settings(max_examples=100, deadline=None)
+@given(body=st.dictionaries(identifier.filter(lambda k: k not in reserved), param_value, max_size=3))
+def test_from_request_then_line_sends_the_same_body(body: dict[str, Any]) -> None:
+    payload = {"prompt": "a fox", "model": "m/x", "n": 1, "seed": 5, "width": 512, "height": 512, **body}
+    opts = from_request(payload)
+    again = reparse(opts)
+    assert dict(again.params) == {k: v for k, v in body.items() if v is not None}
+
+
+def test_values_that_would_misread_are_written_safely() -> None:
+    tricky = ImagineOptions(
+        prompt="a {{ fox }}",
+        negative="-starts with a dash",
+        params=(("tag", "1"), ("flag", "true"), ("empty", ""), ("spaced", " x "), ("j", "[1]")),
+        loras=(("https://huggingface.co/x/y:2", 0.8),),
+    )
+    line = tricky.to_line()
+    assert "--no-interpolate" in line and "'--negative=-starts with a dash'" in line
+    assert reparse(tricky.replace(interpolate=False)) == tricky.replace(interpolate=False)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("-n two", "--n must be a whole number, got 'two'"),
+        ("-g abc", "--guidance must be a number, got 'abc'"),
+        ("-g inf", "--guidance must be a finite number"),
+        ("--format gif", "--format must be jpeg or png, got 'gif'"),
+        ("--size 10x", "--size must look like WIDTHxHEIGHT"),
+        ("--size 512x512 -W 3", "either --size or --width/--height"),
+        ("-o 9x", "--out must be a Python variable name"),
+        ("-o class", "--out must be a Python variable name"),
+        ("-p x=nan", "-p x: 'nan' is not a number JSON can carry"),
+        ("-p x=" + "[" * 50_000, "-p x: the JSON value is nested too deeply"),
+        ("-p x=" + "[" * 40 + "]" * 40, "nested more than 32 levels"),
+        ("--vary a=1 --vary b=2 --vary c=3 --vary d=4", "--vary takes at most 3 axes"),
+        ("--seeed 3", "unknown option --seeed; did you mean --seed?"),
+        ('--negative "open', "check the quotes"),
+        ("x" * 100_001, "at most 100,000 are read"),
+    ],
+)
+def test_typing_errors_name_the_option(line: str, message: str) -> None:
+    with pytest.raises(OptionError) as caught:
+        parse_line(line, "a fox", {})
+    assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_interpolation_happens_once_and_refuses_unsendable_text() -> None:
+    ns = {"n": 3, "bad": chr(0xD800)}
+    assert parse_line("--seed {{ n * 2 }}", "{{ n }} foxes", ns).replace() == ImagineOptions(
+        prompt="3 foxes", seed=6
+    )
+    with pytest.raises(OptionError, match="U\\+D800"):
+        parse_line("", "{{ bad }}", ns)
+    with pytest.raises(OptionError, match="U\\+D800"):
+        parse_line("--negative {{ bad }}", "x", ns)
+    literal = parse_line("--no-interpolate", "keep {{ this }}", ns)
+    assert literal.prompt == "keep {{ this }}" and not literal.interpolate
+
+
+def test_each_keeps_the_body_as_a_template() -> None:
+    opts = parse_line("--each items --out folder", "a {{ item }} in watercolour", {"items": [1]})
+    assert opts.prompt == "a {{ item }} in watercolour" and opts.each == "items" and opts.out == "folder"
+
+
+def test_lora_scales_and_urls() -> None:
+    opts = parse_line("--lora https://hf.co/a/b --lora c:0.5", "x", {})
+    assert opts.loras == (("https://hf.co/a/b", 1.0), ("c", 0.5))
+
+
+def test_printable_characters_survive_the_round_trip() -> None:
+    text = string.punctuation + " äöü 日本 🦊 \t"
+    opts = ImagineOptions(prompt="p", negative=text.strip(), params=(("note", text.strip()),))
+    assert reparse(opts) == opts
