@@ -40,15 +40,19 @@ _SIZE = re.compile(r"^(\d+)x(\d+)$")
 
 
 def _quote(value: object) -> str:
+    """A1111's quoting (a value with a comma, newline or colon), also for values a reader would change:
+    a leading quote or surrounding spaces."""
     text = str(value)
-    return json.dumps(text, ensure_ascii=False) if any(c in text for c in ',\n:"') else text
+    risky = any(c in text for c in ',\n:"') or text != text.strip()
+    return json.dumps(text, ensure_ascii=False) if risky else text
 
 
 def a1111_parameters(payload: dict[str, Any], index: int = 0) -> str:
     """The infotext AUTOMATIC1111 writes: prompt, ``Negative prompt:`` line, then ``Key: value`` pairs.
 
     Only what the request holds is written (no invented size or model). A1111 reads the last line as
-    settings only when it has three pairs, so a request with fewer gets a ``Generator`` pair too.
+    settings only when it has three pairs, so a sparse request gets ``Generator: together-magic`` (then
+    ``Batch pos``, then ``Seed: unknown``) until it has three.
     """
     lines = [str(payload.get("prompt", ""))]
     if payload.get("negative_prompt"):
@@ -71,30 +75,52 @@ def a1111_parameters(payload: dict[str, Any], index: int = 0) -> str:
         )
         if value is not None
     ]
-    if len(pairs) < 3:
-        pairs.append("Generator: together-magic")
+    padding = iter((("Generator", "together-magic"), ("Batch pos", index), ("Seed", "unknown")))
+    while len(pairs) < 3:  # a sparse request: add true (or honestly unknown) pairs until A1111 sees settings
+        key, value = next(padding)
+        if not any(pair.startswith(f"{key}: ") for pair in pairs):
+            pairs.append(f"{key}: {value}")
     lines.append(", ".join(pairs))
     return "\n".join(lines)
+
+
+def _pairs(line: str) -> list[tuple[str, str]]:
+    """A1111's ``re_param.findall(line)`` in linear time: after a failed match it resumes after the next
+    comma, where findall tries every character (quadratic: a hostile 1 MB line would take hours). On the
+    lines A1111 writes, both find the same pairs."""
+    found: list[tuple[str, str]] = []
+    pos = 0
+    while pos < len(line):
+        match = _PARAM.match(line, pos)
+        if match and match.end() > pos:
+            found.append((match[1], match[2]))
+            pos = match.end()
+        else:
+            comma = line.find(",", pos)
+            if comma < 0:
+                break
+            pos = comma + 1
+    return found
 
 
 def parse_a1111(text: str) -> dict[str, Any]:
     """An A1111 infotext as a record: ``{"request": {...}}`` with the API's field names, plus every
     setting as read under ``"a1111"`` and ``"index"`` from ``Batch pos``."""
     *lines, last = text.strip().split("\n")
-    if len(_PARAM.findall(last)) < 3:
-        lines, last = [*lines, last], ""
-    prompt = negative = ""
+    pairs = _pairs(last)
+    if len(pairs) < 3:
+        lines, pairs = [*lines, last], []
+    parts: dict[bool, list[str]] = {False: [], True: []}  # prompt lines, negative prompt lines
     in_negative = False
     for raw in lines:
         line = raw.strip()
         if line.startswith("Negative prompt:"):
             in_negative, line = True, line[16:].strip()
-        if in_negative:
-            negative += ("\n" if negative else "") + line
-        else:
-            prompt += ("\n" if prompt else "") + line
+        if line or parts[in_negative]:  # A1111 never starts either text with a blank line
+            parts[in_negative].append(line)
+    prompt, negative = "\n".join(parts[False]), "\n".join(parts[True])
     settings: dict[str, str] = {}
-    for key, value in _PARAM.findall(last):
+    for key, value in pairs:
         if len(value) > 1 and value[0] == value[-1] == '"':
             with contextlib.suppress(ValueError):
                 value = str(json.loads(value))

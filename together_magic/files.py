@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import functools
 import itertools
 import os
 import re
@@ -173,13 +172,13 @@ class _Unsupported(Exception):
     """renameat2(RENAME_NOREPLACE) is not available here."""
 
 
-@functools.cache
 def _renameat2() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
         return None
     import ctypes
 
     try:
+        # Looked up on each use (dlopen of libc is cached: microseconds), only where links fail.
         func = ctypes.CDLL(None, use_errno=True).renameat2  # glibc >= 2.28, musl >= 1.2.4
     except (OSError, AttributeError):
         return None

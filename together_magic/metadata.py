@@ -42,7 +42,7 @@ from .a1111 import (
     user_comment,
 )
 from .files import read_image_file
-from .imageformat import ImageFileError, display_name, jpeg_segments, png_chunks
+from .imageformat import DamagedImageError, ImageFileError, display_name, jpeg_segments, png_chunks
 
 if TYPE_CHECKING:
     from .types import ImageRequest
@@ -138,6 +138,8 @@ def _is_ours_png(image: bytes, kind: bytes, start: int) -> bool:
 
 def _embed_png(image: bytes, record: dict[str, Any], infotext: str | None) -> bytes:
     chunks = list(png_chunks(image))
+    if chunks[0][0] != b"IHDR":
+        raise DamagedImageError("is a damaged PNG image (no IHDR header)")
     kept = b"".join(image[s:e] for kind, s, e in chunks[1:] if not _is_ours_png(image, kind, s))
     ours = _itxt(JSON_KEY, _dumps(record))
     if infotext is not None:
@@ -180,12 +182,16 @@ def embed(image: bytes, record: dict[str, Any]) -> bytes:
     DamagedImageError when the bytes are not a complete PNG or JPEG container, TypeError when the record is
     not JSON-able.
     """
-    request = record.get("request")
-    infotext = a1111_parameters(request, int(record.get("index") or 0)) if isinstance(request, dict) else None
-    if image.startswith(_PNG_SIGNATURE):
-        return _embed_png(image, record, infotext)
-    if image.startswith(b"\xff\xd8\xff"):
-        return _embed_jpeg(image, record, infotext)
+    request, index = record.get("request"), record.get("index")
+    index = index if isinstance(index, int) else 0
+    infotext = a1111_parameters(request, index) if isinstance(request, dict) else None
+    try:
+        if image.startswith(_PNG_SIGNATURE):
+            return _embed_png(image, record, infotext)
+        if image.startswith(b"\xff\xd8\xff"):
+            return _embed_jpeg(image, record, infotext)
+    except ImageFileError as exc:
+        raise type(exc)(f"the image {exc}") from None
     return image
 
 
@@ -259,7 +265,7 @@ def _extract(data: bytes, name: str) -> dict[str, Any] | None:
     if JSON_KEY in texts:
         try:
             record = json.loads(texts[JSON_KEY])
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested 100,000 deep
             record = None
         if not isinstance(record, dict):
             raise DamagedRecordError(f"{name} has a damaged {JSON_KEY} record")
