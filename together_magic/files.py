@@ -30,7 +30,6 @@ import errno
 import itertools
 import os
 import re
-import secrets
 import stat
 import sys
 import time
@@ -90,6 +89,7 @@ STALE_AFTER = 3600.0
 purpose: a leftover hidden file costs disk space, a wrong guess costs a user's image."""
 _CHUNK = 4 << 20  # write in pieces so a long write keeps refreshing the temp file's mtime
 _O_CLOEXEC, _O_NOFOLLOW = getattr(os, "O_CLOEXEC", 0), getattr(os, "O_NOFOLLOW", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_NOFOLLOW
 # link(2) errors that mean "this file system makes no hard links here", so another way must be used:
 # EPERM (FAT, exFAT, many FUSE and SMB mounts), EOPNOTSUPP/ENOTSUP and ENOSYS (file systems or FUSE drivers
@@ -141,7 +141,7 @@ def _lock(fd: int, *, wait: bool) -> bool:
 
 def _open_temp(folder: Path) -> tuple[int, Path]:
     for _ in range(100):
-        tmp = folder / f"{_TMP_PREFIX}{secrets.token_hex(8)}{_TMP_SUFFIX}"
+        tmp = folder / f"{_TMP_PREFIX}{os.urandom(8).hex()}{_TMP_SUFFIX}"
         try:
             fd = os.open(tmp, _NEW_FILE, 0o666)  # the kernel applies the umask, as open(..., "w") does
         except FileExistsError:  # pragma: no cover - 64 random bits
@@ -303,7 +303,7 @@ def _remove_if_abandoned(path: Path, stale_after: float) -> bool:
     seen = os.lstat(path)
     if not stat.S_ISREG(seen.st_mode) or time.time() - seen.st_mtime < stale_after:
         return False
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _O_CLOEXEC | _O_NOFOLLOW)
+    fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC | _O_NOFOLLOW)
     try:
         if not _lock(fd, wait=False):
             return False  # a writer is alive, whatever its namespace
@@ -330,7 +330,7 @@ def read_image_file(path: str | os.PathLike[str], *, max_bytes: int, max_pixels:
     try:
         kind = _kind(os.stat(path).st_mode)
         if kind is None:  # never open a FIFO (blocks) or a device (side effects)
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | _O_CLOEXEC)
+            fd = os.open(path, os.O_RDONLY | _O_NONBLOCK | _O_CLOEXEC)
             kind = _kind(os.fstat(fd).st_mode)  # it may have been swapped since the stat
             if kind is not None:
                 os.close(fd)
