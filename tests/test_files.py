@@ -426,7 +426,7 @@ def test_a_2gb_file_is_refused_without_being_read(tmp_path: Path) -> None:
     started = time.perf_counter()
     with pytest.raises(FileTooLargeError):
         read_image_file(big, max_bytes=20 * MB)
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 0.5  # a hang guard; the speed itself is in benchmarks/bench_files
     assert bytes_read() - before < 64 * 1024  # only /proc/self/io itself, not the file
 
 
