@@ -3,7 +3,9 @@
 Writing keeps three promises, because a class re-runs cells, a kernel can die mid-write and two kernels (in
 different containers, on a shared network folder) can save into one folder at the same moment:
 - a file is either absent or complete: the bytes go to a hidden temporary file in the same folder, are
-  fsync'ed, then get their final name by ``os.link`` (or an atomic no-replace rename), never by copying;
+  fsync'ed, then get their final name by ``os.link``; where a file system makes no hard links, by an atomic
+  no-replace rename (Linux ``renameat2``), else by an O_EXCL claim that the complete file then replaces
+  (the claim is removed if that fails). Never by copying bytes under the final name;
 - an existing file is never replaced (``atomic_write_new`` adds ``-1``, ``-2`` ...);
 - a name built from a prompt never leaves the folder it is meant for (``safe_stem``).
 
@@ -88,8 +90,7 @@ STALE_AFTER = 3600.0
 """Seconds without a modification after which an unlocked temp file counts as abandoned. Generous on
 purpose: a leftover hidden file costs disk space, a wrong guess costs a user's image."""
 _CHUNK = 4 << 20  # write in pieces so a long write keeps refreshing the temp file's mtime
-_O_CLOEXEC, _O_NOFOLLOW = getattr(os, "O_CLOEXEC", 0), getattr(os, "O_NOFOLLOW", 0)
-_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+_O_CLOEXEC, _O_NOFOLLOW, _O_NONBLOCK = (getattr(os, f"O_{n}", 0) for n in ("CLOEXEC", "NOFOLLOW", "NONBLOCK"))
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC | _O_NOFOLLOW
 # link(2) errors that mean "this file system makes no hard links here", so another way must be used:
 # EPERM (FAT, exFAT, many FUSE and SMB mounts), EOPNOTSUPP/ENOTSUP and ENOSYS (file systems or FUSE drivers
@@ -247,7 +248,8 @@ def _publish_new(tmp: Path, path: Path) -> Path:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _write_then(path: Path, data: bytes, publish: Callable[[Path, Path], Path]) -> Path:
+def _write_then(target: str | os.PathLike[str], data: bytes, publish: Callable[[Path, Path], Path]) -> Path:
+    path = Path(target)
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(folder)
@@ -263,7 +265,7 @@ def _write_then(path: Path, data: bytes, publish: Callable[[Path, Path], Path]) 
         os.close(fd)  # releases the lock last, once the temp name is gone
 
 
-def atomic_write_new(path: Path, data: bytes) -> Path:
+def atomic_write_new(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path`` or, if it exists, to the next free ``-N`` name; return the path written.
 
     Never replaces a file, even one created by another process a microsecond earlier. A crash leaves at
@@ -273,7 +275,7 @@ def atomic_write_new(path: Path, data: bytes) -> Path:
     return _write_then(path, data, _publish_new)
 
 
-def atomic_write_replace(path: Path, data: bytes) -> Path:
+def atomic_write_replace(path: str | os.PathLike[str], data: bytes) -> Path:
     """Write ``data`` to ``path``, atomically replacing it if it exists. Only for files we own (cache
     entries, stores): readers see the old bytes or the new ones, never a mix."""
 
