@@ -30,6 +30,8 @@ RANKS: dict[str, int] = {
     "_http": 4,
     "client": 4,
     "ratelimit": 1,
+    "imageformat": 1,
+    "a1111": 1,
     "outputs": 5,
     "gallery": 5,
     "cache": 5,

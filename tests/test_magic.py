@@ -208,9 +208,15 @@ def test_save_embeds_parameters_and_from_reproduces(ip: InteractiveShell, tmp_pa
         ip, f"%%imagine -n 2 -s 11 --size 256x256 --negative rain --save {out} --format png\nA Fox / ../../x"
     )
     assert again.saved_paths == paths  # the same images again: found, not copied
-    other = run(ip, f"%%imagine -s 11 --size 256x256 --negative snow --save {out} --format png\nA Fox / ../../x")
+    other = run(
+        ip, f"%%imagine -s 11 --size 256x256 --negative snow --save {out} --format png\nA Fox / ../../x"
+    )
     assert [p.name for p in other.saved_paths] == ["a-fox-x-s11-1.png"]  # another picture: never overwrites
-    assert sorted(p.name for p in out.iterdir()) == ["a-fox-x-s11-1.png", "a-fox-x-s11.png", "a-fox-x-s12.png"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "a-fox-x-s11-1.png",
+        "a-fox-x-s11.png",
+        "a-fox-x-s12.png",
+    ]
     request = tm.read_parameters(paths[1])
     assert request == first.data[1].provenance.request and request.seed == 12 and request.n == 1
     with Image.open(paths[0]) as img:
@@ -280,9 +286,18 @@ def test_cache_is_bounded(ip: InteractiveShell, tmp_path: Path) -> None:
         ("%%imagine -p nokey\nx", "--param expects KEY=VALUE"),
         ("%%imagine -p x='{bad json'\nx", "not valid JSON"),
         ("%%imagine -p x=nan\nx", "-p x: 'nan' is not a number JSON can carry"),
-        ("%%imagine -m black-forest-labs/FLUX.1-kontext-pro --image /no/such/file.png\nx", "--image: no file"),
-        ("%%imagine --image x.png\nx", "--image: black-forest-labs/FLUX.1-schnell takes no image input; models"),
-        ("%%imagine --negative x -m black-forest-labs/FLUX.2-pro\nx", "--negative: black-forest-labs/FLUX.2-pro"),
+        (
+            "%%imagine -m black-forest-labs/FLUX.1-kontext-pro --image /no/such/file.png\nx",
+            "--image: no file",
+        ),
+        (
+            "%%imagine --image x.png\nx",
+            "--image: black-forest-labs/FLUX.1-schnell takes no image input; models",
+        ),
+        (
+            "%%imagine --negative x -m black-forest-labs/FLUX.2-pro\nx",
+            "--negative: black-forest-labs/FLUX.2-pro",
+        ),
         ("%%imagine --aspect-ratio 5:7\nx", "--aspect-ratio must be one of 1:1, 16:9"),
         ("%%imagine --lora a --lora b --lora c -m black-forest-labs/FLUX.2-dev\nx", "--lora: at most 2"),
         ("%%imagine\n   \n", "the prompt is empty"),

@@ -71,7 +71,9 @@ def test_bad_size_and_double_click_in_the_kernel(kernel: Kernel) -> None:
     generate_id = kernel.ok("print(p.generate.model_id)").text.strip()
     kernel.click(generate_id)
     status = kernel.ok("print(p.status.value)").text
-    assert "⚠ --height must be a multiple of 8 between 256 and 1920" in status and "try 1000 or 1008" in status
+    assert (
+        "⚠ --height must be a multiple of 8 between 256 and 1920" in status and "try 1000 or 1008" in status
+    )
     kernel.ok("p.width.value, p.height.value = 320, 256")
     set_latency(kernel, 0.5)
     before = int(kernel.ok("print(_o.shared_backend().stats['requests'])").text)

@@ -20,6 +20,7 @@ from typing import Any
 
 from . import metadata
 from .files import atomic_write_new, safe_stem
+from .imageformat import display_name
 from .models import DEFAULT_MODEL
 from .types import ImageChoicesData, ImageRequest, ImageResponse
 
@@ -153,14 +154,12 @@ def read_parameters(path: str | Path) -> ImageRequest:
     """
     record = read_record(path)
     payload = record.get("request")
+    name = display_name(path)
     if not isinstance(payload, dict):
-        raise ValueError(f"{Path(path).name} holds no generation parameters")
-    payload = dict(payload)
-    payload.setdefault("model", DEFAULT_MODEL)
-    payload.setdefault("prompt", "")
+        raise metadata.DamagedRecordError(f"{name} has a damaged {metadata.JSON_KEY} record (no request)")
     try:
-        return ImageRequest(**payload)
-    except Exception as exc:
-        raise ValueError(
-            f"{Path(path).name} has a damaged parameters record ({type(exc).__name__})"
+        return ImageRequest(**{"model": DEFAULT_MODEL, "prompt": "", **payload})
+    except (TypeError, ValueError):
+        raise metadata.DamagedRecordError(
+            f"{name} holds generation parameters that are not a valid request"
         ) from None
