@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import os
@@ -20,6 +21,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from together_magic import _store_schema
+from together_magic.metadata import embed_parameters
+from together_magic.offline.renderer import RenderSpec, encode, render
 from together_magic.store import (
     DATABASE,
     SOURCES,
@@ -144,6 +147,12 @@ def flipped_crc_png() -> bytes:
     return bytes(data)
 
 
+def lenient_decode_of_damaged_base64(data: bytes) -> bytes:
+    """The offline server's ``badbase64`` fault, decoded by a lenient decoder: 3 header bytes lost."""
+    text = base64.b64encode(data).decode()
+    return base64.b64decode(text[:8] + "!*!*" + text[12:])
+
+
 BAD_IMAGES = {
     "empty": b"",
     "text": b"not an image at all",
@@ -154,6 +163,8 @@ BAD_IMAGES = {
     "bmp": image_bytes(1, "BMP"),
     "png header only": image_bytes(1)[:33],
     "html error page": b"<html><body>502 Bad Gateway</body></html>",
+    "jpeg decoded from damaged base64": lenient_decode_of_damaged_base64(image_bytes(1, "JPEG", (64, 64))),
+    "png decoded from damaged base64": lenient_decode_of_damaged_base64(image_bytes(1)),
 }
 
 
@@ -173,6 +184,13 @@ def test_every_supported_format_is_accepted(store: Store) -> None:
     for fmt, ext in (("JPEG", "jpg"), ("PNG", "png"), ("WEBP", "webp"), ("GIF", "gif")):
         got = store.get(store.record(gen(1, data=image_bytes(5, fmt))))
         assert got is not None and got.images[0].path.suffix == f".{ext}"
+    progressive = io.BytesIO()
+    Image.new("RGB", (33, 17), "teal").save(progressive, "JPEG", progressive=True, comment=b"x" * 300)
+    with_params = embed_parameters(image_bytes(6, "JPEG", (40, 40)), {"prompt": "p", "seed": 1}, 0)
+    renderer = encode(render(RenderSpec("a fox", MODEL, 256, 256, 4, 4, 1)), "jpeg")
+    for data in (progressive.getvalue(), with_params, renderer):
+        got = store.get(store.record(gen(1, data=data)))
+        assert got is not None and got.images[0].format == "jpeg"
 
 
 @pytest.mark.parametrize(
@@ -558,3 +576,51 @@ def test_repair_drops_rows_whose_file_vanished_and_old_orphans_only(tmp_path: Pa
         assert report == (1, 2)
         assert store.get(lost) is None and store.get(kept) is not None
         assert young.exists() and not old.exists() and not tmp.exists()
+
+
+def test_an_entry_without_images_is_never_cached(store: Store) -> None:
+    with pytest.raises(StoreError, match=r"^cache_key: "):
+        store.record(NewGeneration("magic", {"prompt": "p", "model": "m"}, [], "offline", cache_key="k"))
+    assert store.lookup("k") is None
+
+
+def test_a_folder_that_cannot_hold_a_store_gives_one_line(tmp_path: Path) -> None:
+    blocked = tmp_path / "file-not-folder"
+    blocked.write_bytes(b"mine")
+    for folder in (blocked, blocked / "below"):
+        with Store(folder) as store, pytest.raises(StoreError) as caught:
+            store.record(gen(1))
+        assert "\n" not in str(caught.value) and str(folder) in str(caught.value)
+    assert blocked.read_bytes() == b"mine"
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "images").write_bytes(b"a file where the store wants a folder")
+    with Store(tmp_path / "s") as store, pytest.raises(StoreError):
+        store.count()
+    assert (tmp_path / "s" / "images").read_bytes() == b"a file where the store wants a folder"
+
+
+SEEDS = [image_bytes(1, fmt, (24, 16)) for fmt in ("JPEG", "PNG", "WEBP", "GIF")]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    base=st.sampled_from(SEEDS),
+    cuts=st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 40)), max_size=3),
+    flips=st.lists(st.tuples(st.integers(0, 2000), st.integers(1, 255)), max_size=3),
+)
+def test_mangled_image_bytes_are_stored_whole_or_refused_in_one_line(
+    store: Store, base: bytes, cuts: list[tuple[int, int]], flips: list[tuple[int, int]]
+) -> None:
+    data = bytearray(base)
+    for at, length in cuts:
+        del data[at % max(len(data), 1) : at % max(len(data), 1) + length]
+    for at, mask in flips:
+        if data:
+            data[at % len(data)] ^= mask
+    try:
+        gid = store.record(gen(1, data=bytes(data)))
+    except StoreError as exc:
+        assert "\n" not in str(exc) and str(exc).startswith("image 0: ")
+        return
+    got = store.get(gid)
+    assert got is not None and got.images[0].read_bytes() == bytes(data)

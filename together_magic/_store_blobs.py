@@ -59,9 +59,10 @@ class ImageInfo(NamedTuple):
 def inspect_image(data: bytes) -> ImageInfo:
     """Format and size of encoded image bytes, or ``ValueError`` saying why they are not a whole image.
 
-    Cheap on purpose (measured: 0.03 ms for a 1024x1024 JPEG, 0.4 ms for a PNG, against 3.4 ms to decode):
-    the signature, the header PIL parses, PNG chunk CRCs (``verify``), and the end marker a truncated
-    download lacks (JPEG ``FFD9``, GIF ``3B``, WebP's RIFF length, PNG ``IEND`` via ``verify``).
+    Cheap on purpose (measured: 0.03 ms for a 1024x1024 JPEG, 0.4 ms for a PNG, against 3.4-4.6 ms to
+    decode): the signature, the header PIL parses, JPEG segment lengths, PNG chunk CRCs (``verify``), and
+    the end a truncated download lacks (JPEG ``FFD9``, GIF ``3B``, WebP's RIFF length, PNG ``IEND``).
+    A full decode would not buy much more: libjpeg decodes most bytes damaged inside the scan without error.
     """
     if not data:
         raise ValueError("empty")
@@ -79,7 +80,7 @@ def inspect_image(data: bytes) -> ImageInfo:
         raise ValueError(f"format {fmt or 'unknown'} is not one of {', '.join(EXTENSIONS)}")
     tail = data[-64:].rstrip(b"\0\r\n ")
     complete = {
-        "jpeg": tail.endswith(b"\xff\xd9"),
+        "jpeg": tail.endswith(b"\xff\xd9") and _jpeg_headers_intact(data),
         "gif": tail.endswith(b"\x3b"),
         "webp": len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 <= len(data),
         "png": True,  # verify() already demanded IEND and every CRC
@@ -89,6 +90,32 @@ def inspect_image(data: bytes) -> ImageInfo:
     if width <= 0 or height <= 0:
         raise ValueError(f"{fmt} with a {width}x{height} header")
     return ImageInfo(fmt, EXTENSIONS[fmt], width, height)
+
+
+def _jpeg_headers_intact(data: bytes) -> bool:
+    """Whether the marker segments before the first scan chain up by their lengths.
+
+    PIL skips junk between markers, so a JPEG with bytes lost in its headers (base64 decoded leniently,
+    a damaged transfer) opens, then fails to decode. Walking the lengths catches that in microseconds.
+    """
+    i = 2
+    while i + 4 <= len(data):
+        if data[i] != 0xFF:
+            return False
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # markers without a length
+            i += 2
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if length < 2:
+            return False
+        if marker == 0xDA:  # start of scan: entropy-coded data follows, up to the end marker
+            return i + 2 + length < len(data)
+        i += 2 + length
+    return False
 
 
 def file_matches(path: Path, size: int, sha256: str) -> bytes | None:

@@ -171,6 +171,8 @@ def prepare(gen: NewGeneration, memo: dict[int, tuple[str, ImageInfo]]) -> Prepa
             isinstance(number, bool) or not isinstance(number, int | float) or not math.isfinite(number)
         ):
             raise StoreError(f"{name}: must be a finite number or None, not {number!r}")
+    if gen.cache_key is not None and not gen.images:
+        raise StoreError("cache_key: only a generation with images can be a cache entry")
     images, blobs = [], {}
     for position, image in enumerate(gen.images):
         seed = image.seed

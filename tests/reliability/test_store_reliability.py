@@ -54,7 +54,7 @@ for i in range(count):
     if mode == "chaos":
         roll = rng.random()
         if roll < 0.25:
-            store.evict(rng.randrange(0, 40_000))
+            store.evict(rng.randrange(20_000, 200_000))
         elif roll < 0.35:
             store.clear(f"{tag} number {rng.randrange(i + 1)}")
         elif roll < 0.6:
