@@ -205,6 +205,10 @@ def test_every_supported_format_is_accepted(store: Store) -> None:
         ({"cost": float("inf")}, "cost"),
         ({"images": [NewImage(image_bytes(1), 2**64)]}, "image 0"),
         ({"images": [NewImage("text")]}, "image 0"),  # type: ignore[arg-type]
+        ({"cache_key": 5}, "cache_key"),
+        ({"notebook": Path("a.ipynb")}, "notebook"),
+        ({"saved_paths": [b"a.png"]}, "saved_paths"),
+        ({"backend": None}, "backend"),
     ],
 )
 def test_bad_fields_give_one_line_naming_the_field(store: Store, change: dict[str, Any], field: str) -> None:

@@ -12,7 +12,7 @@ import math
 import os
 import sqlite3
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -31,6 +31,7 @@ __all__ = [
     "StoredImage",
     "load_generations",
     "prepare",
+    "text_paths",
 ]
 
 SOURCES = ("magic", "panel", "cli", "python", "sweep", "batch", "gateway")
@@ -147,6 +148,17 @@ def _request_json(request: Mapping[str, Any]) -> str:
         raise StoreError(f"request: {exc}") from None
 
 
+def text_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
+    """Paths as bindable text; ``StoreError`` for anything that is not a text path."""
+    out = []
+    for path in paths:
+        text = os.fspath(path) if isinstance(path, str | os.PathLike) else path
+        if not isinstance(text, str):
+            raise StoreError(f"saved_paths: {text!r} is not a text path")
+        out.append(clean_text(text))
+    return out
+
+
 def _optional(text: object) -> str | None:
     return clean_text(text) if isinstance(text, str) else None
 
@@ -197,7 +209,14 @@ def prepare(gen: NewGeneration, memo: dict[int, tuple[str, ImageInfo]]) -> Prepa
             (position, seed, info.width, info.height, info.format, sha, len(image.data), _request_json(own))
         )
     now = time.time()
-    saved = [clean_text(os.fspath(p)) for p in gen.saved_paths]
+    for name, optional in (
+        ("response_id", gen.response_id),
+        ("notebook", gen.notebook),
+        ("cache_key", gen.cache_key),
+    ):
+        if optional is not None and not isinstance(optional, str):
+            raise StoreError(f"{name}: must be text or None, not {type(optional).__name__}")
+    saved = text_paths(gen.saved_paths)
     row = (
         now, now, gen.source, clean_text(prompt), _optional(negative), clean_text(model),
         _request_json(gen.request), _optional(gen.response_id), sanitize_backend(gen.backend),

@@ -49,6 +49,7 @@ from ._store_records import (
     StoreStats,
     load_generations,
     prepare,
+    text_paths,
 )
 
 __all__ = [
@@ -143,7 +144,7 @@ class Store(Database):
 
     def add_saved_paths(self, generation_id: int, paths: Iterable[str | os.PathLike[str]]) -> None:
         """Append paths the user saved this generation's images to (saving often happens after recording)."""
-        extra = [clean_text(os.fspath(p)) for p in paths]
+        extra = text_paths(paths)
 
         def update(conn: sqlite3.Connection) -> None:
             row = conn.execute(
