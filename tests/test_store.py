@@ -208,6 +208,7 @@ def test_every_supported_format_is_accepted(store: Store) -> None:
         ({"cache_key": 5}, "cache_key"),
         ({"notebook": Path("a.ipynb")}, "notebook"),
         ({"saved_paths": [b"a.png"]}, "saved_paths"),
+        ({"saved_paths": "out.png"}, "saved_paths"),
         ({"backend": None}, "backend"),
     ],
 )
@@ -469,6 +470,20 @@ def test_clear_by_filter_and_everything(store: Store) -> None:
     assert store.get(a) is not None
     assert store.clear(everything=True) == 2
     assert store.count() == 0 and list(store.images.iterdir()) == []
+
+
+def test_record_many_from_a_generator_keeps_each_image_its_own(store: Store) -> None:
+    """Bytes made on the fly and dropped: an id reused by a later object must not reuse a hash."""
+
+    def fresh() -> Iterator[NewGeneration]:
+        for i in range(40):
+            yield NewGeneration("batch", {"prompt": f"p{i}", "model": "m"}, [NewImage(image_bytes(i))], "x")
+
+    ids = store.record_many(fresh())
+    assert len(ids) == 40
+    for i, gid in enumerate(ids):
+        got = store.get(gid)
+        assert got is not None and got.images[0].read_bytes() == image_bytes(i)
 
 
 def test_saved_paths_can_be_added_after_recording(store: Store) -> None:

@@ -183,7 +183,7 @@ class Database:
         with self._lock:
             try:
                 conn = self._open().conn
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"image store {self.database} cannot be used: {exc}") from None
             yield conn
 

@@ -20,8 +20,10 @@ from typing import Any, NamedTuple
 from ._store_blobs import ImageInfo, clean_text, elide, file_matches, inspect_image, sanitize_backend, to_json
 
 __all__ = [
+    "GENERATION_COLUMNS",
     "SOURCES",
     "Generation",
+    "Memo",
     "NewGeneration",
     "NewImage",
     "Prepared",
@@ -150,6 +152,8 @@ def _request_json(request: Mapping[str, Any]) -> str:
 
 def text_paths(paths: Iterable[str | os.PathLike[str]]) -> list[str]:
     """Paths as bindable text; ``StoreError`` for anything that is not a text path."""
+    if isinstance(paths, str | bytes | os.PathLike):
+        raise StoreError(f"saved_paths: must be a list of paths, not one {type(paths).__name__}")
     out = []
     for path in paths:
         text = os.fspath(path) if isinstance(path, str | os.PathLike) else path
@@ -163,11 +167,15 @@ def _optional(text: object) -> str | None:
     return clean_text(text) if isinstance(text, str) else None
 
 
-def prepare(gen: NewGeneration, memo: dict[int, tuple[str, ImageInfo]]) -> Prepared:
+Memo = dict[int, tuple[bytes, str, ImageInfo]]
+
+
+def prepare(gen: NewGeneration, memo: Memo) -> Prepared:
     """Check a generation and turn it into rows and files; ``StoreError`` names the first bad field.
 
-    ``memo`` maps ``id(bytes)`` to (hash, info) within one call, so a bulk record of many generations
-    sharing image bytes hashes and inspects each object once (the caller keeps the bytes alive meanwhile).
+    ``memo`` maps ``id(bytes)`` to (the bytes, hash, info) within one call, so a bulk record of many
+    generations sharing image bytes hashes and inspects each object once; holding the bytes keeps the id
+    from being reused by another object meanwhile.
     """
     if gen.source not in SOURCES:
         raise StoreError(f"source: {gen.source!r} is not one of {', '.join(SOURCES)}")
@@ -194,13 +202,14 @@ def prepare(gen: NewGeneration, memo: dict[int, tuple[str, ImageInfo]]) -> Prepa
             raise StoreError(f"image {position}: seed {seed!r} is not a 64-bit integer")
         if not isinstance(image.data, bytes):
             raise StoreError(f"image {position}: data must be bytes, not {type(image.data).__name__}")
-        if id(image.data) not in memo:
+        known = memo.get(id(image.data))
+        if known is None or known[0] is not image.data:
             try:
                 info = inspect_image(image.data)
             except ValueError as exc:
                 raise StoreError(f"image {position}: {exc}; not stored") from None
-            memo[id(image.data)] = (hashlib.sha256(image.data).hexdigest(), info)
-        sha, info = memo[id(image.data)]
+            known = memo[id(image.data)] = (image.data, hashlib.sha256(image.data).hexdigest(), info)
+        _, sha, info = known
         own = image.request
         if own is None:
             own = {**gen.request, "n": 1, **({"seed": seed} if seed is not None else {})}

@@ -34,13 +34,14 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from . import _store_schema as schema
-from ._store_blobs import ImageInfo, clean_text, file_matches, to_json, write_blob
+from ._store_blobs import clean_text, file_matches, to_json, write_blob
 from ._store_db import DATABASE, Database
 from ._store_query import Filters, delete_generations, reap, select_ids, sweep
 from ._store_records import (
     GENERATION_COLUMNS,
     SOURCES,
     Generation,
+    Memo,
     NewGeneration,
     NewImage,
     RepairReport,
@@ -102,7 +103,7 @@ class Store(Database):
 
     def record_many(self, gens: Iterable[NewGeneration]) -> list[int]:
         """Store several generations in one transaction (a sweep, a batch, an import); return their ids."""
-        memo: dict[int, tuple[str, ImageInfo]] = {}
+        memo: Memo = {}
         prepared = [prepare(gen, memo) for gen in gens]
         blobs = {sha: blob for p in prepared for sha, blob in p.blobs.items()}
         self._announce()
