@@ -252,15 +252,16 @@ def test_seeded_requests_are_cached(
     assert "cached" in second._repr_mimebundle_()[0]["text/plain"]
     third = run(ip, "%%imagine -s 21 --size 256x256 --no-cache\nforest")
     assert stats["requests"] == before + 1 and not third.cached
-    for entry in (tmp_path / "cache").iterdir():
-        assert SENTINEL not in entry.read_text()
+    for entry in (tmp_path / "cache").rglob("*"):
+        if entry.is_file():
+            assert SENTINEL.encode() not in entry.read_bytes()
 
 
 def test_cache_is_bounded(ip: InteractiveShell, tmp_path: Path) -> None:
     ip.run_line_magic("config", "Imagine.cache_size_mb = 1")
     for seed in range(8):
         run(ip, f"%%imagine -s {seed} --size 768x768\nmeadow with flowers")
-    total = sum(p.stat().st_size for p in (tmp_path / "cache").iterdir())
+    total = sum(p.stat().st_size for p in (tmp_path / "cache" / "images").iterdir())
     assert 0 < total <= 1_000_000
 
 

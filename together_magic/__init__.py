@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         UnprocessableEntityError,
     )
     from .gallery import compare, list_models
+    from .history import history
     from .options import ImagineOptions
     from .outputs import read_parameters
     from .panel import ImaginePanel, panel
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, str] = {
     "ImagineOptions": "options",
     "read_parameters": "outputs",
     "compare": "gallery",
+    "history": "history",
     "list_models": "gallery",
     "panel": "panel",
     "ImaginePanel": "panel",

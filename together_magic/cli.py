@@ -20,6 +20,7 @@ from .client import Together, resolve_settings
 from .config import Imagine
 from .errors import OptionError, TogetherError, explain
 from .gallery import captions
+from .history import as_json, history_parser, run_history
 from .lineparse import from_args, option_strings
 from .models import DEFAULT_MODEL, MODELS, PRICES_AS_OF, closest
 from .options import add_options
@@ -137,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_options(generate)
     generate.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="read timeout")
+
+    past = commands.add_parser("history", help="list past generations (all notebooks, the panel, the CLI)")
+    history_parser(parser=past)
+    past.add_argument("--json", action="store_true", help="one JSON object per generation")
 
     info = commands.add_parser("info", help="version, backend in use and configuration (never the key)")
     info.add_argument("--models", action="store_true", help="list the catalogued image models")
@@ -284,9 +289,24 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history(args: argparse.Namespace) -> int:
+    try:
+        result = run_history(args, Imagine())
+    except OptionError as exc:
+        return _fail(str(exc), 2)
+    if isinstance(result, str):
+        print(result)
+    elif args.json:
+        if result.records:
+            print(as_json(result))
+    else:
+        print(repr(result))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"serve": _serve, "demo": _demo, "generate": _generate, "info": _info}
+    handlers = {"serve": _serve, "demo": _demo, "generate": _generate, "info": _info, "history": _history}
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

@@ -116,6 +116,24 @@ class ImagineMagics(Magics):
             raise UsageError(f"%imagine_panel takes an optional variable name, got {name!r}")
         return ImaginePanel(bind=name or None, shell=self._shell)
 
+    @line_magic
+    def imagine_history(self, line: str) -> Any:
+        """Show past generations (this and other notebooks, the panel, the CLI), newest first.
+
+        Usage: ``%imagine_history [TEXT] [--last N] [--model MODEL] [--since DATE] [--clear [--yes]]``.
+        DATE: 2026-11-20, 2026-11-20T14:00, today, yesterday, or an age such as 3h or 2d.
+        """
+        from .history import parse_history_line, run_history
+
+        try:
+            result = run_history(parse_history_line(line), self.settings)
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
+        if isinstance(result, str):
+            print(result)
+            return None
+        return result
+
     # ------------------------------------------------------------------------------- steps
     def _options(self, line: str, cell: str | None, namespace: dict[str, Any]) -> ImagineOptions:
         from .lineparse import parse_line

@@ -13,23 +13,28 @@ import asyncio
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from . import models
-from .cache import ResponseCache
 from .client import AsyncTogether
 from .config import Imagine
 from .errors import ImageDataError, TogetherError
 from .outputs import SaveReport, save_response
+from .records import generation_of, response_of, store_for, stored_request
 from .runner import client_for_running_loop
+from .store import Generation, NewGeneration, Store, StoreError
 from .types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
 
 if TYPE_CHECKING:
     from .plan import Plan
+
+log = logging.getLogger("together_magic")
 
 __all__ = ["BudgetError", "Generated", "Session", "cache_key", "generate", "session"]
 
@@ -117,9 +122,9 @@ async def generate(
     """Run a plan to a finished ``Generated`` (see the module docstring). Raises ``TogetherError``s."""
     started = time.perf_counter()
     client = client or await client_for_running_loop(config)
-    store = ResponseCache(config.cache_dir, config.cache_size_mb * 1_000_000)
-    keys = [cache_key(part, client.base_url) if plan.cache else None for part in plan.parts]
-    results: list[ImageResponse | None] = [store.get(key) if key else None for key in keys]
+    store = store_for(config) if config.cache_size_mb > 0 else None
+    keys = [cache_key(part, client.base_url) if plan.cache and store else None for part in plan.parts]
+    results: list[ImageResponse | None] = [await _lookup(store, key) for key in keys]
     cached = [r is not None for r in results]
     missing = [i for i, r in enumerate(results) if r is None]
     costs = [part_cost(plan.parts[i], config) for i in missing]
@@ -128,11 +133,21 @@ async def generate(
     limit = asyncio.Semaphore(max(1, config.max_concurrency))
 
     async def send(index: int) -> None:
+        part_started = time.perf_counter()
         async with limit:
             response = await _verified(await client.images.send(plan.parts[index]))
         results[index] = response
-        if keys[index] is not None:
-            store.put(keys[index], response)  # type: ignore[arg-type]
+        if store is not None and (keys[index] is not None or config.history):
+            record = generation_of(
+                response,
+                request=plan.parts[index],
+                source=source,
+                backend=client.backend,
+                cache_key=keys[index],
+                elapsed=time.perf_counter() - part_started,
+                cost=part_cost(plan.parts[index], config),
+            )
+            await _record(store, record, config)
         if on_part is not None:
             on_part(index, response)
 
@@ -163,6 +178,47 @@ async def generate(
         saved = save_response(response, plan.save)
         attach_provenance(response, dataclasses.replace(provenance, saved=saved.paths))
     return Generated(response, saved, parts_cached=sum(cached), parts_sent=len(missing))
+
+
+async def _lookup(store: Store | None, key: str | None) -> ImageResponse | None:
+    """A cached part, or None; a damaged entry is dropped by the store and simply missed here."""
+    if store is None or key is None:
+        return None
+    try:
+        found = await asyncio.to_thread(store.lookup, key)
+    except StoreError:
+        return None  # a store that cannot be read is only a slower cache
+    return response_of(found) if found is not None and found.images else None
+
+
+async def _record(store: Store, record: NewGeneration, config: Imagine) -> None:
+    """Record a part (cache + history) and keep the store within ``Imagine.cache_size_mb``."""
+
+    def write() -> None:
+        store.record(record)
+        store.evict(config.cache_size_mb * 1_000_000)
+
+    try:
+        await asyncio.to_thread(write)
+    except StoreError as exc:  # a store that cannot be written must never cost the user their images
+        log.warning("together-magic: could not record this generation in %s: %s", store.folder, exc)
+
+
+def stored_response(generation: Generation) -> ImageResponse:
+    """A stored generation as a response with its provenance (for the history): each image keeps the
+    request that reproduces it alone."""
+    response = response_of(generation)
+    own = [ImageProvenance(stored_request(image.request), 0) for image in generation.images]
+    provenance = Provenance(
+        request=stored_request(generation.request),
+        elapsed=generation.elapsed,
+        cached=True,
+        backend=generation.backend,
+        cost=generation.cost,
+        saved=tuple(Path(p) for p in generation.saved_paths),
+        source=generation.source,
+    )
+    return attach_provenance(response, provenance, own)
 
 
 def _combine(plan: Plan, done: Sequence[ImageResponse]) -> ImageResponse:
