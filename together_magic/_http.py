@@ -52,7 +52,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 DEFAULT_MAX_RETRIES = 2
 OFFLINE = "offline"
 OFFLINE_NOTICE = (
-    "together-magic: no TOGETHER_API_KEY set, so images come from the offline backend "
+    "together-magic: {why}, so images come from the offline backend "
     "(a procedural renderer, not a diffusion model); set TOGETHER_API_KEY to use Together AI."
 )
 PATH = "/images/generations"
@@ -180,7 +180,8 @@ class BaseClient:
         global _notice_shown
         if self.offline and self._announce and not _notice_shown:
             _notice_shown = True
-            print(OFFLINE_NOTICE)  # information, not an error: stdout, once per process
+            why = "base_url is 'offline'" if self._settings.api_key else "no TOGETHER_API_KEY is set"
+            print(OFFLINE_NOTICE.format(why=why))  # information, not an error: stdout, once per process
 
     def _connection_error(self, exc: Exception, timeout: httpx.Timeout) -> APIConnectionError:
         if isinstance(exc, httpx.TimeoutException):

@@ -1,0 +1,123 @@
+"""The history: every generation recorded, searchable, across kernel restarts, notebooks and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+
+from together_magic import config as tm_config
+from together_magic.errors import OptionError
+from together_magic.history import clear_history, history, parse_since
+
+from .kernel import PRELUDE, Kernel
+
+
+@pytest.fixture
+def ip(tmp_path: Path) -> InteractiveShell:
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "together_magic")
+    shell.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path / 'store')!r}")
+    yield shell
+    shell.run_line_magic("unload_ext", "together_magic")
+    shell.config.pop("Imagine", None)
+
+
+def test_generations_are_recorded_and_searchable(ip: InteractiveShell, tmp_path: Path) -> None:
+    ip.run_cell("%%imagine -n 2 --seed 5 --size 256x256\na red fox in the snow")
+    ip.run_cell("%%imagine --seed 9 --size 256x256 -m black-forest-labs/FLUX.1-kontext-pro\nan owl at night")
+    settings = tm_config.current()
+    everything = history(config=settings)
+    assert [r.generation.source for r in everything] == ["magic"] * 3
+    foxes = history("RED FOX", config=settings)
+    assert sorted(r.response.data[0].seed for r in foxes) == [5, 6]  # type: ignore[index]
+    assert all(r.request is not None and r.request.n == 1 for r in foxes)  # each part reproduces alone
+    assert [
+        r.generation.model for r in history(model="black-forest-labs/FLUX.1-kontext-pro", config=settings)
+    ] == ["black-forest-labs/FLUX.1-kontext-pro"]
+    assert len(history(last=1, config=settings)) == 1
+    with capture_output() as shown:
+        result = ip.run_cell("%imagine_history fox --last 5")
+    assert result.success and "2 generations matching 'fox'" in shown.stdout
+    html = result.result._repr_mimebundle_()[0]["text/html"]
+    assert html.count("<img ") == 2 and html.count("copy as code") == 2 and "%%imagine --model" in html
+
+
+def test_clear_needs_a_confirmation_and_deletes_only_what_matches(ip: InteractiveShell) -> None:
+    ip.run_cell("%%imagine --seed 1 --size 256x256\nkeep this fox")
+    ip.run_cell("%%imagine --seed 2 --size 256x256\ndrop this owl")
+    settings = tm_config.current()
+    assert clear_history("owl", config=settings) == (1, False)
+    assert len(history(config=settings)) == 2  # nothing deleted without --yes
+    with capture_output() as shown:
+        ip.run_cell("%imagine_history --clear owl --yes")
+    assert "deleted 1 generation" in shown.stdout
+    assert [r.generation.prompt for r in history(config=settings)] == ["keep this fox"]
+    images = list((Path(settings.cache_dir) / "images").iterdir())
+    assert len(images) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds_ago"),
+    [("3h", 3 * 3600), ("2d", 2 * 86400), ("90m", 90 * 60), ("1w", 7 * 86400)],
+)
+def test_since_takes_ages(text: str, seconds_ago: int) -> None:
+    assert parse_since(text, now=1_000_000.0) == 1_000_000.0 - seconds_ago
+
+
+def test_since_takes_dates_and_refuses_nonsense() -> None:
+    assert parse_since("2026-11-20") is not None and parse_since("today") is not None
+    with pytest.raises(OptionError, match="--since must be a date"):
+        parse_since("last tuesday")
+
+
+def test_the_cli_lists_the_same_history(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    cli = [sys.executable, "-m", "together_magic"]
+    made = subprocess.run(
+        [
+            *cli,
+            "generate",
+            "a lighthouse at dusk",
+            "-s",
+            "4",
+            "--size",
+            "256x256",
+            "--save",
+            str(tmp_path / "o"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert made.returncode == 0, made.stderr
+    listed = subprocess.run([*cli, "history", "--json"], capture_output=True, text=True, env=env, timeout=60)
+    (line,) = listed.stdout.strip().splitlines()
+    record = json.loads(line)
+    assert (record["source"], record["prompt"], record["seeds"]) == ("cli", "a lighthouse at dusk", [4])
+    assert listed.stderr == ""
+
+
+def test_history_survives_a_kernel_restart(tmp_path: Path) -> None:
+    kernel = Kernel(tmp_path)
+    try:
+        kernel.ok(PRELUDE)
+        kernel.ok("%%imagine --seed 12 --size 256x256 -o r_before\na fox before the restart")
+        kernel.manager.restart_kernel(now=True)
+        kernel.client.wait_for_ready(timeout=60)
+        kernel.ok(PRELUDE)
+        found = kernel.ok(
+            "h = %imagine_history restart\n"
+            "print(len(h), h[0].response.data[0].seed, h[0].response.data[0].size, 'r_before' in dir())"
+        )
+        assert found.text.split() == ["1", "12", "(256,", "256)", "False"]
+    finally:
+        kernel.stop()
