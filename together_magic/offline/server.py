@@ -1,17 +1,179 @@
-"""Serve the offline backend over real HTTP with uvicorn (the ``server`` extra)."""
+"""``together-magic serve``: its arguments, their checks, and the uvicorn server (the ``server`` extra).
+
+Every flag value is checked before anything starts, by the same rules as :class:`BackendOptions` (which
+holds them), so a nonsense value (``--rate-limit -1``, ``--latency nan``) is one usage line and exit 2,
+never a server that answers 500 to every request.
+"""
 
 from __future__ import annotations
 
+import argparse
+import ipaddress
 import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
 
-from .app import create_app
-from .backend import BackendOptions, OfflineBackend
+from .backend import DEFAULT_RATE_LIMIT, FAULTS, RENDERER_NOTICE, BackendOptions, OfflineBackend, OptionError
+from .faults import DEFAULT_FAULTS
 
-__all__ = ["serve"]
+__all__ = ["MissingServerExtra", "add_serve_arguments", "run_serve", "serve"]
+
+KEY_ENV = "TOGETHER_MAGIC_REQUIRE_KEY"
 
 
 class MissingServerExtra(RuntimeError):
     pass
+
+
+def _checked(option: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse type: parse the text, then let :class:`BackendOptions` judge the value."""
+
+    def convert(text: str) -> Any:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a valid value: {text!r}") from None
+        try:
+            BackendOptions(**{option: value})
+        except OptionError as exc:
+            raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
+        return value
+
+    convert.__name__ = option  # argparse names the type in some messages
+    return convert
+
+
+def _faults(text: str) -> tuple[str, ...]:
+    return tuple(k.strip() for k in text.split(",") if k.strip())
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, got {text}")
+    return value
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``serve``; each value is checked as it is parsed (one line and exit 2 when wrong)."""
+    parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
+    parser.add_argument("--port", type=_port, default=8000, help="port (default 8000)")
+    parser.add_argument(
+        "--require-key",
+        type=_checked("require_key", str),
+        metavar="KEY",
+        help=f"answer 401 unless this bearer key is sent (or set {KEY_ENV})",
+    )
+    parser.add_argument(
+        "--latency",
+        type=_checked("latency", float),
+        default=0.0,
+        metavar="SECONDS",
+        help="extra seconds before each generation answers (0-3600)",
+    )
+    parser.add_argument(
+        "--fail-rate",
+        type=_checked("fail_rate", float),
+        default=0.0,
+        metavar="P",
+        help="fraction of generation requests answered with a fault (0-1, default 0)",
+    )
+    parser.add_argument(
+        "--faults",
+        type=_checked("faults", _faults),
+        default=DEFAULT_FAULTS,
+        metavar="KINDS",
+        help=f"comma-separated faults for --fail-rate: {','.join(FAULTS)} "
+        f"(default {','.join(DEFAULT_FAULTS)})",
+    )
+    parser.add_argument(
+        "--fault-seed", type=int, default=None, help="seed for choosing faults (reproducible runs)"
+    )
+    parser.add_argument(
+        "--slow-seconds",
+        type=_checked("slow_seconds", float),
+        default=30.0,
+        help="how long a 'slow' fault waits (0-3600, default 30)",
+    )
+    parser.add_argument(
+        "--rate-limit",
+        type=_checked("rate_limit", int),
+        default=DEFAULT_RATE_LIMIT,
+        metavar="N_PER_MIN",
+        help=f"answer 429 with Retry-After beyond N generation requests per rolling minute "
+        f"(default {DEFAULT_RATE_LIMIT}; always advertised in x-ratelimit-* headers)",
+    )
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _client_host(host: str) -> str:
+    """The host a client on this machine should use: a wildcard bind is reached on loopback."""
+    bare = host.strip("[]")
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return host
+    if address.is_unspecified:
+        return "127.0.0.1" if address.version == 4 else "[::1]"
+    return f"[{bare}]" if address.version == 6 else bare
+
+
+def _usage_error(message: str) -> int:
+    print(f"together-magic serve: error: {message} (see --help)", file=sys.stderr)
+    return 2
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Check the flags (again: ``args`` may not come from :func:`add_serve_arguments`), say where, serve."""
+    key = args.require_key or os.environ.get(KEY_ENV) or None
+    if not isinstance(args.port, int) or isinstance(args.port, bool) or not 1 <= args.port <= 65535:
+        return _usage_error(f"argument --port: must be a port number from 1 to 65535, got {args.port!r}")
+    try:
+        options = BackendOptions(
+            require_key=key,
+            latency=args.latency,
+            fail_rate=args.fail_rate,
+            faults=tuple(args.faults),
+            rate_limit=DEFAULT_RATE_LIMIT if args.rate_limit is None else args.rate_limit,
+            slow_seconds=args.slow_seconds,
+            fault_seed=args.fault_seed,
+        )
+    except OptionError as exc:
+        where = f"{KEY_ENV}" if exc.option == "--require-key" and not args.require_key else exc.option
+        return _usage_error(f"argument {where}: {str(exc).split(': ', 1)[1]}")
+    if not key and not _is_loopback(args.host):
+        print(
+            f"together-magic serve: warning: --host {args.host} can be reached from other machines and no "
+            "--require-key is set: anyone who reaches this port can use it",
+            file=sys.stderr,
+            flush=True,
+        )
+    root = f"http://{_client_host(args.host)}:{args.port}"
+    print(
+        f"{RENDERER_NOTICE}\n"
+        f"serving on {root} (key required: {'yes' if key else 'no'}; "
+        f"rate limit: {options.rate_limit} requests per minute)\n"
+        f"use it with: export TOGETHER_BASE_URL={root}  "
+        f"(together SDKs 2.x and later add /v1 themselves; together-magic also accepts {root}/v1)",
+        flush=True,
+    )
+    try:
+        serve(args.host, args.port, options, log_level=args.log_level)
+    except MissingServerExtra as exc:
+        print(f"together-magic: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def serve(
@@ -24,6 +186,8 @@ def serve(
         raise MissingServerExtra(
             "together-magic serve needs uvicorn: pip install 'together-magic[server]'"
         ) from None
+    from .app import create_app
+
     app = create_app(OfflineBackend(options))
     # Faults raise on purpose to cut connections; keep uvicorn from printing a traceback for each one.
     logging.getLogger("uvicorn.error").addFilter(
