@@ -203,7 +203,7 @@ def test_bad_loras_name_image_loras_and_what_it_takes(loras: Any) -> None:
     err = error("black-forest-labs/FLUX.2-dev", image_loras=loras)
     low, high = models.LORA_SCALE_RANGE
     assert err.param == "image_loras"
-    assert "at most 2 objects" in err.message and f"between {low} and {high}" in err.message
+    assert "at most 2 objects" in err.message and f"between {low:g} and {high:g}" in err.message
 
 
 def test_good_loras() -> None:
@@ -216,7 +216,7 @@ def test_steps_are_ignored_by_models_without_steps_but_type_checked() -> None:
     assert job("google/imagen-4.0-ultra", steps=999).steps is None
     assert error("google/imagen-4.0-ultra", steps="many").param == "steps"
     assert error(steps=0).message == (
-        f"Invalid value for 'steps' parameter. steps for {MODEL} must be an integer value between 1 and 12."
+        f"Invalid value for 'steps' parameter. steps for {MODEL} must be an integer between 1 and 12."
     )
 
 

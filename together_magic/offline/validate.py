@@ -74,7 +74,7 @@ def _int(body: dict[str, Any], name: str, allowed: tuple[int, int], what: str | 
         return None
     low, high = allowed
     if not is_int(value) or not low <= value <= high:
-        raise invalid(name, f"{what or name} must be an integer value between {low} and {high}.")
+        raise invalid(name, f"{what or name} must be an integer between {low} and {high}.")
     return int(value)
 
 
@@ -185,7 +185,7 @@ def _loras(body: dict[str, Any], spec: ModelSpec) -> tuple[Lora, ...]:
         raise invalid(
             "image_loras",
             f"image_loras must be a list of at most {most} objects "
-            f'{{"path": "<LoRA URL or repository>", "scale": <number between {low} and {high}>}}.',
+            f'{{"path": "<LoRA URL or repository>", "scale": <number between {low:g} and {high:g}>}}.',
         )
     return tuple(Lora(item["path"], float(item["scale"])) for item in value)
 
@@ -195,7 +195,7 @@ def _guidance(body: dict[str, Any], spec: ModelSpec) -> float:
     # either spelling reads its own first, then the other.
     low, high = spec.limits.guidance
     spellings = ("guidance_scale", "guidance")
-    words = f"a number between {low} and {high}"
+    words = f"a number between {low:g} and {high:g}"
     names = [name for name in spellings if _typed(body, name, float, words) is not None]
     taken = [name for name in spellings if spec.takes(name)]
     if not taken or not names:
@@ -203,7 +203,7 @@ def _guidance(body: dict[str, Any], spec: ModelSpec) -> float:
     name = taken[0] if taken[0] in names else names[0]
     value = body[name]
     if not low <= value <= high:
-        raise invalid(name, f"{name} must be a number between {low} and {high}.")
+        raise invalid(name, f"{name} must be a number between {low:g} and {high:g}.")
     return float(value)
 
 
