@@ -197,6 +197,16 @@ def test_hostile_reference_images_are_400_without_decoding(field: str, model: st
         assert response.json()["error"]["param"] == field, name
 
 
+def test_many_cheap_big_references_are_refused_together() -> None:
+    big = data_url(lying_png(8000, 5000))  # 40 MP each by its header: the most one reference may have
+    with client() as http:
+        started = time.perf_counter()
+        r = http.post(URL, json=body(FLUX2, reference_images=[big] * 4))
+        elapsed = time.perf_counter() - started
+    assert r.status_code == 400 and r.json()["error"]["param"] == "reference_images"
+    assert "megapixels in all" in r.json()["error"]["message"] and elapsed < 1
+
+
 def test_a_real_reference_of_any_mode_renders() -> None:
     images = []
     for mode in ("RGB", "RGBA", "L", "P", "I;16", "1", "CMYK"):
@@ -258,6 +268,8 @@ def test_models_list_routes_and_methods() -> None:
         assert http.get(URL).headers["allow"] == "POST"
         assert http.request("BREW", URL).status_code == 405
         assert http.get("http://offline.test/v1/images/generations/").status_code == 405
+        long = http.post("http://offline.test/" + "x" * 20_000, json={})
+        assert long.status_code == 404 and len(long.json()["error"]["message"]) < 300
 
 
 def test_fail_rate_is_reproducible_with_a_seed() -> None:

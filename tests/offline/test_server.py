@@ -147,6 +147,19 @@ def test_no_key_is_401_before_the_body_is_read(start_server: Callable[..., Serve
     assert headers["x-ratelimit-remaining"] == str(DEFAULT_RATE_LIMIT)
 
 
+def test_a_client_uploading_a_huge_body_reads_the_answer_at_once(start_server: Callable[..., Server]) -> None:
+    srv = start_server("--require-key", "k")
+    url = f"{srv.base_url}/images/generations"
+    huge = b" " * (128 * 2**20)
+    started = time.perf_counter()
+    refused = httpx.post(url, content=huge, timeout=30)
+    too_big = httpx.post(url, content=huge, timeout=30, headers={"Authorization": "Bearer k"})
+    elapsed = time.perf_counter() - started
+    assert (refused.status_code, too_big.status_code) == (401, 413)
+    assert refused.headers["connection"] == "close"  # the server does not swallow 128 MB to keep it alive
+    assert elapsed < 4, elapsed
+
+
 def test_a_chunked_body_growing_past_the_limit_is_413(server: Server) -> None:
     piece = b" " * 2**20
     chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"

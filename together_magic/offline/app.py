@@ -21,6 +21,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 
+_DRAIN_BYTES = 65_536
+"""An unread body up to this size is drained so the connection lives on; a larger one ends it."""
+
+
 class ClientDropped(Exception):
     """Raised on purpose to make the server cut the connection mid-response (the ``drop`` fault)."""
 
@@ -64,8 +68,13 @@ class OfflineApp:
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         backend = self.backend
-        outcome = backend.start(scope["method"], scope["path"], headers, _content_length(headers))
+        length = _content_length(headers)
+        outcome = backend.start(scope["method"], scope["path"], headers, length)
         if isinstance(outcome, Reply):
+            if (length or 0) > _DRAIN_BYTES or (length is None and "transfer-encoding" in headers):
+                # The body is left unread: rather than let the server swallow megabytes to keep the
+                # connection alive, close it (clients read the answer first, as httpcore and curl do).
+                outcome.headers["connection"] = "close"
             await _send_reply(outcome, send, scope["method"])
             return
         try:
@@ -74,6 +83,7 @@ class OfflineApp:
             return
         if body is None:
             reply = backend.too_large(outcome)
+            reply.headers["connection"] = "close"
         else:
             work = backend.admit(outcome, body)
             if isinstance(work, Reply):

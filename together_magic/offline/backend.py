@@ -38,10 +38,10 @@ from .faults import (
     fault_reply,
     parse_fault_header,
 )
-from .images import Reference, check_header, decode
+from .images import Reference, check_headers, decode
 from .options import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, BackendOptions, OptionError
 from .ratelimit import RateWindow
-from .reply import Reply, Request, error_reply, json_reply
+from .reply import Reply, error_reply, json_reply
 from .validate import Job, parse_job
 
 __all__ = [
@@ -53,7 +53,6 @@ __all__ = [
     "OfflineBackend",
     "OptionError",
     "Reply",
-    "Request",
     "Ticket",
     "Work",
 ]
@@ -92,6 +91,11 @@ def _new_id() -> str:
     return f"{part}-{part2}-{secrets.token_hex(8)}-OFF"
 
 
+def _echo(text: str) -> str:
+    """A client's method or path as error messages repeat it: at most 200 characters."""
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
 def _too_large() -> OfflineAPIError:
     return OfflineAPIError(
         413,
@@ -128,7 +132,7 @@ class OfflineBackend:
             base = {"x-request-id": request_id}
             if method != "POST":
                 err = OfflineAPIError(
-                    405, f"Method {method} not allowed: use POST.", headers={"allow": "POST"}
+                    405, f"Method {_echo(method)} not allowed: use POST.", headers={"allow": "POST"}
                 )
                 return self._count(error_reply(request_id, err), {**base, **self._window.peek(limit)})
             denied = self._check_key(headers)
@@ -170,18 +174,12 @@ class OfflineBackend:
             job = parse_job(parse_body(body))
             edits = tuple((ref.param, self._reference_bytes(ref)) for ref in job.edits)
             references = tuple((ref.param, self._reference_bytes(ref)) for ref in job.references)
-            for param, data in (*edits, *references):
-                check_header(data, param)
+            check_headers((*edits, *references))
             return Work(ticket, job, edits, references)
         except OfflineAPIError as err:
             return self._count(error_reply(ticket.request_id, err), ticket.headers)
         except Exception:
             return self._internal_error(ticket.request_id, ticket.headers)
-
-    def handle(self, request: Request) -> Reply | Work:
-        """Stages 1 and 2 at once, for callers that hold the whole body already (the httpx transports)."""
-        outcome = self.start(request.method, request.path, request.headers, len(request.body))
-        return outcome if isinstance(outcome, Reply) else self.admit(outcome, request.body)
 
     # ------------------------------------------------------------------ stage 3: rendering
     def complete(self, work: Work, base_url: str) -> Reply:
@@ -263,10 +261,10 @@ class OfflineBackend:
             self.stats["requests"] += 1
         if path in _GET_ROUTES or path.startswith("/shrt/"):
             err = OfflineAPIError(
-                405, f"Method {method} not allowed: use GET.", headers={"allow": "GET, HEAD"}
+                405, f"Method {_echo(method)} not allowed: use GET.", headers={"allow": "GET, HEAD"}
             )
         else:
-            err = OfflineAPIError(404, f"Unknown endpoint {method} {path}.", code="not_found")
+            err = OfflineAPIError(404, f"Unknown endpoint {_echo(method)} {_echo(path)}.", code="not_found")
         return self._count(error_reply(request_id, err), {"x-request-id": request_id})
 
     def _tag(self, request_id: str, reply: Reply) -> Reply:
@@ -305,7 +303,7 @@ class OfflineBackend:
             return self._tag(
                 request_id, json_reply(200, {"service": RENDERER_NOTICE, "endpoint": GENERATIONS})
             )
-        err = OfflineAPIError(404, f"Unknown endpoint GET {path}.", code="not_found")
+        err = OfflineAPIError(404, f"Unknown endpoint GET {_echo(path)}.", code="not_found")
         return self._tag(request_id, error_reply(request_id, err))
 
     def _check_key(self, headers: Mapping[str, str]) -> OfflineAPIError | None:

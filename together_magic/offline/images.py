@@ -25,9 +25,11 @@ __all__ = [
     "FORMATS",
     "MAX_REFERENCE_BYTES",
     "MAX_REFERENCE_PIXELS",
+    "MAX_REQUEST_PIXELS",
     "THUMBNAIL",
     "Reference",
     "check_header",
+    "check_headers",
     "decode",
     "image_inputs",
 ]
@@ -39,6 +41,9 @@ FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 """What a reference may be; never EPS and friends, which Pillow hands to external programs."""
 MAX_REFERENCE_PIXELS = 40_000_000
 """40 megapixels (e.g. 8000x5000), well under Pillow's own bomb warning at about 89."""
+MAX_REQUEST_PIXELS = 3 * MAX_REFERENCE_PIXELS
+"""All the images of one request together: a solid 40 MP PNG is 40 kB, so without this a 32 MiB body could
+ask for hundreds of full decodes."""
 THUMBNAIL = (512, 512)
 """References are blended at the renderer's working resolution (at most 448 px): nothing larger is kept."""
 
@@ -111,6 +116,21 @@ def _not_an_image(param: str) -> OfflineAPIError:
         f"Invalid value for '{param}' parameter. The data is not an image Together can read ({listed}).",
         param=param,
     )
+
+
+def check_headers(images: tuple[tuple[str, bytes], ...]) -> None:
+    """Each image's header, then their pixels together, against the limits; a 400 naming the field."""
+    total = 0
+    for param, data in images:
+        width, height = check_header(data, param)
+        total += width * height
+        if total > MAX_REQUEST_PIXELS:
+            raise OfflineAPIError(
+                400,
+                f"Invalid value for '{param}' parameter. The images of one request may have at most "
+                f"{MAX_REQUEST_PIXELS // 1_000_000} megapixels in all.",
+                param=param,
+            )
 
 
 def check_header(data: bytes, param: str) -> tuple[int, int]:

@@ -1,4 +1,4 @@
-"""What travels between the ways in (ASGI app, httpx transports) and the backend: requests and replies."""
+"""What the backend hands back to the ways in (ASGI app, httpx transports): a reply to send as it is."""
 
 from __future__ import annotations
 
@@ -9,18 +9,7 @@ from typing import Any
 
 from .apierror import OfflineAPIError
 
-__all__ = ["Reply", "Request", "error_reply", "json_reply"]
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    """Lower-case names; of repeated headers the last one."""
-    body: bytes
-    base_url: str
-    """Scheme and host the client used, so URLs in responses point back at this backend."""
+__all__ = ["Reply", "error_reply", "json_reply"]
 
 
 @dataclass
