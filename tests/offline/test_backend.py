@@ -92,13 +92,20 @@ def test_rate_limit_window_and_its_headers() -> None:
         replies = [http.post(URL, json=body()) for _ in range(5)]
     assert [r.status_code for r in replies] == [200, 200, 200, 429, 429]
     assert [r.headers["x-ratelimit-remaining"] for r in replies] == ["2", "1", "0", "0", "0"]
+    # whole seconds until the first request leaves the window
     resets = [int(r.headers["x-ratelimit-reset"]) for r in replies]
-    assert all(
-        58 <= reset <= 60 for reset in resets
-    )  # whole seconds until the first request leaves the window
+    assert all(58 <= reset <= 60 for reset in resets)
     limited = replies[-1]
     assert limited.json()["error"]["type"] == "rate_limit"
     assert limited.headers["retry-after"] == limited.headers["x-ratelimit-reset"]
+
+
+def test_the_required_key_never_shows() -> None:
+    options = BackendOptions(require_key="sentinel-key-123")
+    assert "sentinel-key-123" not in repr(options) and "sentinel-key-123" not in str(options)
+    with client(require_key="sentinel-key-123") as http:
+        r = http.post(URL, json=body(), headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 401 and "sentinel-key-123" not in r.text + str(r.headers)
 
 
 @pytest.mark.parametrize(
@@ -120,6 +127,7 @@ def test_rate_limit_window_and_its_headers() -> None:
         ({"require_key": ""}, "--require-key"),
         ({"require_key": " k"}, "--require-key"),
         ({"require_key": "a\nb"}, "--require-key"),
+        ({"require_key": "ключ"}, "--require-key"),
         ({"fault_seed": 1.5}, "--fault-seed"),
     ],
 )

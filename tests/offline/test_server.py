@@ -93,6 +93,22 @@ def test_a_host_others_can_reach_without_a_key_warns_once() -> None:
     assert "warning" not in keyed.stderr and "Traceback" not in keyed.stderr
 
 
+@pytest.mark.parametrize("host", ["", "   ", "[::1", "no such host!"])
+def test_a_host_that_cannot_be_bound_is_one_usage_line(host: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--host", host, "--port", "8765"]) == 2  # refused before anything is bound
+    out, err = capsys.readouterr()
+    assert out == "" and len(err.strip().splitlines()) == 1 and "argument --host: cannot use" in err
+
+
+def test_a_port_in_use_is_one_line_and_nothing_announced() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = run_serve_process("--port", str(taken.getsockname()[1]))
+    assert busy.returncode == 1 and busy.stdout == "", busy.stdout
+    assert len(busy.stderr.strip().splitlines()) == 1 and "cannot listen on 127.0.0.1:" in busy.stderr
+
+
 def test_start_up_line_gives_the_bare_host_and_loopback_is_quiet(server: Server) -> None:
     log = server.log.read_text()
     assert f"export TOGETHER_BASE_URL=http://127.0.0.1:{server.port}  " in log

@@ -7,7 +7,7 @@ and never as a 500 on every request.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .faults import DEFAULT_FAULTS, FAULTS
 
@@ -35,7 +35,8 @@ def _finite(value: object) -> bool:
 class BackendOptions:
     """How a backend behaves; checked when made, so a bad value fails at start and never per request."""
 
-    require_key: str | None = None
+    require_key: str | None = field(default=None, repr=False)
+    """A key, like any API key, never shown: not in a repr, not in an error message."""
     latency: float = 0.0
     fail_rate: float = 0.0
     faults: tuple[str, ...] = DEFAULT_FAULTS
@@ -46,8 +47,9 @@ class BackendOptions:
 
     def __post_init__(self) -> None:
         key = self.require_key
-        if key is not None and (not key or key != key.strip() or not key.isprintable()):
-            raise OptionError("--require-key", "must be printable text without surrounding spaces")
+        if key is not None and (not key or key != key.strip() or not key.isprintable() or not key.isascii()):
+            # HTTP clients send headers as ASCII: any other key could never be presented
+            raise OptionError("--require-key", "must be printable ASCII without surrounding spaces")
         for option, value, most in (
             ("--latency", self.latency, 3600.0),
             ("--slow-seconds", self.slow_seconds, 3600.0),

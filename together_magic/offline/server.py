@@ -8,9 +8,11 @@ never a server that answers 500 to every request.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -21,6 +23,7 @@ from .faults import DEFAULT_FAULTS
 __all__ = ["MissingServerExtra", "add_serve_arguments", "run_serve", "serve"]
 
 KEY_ENV = "TOGETHER_MAGIC_REQUIRE_KEY"
+_NO_UVICORN = "together-magic serve needs uvicorn: pip install 'together-magic[server]'"
 
 
 class MissingServerExtra(RuntimeError):
@@ -108,25 +111,39 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
-def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
+def _bare(host: str) -> str:
+    """``[::1]`` -> ``::1``; anything else as it is (an unbalanced bracket stays, and fails to resolve)."""
+    return host[1:-1] if host.startswith("[") and host.endswith("]") else host
+
+
+def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int]]:
+    """The address to bind for ``--host``: an IP literal or a name; raises OSError when there is none."""
+    family, _, _, _, address = socket.getaddrinfo(
+        _bare(host), port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    return family, (str(address[0]), int(address[1]))
+
+
+def _listen(family: socket.AddressFamily, address: tuple[str, int]) -> socket.socket:
+    """Bind before saying anything, so "serving on" is only ever printed when it is true."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
-def _client_host(host: str) -> str:
+def _client_host(host: str, address: str) -> str:
     """The host a client on this machine should use: a wildcard bind is reached on loopback."""
-    bare = host.strip("[]")
-    try:
-        address = ipaddress.ip_address(bare)
-    except ValueError:
-        return host
-    if address.is_unspecified:
-        return "127.0.0.1" if address.version == 4 else "[::1]"
-    return f"[{bare}]" if address.version == 6 else bare
+    ip = ipaddress.ip_address(address)
+    if ip.is_unspecified:
+        return "127.0.0.1" if ip.version == 4 else "[::1]"
+    if _bare(host) == address:
+        return f"[{address}]" if ip.version == 6 else address
+    return host  # a name, as the user gave it
 
 
 def _usage_error(message: str) -> int:
@@ -152,14 +169,33 @@ def run_serve(args: argparse.Namespace) -> int:
     except OptionError as exc:
         where = f"{KEY_ENV}" if exc.option == "--require-key" and not args.require_key else exc.option
         return _usage_error(f"argument {where}: {str(exc).split(': ', 1)[1]}")
-    if not key and not _is_loopback(args.host):
+    if importlib.util.find_spec("uvicorn") is None:
+        print(f"together-magic: error: {_NO_UVICORN}", file=sys.stderr)
+        return 1
+    host = str(args.host).strip()
+    try:
+        if not host:
+            raise OSError("give an interface address or name, e.g. 127.0.0.1")
+        family, address = _resolve(host, args.port)
+    except (OSError, UnicodeError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        return _usage_error(f"argument --host: cannot use {host!r}: {reason}")
+    if not key and not ipaddress.ip_address(address[0]).is_loopback:
         print(
-            f"together-magic serve: warning: --host {args.host} can be reached from other machines and no "
+            f"together-magic serve: warning: --host {host} can be reached from other machines and no "
             "--require-key is set: anyone who reaches this port can use it",
             file=sys.stderr,
             flush=True,
         )
-    root = f"http://{_client_host(args.host)}:{args.port}"
+    try:
+        sock = _listen(family, address)
+    except OSError as exc:
+        print(
+            f"together-magic serve: error: cannot listen on {host}:{args.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
+    root = f"http://{_client_host(host, address[0])}:{args.port}"
     print(
         f"{RENDERER_NOTICE}\n"
         f"serving on {root} (key required: {'yes' if key else 'no'}; "
@@ -169,23 +205,28 @@ def run_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     try:
-        serve(args.host, args.port, options, log_level=args.log_level)
+        serve(host, args.port, options, log_level=args.log_level, sock=sock)
     except MissingServerExtra as exc:
         print(f"together-magic: error: {exc}", file=sys.stderr)
         return 1
+    finally:
+        sock.close()
     return 0
 
 
 def serve(
-    host: str = "127.0.0.1", port: int = 8000, options: BackendOptions | None = None, log_level: str = "info"
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    options: BackendOptions | None = None,
+    log_level: str = "info",
+    sock: socket.socket | None = None,
 ) -> None:
-    """Run until interrupted. Binds loopback by default: this is a teaching and testing tool."""
+    """Run until interrupted (on ``sock`` when given, already bound). Loopback by default: this is a
+    teaching and testing tool."""
     try:
         import uvicorn
     except ImportError:
-        raise MissingServerExtra(
-            "together-magic serve needs uvicorn: pip install 'together-magic[server]'"
-        ) from None
+        raise MissingServerExtra(_NO_UVICORN) from None
     from .app import create_app
 
     app = create_app(OfflineBackend(options))
@@ -196,4 +237,4 @@ def serve(
     config = uvicorn.Config(
         app, host=host, port=port, log_level=log_level, lifespan="off", access_log=log_level == "debug"
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=None if sock is None else [sock])
