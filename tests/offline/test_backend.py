@@ -17,7 +17,7 @@ from together_magic.offline.backend import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, O
 from together_magic.offline.images import MAX_REFERENCE_PIXELS
 from together_magic.offline.transport import AsyncOfflineTransport, OfflineTransport
 
-from .images import lying_png, noise_png, png_bytes, truncated
+from .sample_images import lying_png, noise_png, png_bytes, truncated
 
 MODEL = "black-forest-labs/FLUX.1-schnell"
 KONTEXT = "black-forest-labs/FLUX.1-kontext-pro"

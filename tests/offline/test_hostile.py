@@ -24,7 +24,7 @@ from together_magic.models import ASPECT_RATIOS, MODELS
 
 from ..conftest import MODEL, Server
 from ..strategies import json_leaf, json_value
-from .images import lying_png, noise_png, png_bytes, truncated
+from .sample_images import lying_png, noise_png, png_bytes, truncated
 
 pytestmark = pytest.mark.server
 KONTEXT = "black-forest-labs/FLUX.1-kontext-pro"

@@ -16,7 +16,7 @@ from together_magic.models import ASPECT_RATIOS, IMAGE_INPUTS, MODELS, ModelSpec
 from together_magic.offline.validate import OfflineAPIError, parse_body, parse_job
 
 from ..strategies import REQUEST_FIELDS, json_value
-from .images import png_bytes
+from .sample_images import png_bytes
 
 MODEL = "black-forest-labs/FLUX.1-schnell"
 GEMINI = "google/gemini-3-pro-image"
