@@ -1,14 +1,22 @@
-"""The official ``together`` SDK, pointed at ``together-magic serve``, gets what Together's cloud gives."""
+"""The official ``together`` SDK, pointed at ``together-magic serve``, gets what Together's cloud gives.
+
+Every client here validates responses strictly (``_strict_response_validation=True``): a missing ``type``
+on an item, a wrong ``object`` or a missing ``id`` fails the test, as it would fail for a user of SDK 3.
+"""
 
 from __future__ import annotations
 
 import base64
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import httpx
 import pytest
 import together  # the official SDK, from the test extra: a missing install must fail, not skip
 from PIL import Image
+
+from together_magic.models import ASPECT_RATIOS, IMAGE_INPUTS, MODELS, ModelSpec
 
 from .conftest import MODEL, Server
 
@@ -18,52 +26,176 @@ def root(srv: Server) -> str:
     return srv.base_url.removesuffix("/v1")
 
 
-def test_sdk_generates_b64_and_url(server: Server, request: pytest.FixtureRequest) -> None:
-    client = together.Together(api_key="any-key", base_url=root(server), max_retries=0)
-    request.addfinalizer(client.close)
-    response = client.images.generate(
-        prompt="a red fox in a snowy forest",
-        model=MODEL,
-        seed=42,
-        width=512,
-        height=512,
-        steps=4,
-        response_format="base64",
+def sdk(srv: Server, request: pytest.FixtureRequest, **options: Any) -> together.Together:
+    client = together.Together(
+        api_key=options.pop("api_key", "any-key"),
+        base_url=root(srv),
+        max_retries=options.pop("max_retries", 0),
+        _strict_response_validation=True,
+        **options,
     )
-    assert response.model == MODEL and response.object == "list" and response.id
-    item = response.data[0]
-    raw = base64.b64decode(item.b64_json)
-    with Image.open(io.BytesIO(raw)) as img:
-        assert img.format == "JPEG" and img.size == (512, 512)
-    by_url = client.images.generate(prompt="a lake", model=MODEL, seed=1, response_format="url")
-    url = by_url.data[0].url
-    assert url.startswith(server.base_url.removesuffix("/v1") + "/shrt/")
+    request.addfinalizer(client.close)
+    return client
 
 
-def test_sdk_same_seed_same_bytes_as_our_client(server: Server, request: pytest.FixtureRequest) -> None:
+@pytest.fixture(scope="module")
+def shared_sdk(server: Server) -> Iterator[together.Together]:
+    client = together.Together(
+        api_key="k", base_url=root(server), max_retries=0, _strict_response_validation=True
+    )
+    yield client
+    client.close()
+
+
+def smallest(spec: ModelSpec) -> tuple[int, int]:
+    """The model's smallest size: its minimum (rounded up to its multiple), or its smallest preset."""
+    if spec.limits.presets:
+        _, w, h = min(spec.limits.presets, key=lambda p: p[1] * p[2])
+        return w, h
+    low, step = spec.limits.size[0], spec.limits.multiple
+    side = -(-low // step) * step
+    return side, side
+
+
+@pytest.fixture(scope="module")
+def fetch() -> Iterator[httpx.Client]:
+    """One connection pool for the images served by URL."""
+    with httpx.Client(timeout=10) as client:
+        yield client
+
+
+def image_of(item: Any, server: Server, fetch: httpx.Client) -> Image.Image:
+    if item.type == "b64_json":
+        raw = base64.b64decode(item.b64_json)
+    else:
+        assert item.type == "url" and item.url.startswith(root(server) + "/shrt/")
+        raw = fetch.get(item.url).content
+    img = Image.open(io.BytesIO(raw))
+    img.load()
+    return img
+
+
+def png_data_url(colour: tuple[int, int, int]) -> str:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), colour).save(out, format="PNG")
+    return f"data:image/png;base64,{base64.b64encode(out.getvalue()).decode()}"
+
+
+def input_call(spec: ModelSpec, field: str, earlier_url: str) -> dict[str, Any]:
+    """SDK keywords exercising one input the model takes (inputs the SDK does not name go in extra_body)."""
+    steps = spec.limits.steps
+    values: dict[str, dict[str, Any]] = {
+        "steps": {"steps": steps[0] if steps else 1},
+        "negative_prompt": {"negative_prompt": "blurry"},
+        "guidance_scale": {"guidance_scale": 7.5},
+        "guidance": {"extra_body": {"guidance": 7.5}},
+        "output_format": {"output_format": "png"},
+        "prompt_upsampling": {"extra_body": {"prompt_upsampling": True}},
+        "image_url": {"image_url": png_data_url((0, 160, 0))},
+        "reference_images": {"reference_images": [png_data_url((200, 0, 0)), earlier_url]},
+        "image_loras": {"image_loras": [{"path": "https://huggingface.co/a/lora", "scale": 0.8}]},
+    }
+    return values[field]
+
+
+@pytest.mark.parametrize("model_id", list(MODELS))
+def test_every_model_through_the_strict_sdk(
+    model_id: str, server: Server, shared_sdk: together.Together, fetch: httpx.Client
+) -> None:
+    spec = MODELS[model_id]
+    width, height = smallest(spec)
+    urls = []
+    low, high = spec.limits.n
+    for n in range(low, high + 1):
+        for response_format in ("base64", "url") if n in (low, high) else ("base64" if n % 2 else "url",):
+            response = shared_sdk.images.generate(
+                prompt="a lake", model=model_id, n=n, width=width, height=height, seed=n,
+                response_format=response_format,  # type: ignore[arg-type]
+            )  # fmt: skip
+            assert response.model == model_id and response.object == "list" and response.id
+            assert [item.index for item in response.data] == list(range(n))
+            for item in response.data:
+                assert item.type == ("b64_json" if response_format == "base64" else "url")
+                img = image_of(item, server, fetch)
+                assert (img.format, img.size) == ("JPEG", (width, height))
+                if item.type == "url":
+                    urls.append(item.url)
+
+    for field in sorted(spec.inputs):
+        if field == "aspect_ratio":
+            ratio = "16:9"
+            shaped = shared_sdk.images.generate(
+                prompt="a lake", model=model_id, extra_body={"aspect_ratio": ratio}, response_format="base64"
+            )
+            assert image_of(shaped.data[0], server, fetch).size == ASPECT_RATIOS[ratio]
+            continue
+        call = input_call(spec, field, urls[0])
+        result = shared_sdk.images.generate(
+            prompt="a lake", model=model_id, width=width, height=height, response_format="base64", **call
+        )
+        img = image_of(result.data[0], server, fetch)
+        assert img.size == (width, height)
+        assert img.format == ("PNG" if field == "output_format" else "JPEG")
+
+    refused = next(field for field in IMAGE_INPUTS if not spec.takes(field))
+    call = input_call(spec, refused, urls[0])
+    with pytest.raises(together.BadRequestError) as info:
+        shared_sdk.images.generate(prompt="x", model=model_id, width=width, height=height, **call)
+    assert info.value.status_code == 400
+    assert info.value.body["error"] == {  # type: ignore[index]
+        "message": f"Unsupported use of '{refused}'",
+        "type": "invalid_request_error",
+        "param": refused,
+        "code": None,
+    }
+
+
+def test_sdk_retries_an_injected_503_and_succeeds_on_its_second_attempt(
+    start_server: Callable[..., Server], request: pytest.FixtureRequest
+) -> None:
+    srv = start_server()
+    client = sdk(srv, request, max_retries=2)
+    before = srv.stats()
+    response = client.images.generate(
+        prompt="x",
+        model=MODEL,
+        width=256,
+        height=256,
+        extra_headers={"x-together-magic-fault": "503;times=1"},
+    )
+    after = srv.stats()
+    assert response.data[0].type == "url"
+    delta = {
+        key: after.get(key, 0) - before.get(key, 0)
+        for key in ("requests", "status_503", "status_200", "retries")
+    }
+    assert delta == {"requests": 2, "status_503": 1, "status_200": 1, "retries": 1}
+
+
+def test_sdk_same_seed_same_bytes_as_our_client(server: Server, shared_sdk: together.Together) -> None:
     import together_magic as tm
 
-    sdk = together.Together(api_key="k", base_url=root(server), max_retries=0)
-    request.addfinalizer(sdk.close)
-    theirs = sdk.images.generate(
+    theirs = shared_sdk.images.generate(
         prompt="sunset", model=MODEL, seed=3, width=256, height=256, response_format="base64"
     )
     with tm.Together(base_url=root(server)) as ours_client:  # our client accepts either form
         ours = ours_client.images.generate(prompt="sunset", model=MODEL, seed=3, width=256, height=256)
+    assert theirs.data[0].type == "b64_json"
     assert theirs.data[0].b64_json == (ours.data or [])[0].b64_json
 
 
 def test_sdk_sees_typed_errors(start_server: Callable[..., Server], request: pytest.FixtureRequest) -> None:
     srv = start_server("--require-key", "secret-for-the-sdk")
-    good = together.Together(api_key="secret-for-the-sdk", base_url=root(srv), max_retries=0)
-    request.addfinalizer(good.close)
+    good = sdk(srv, request, api_key="secret-for-the-sdk")
     with pytest.raises(together.NotFoundError) as missing:
         good.images.generate(prompt="x", model="no/such-model")
-    assert "model_not_available" in str(missing.value.body) or "Unable to access model" in str(missing.value)
+    assert "Unable to access model no/such-model" in str(missing.value)
     with pytest.raises(together.BadRequestError) as bad:
         good.images.generate(prompt="x", model=MODEL, n=7)
-    assert bad.value.status_code == 400
-    wrong = together.Together(api_key="wrong", base_url=root(srv), max_retries=0)
-    request.addfinalizer(wrong.close)
+    assert bad.value.status_code == 400 and "'n'" in str(bad.value)
+    with pytest.raises(together.BadRequestError) as size:
+        good.images.generate(prompt="x", model="black-forest-labs/FLUX.2-dev", width=500)
+    assert "between 512 and 2048, in multiples of '16'" in str(size.value)
+    wrong = sdk(srv, request, api_key="wrong")
     with pytest.raises(together.AuthenticationError):
         wrong.images.generate(prompt="x", model=MODEL)

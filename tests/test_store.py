@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from together_magic import _store_schema
-from together_magic.metadata import embed_parameters
+from together_magic.metadata import embed
 from together_magic.offline.renderer import RenderSpec, encode, render
 from together_magic.store import (
     DATABASE,
@@ -186,7 +186,7 @@ def test_every_supported_format_is_accepted(store: Store) -> None:
         assert got is not None and got.images[0].path.suffix == f".{ext}"
     progressive = io.BytesIO()
     Image.new("RGB", (33, 17), "teal").save(progressive, "JPEG", progressive=True, comment=b"x" * 300)
-    with_params = embed_parameters(image_bytes(6, "JPEG", (40, 40)), {"prompt": "p", "seed": 1}, 0)
+    with_params = embed(image_bytes(6, "JPEG", (40, 40)), {"request": {"prompt": "p", "seed": 1}, "index": 0})
     renderer = encode(render(RenderSpec("a fox", MODEL, 256, 256, 4, 4, 1)), "jpeg")
     for data in (progressive.getvalue(), with_params, renderer):
         got = store.get(store.record(gen(1, data=data)))

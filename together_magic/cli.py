@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import threading
 import time
@@ -49,81 +48,15 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
-    return value
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
-    return value
-
-
-def _faults(text: str) -> tuple[str, ...]:
-    from .offline.backend import FAULTS
-
-    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    bad = [k for k in kinds if k not in FAULTS]
-    if bad or not kinds:
-        raise argparse.ArgumentTypeError(
-            f"unknown fault {', '.join(bad) or '(none)'}; choose from {','.join(FAULTS)}"
-        )
-    return kinds
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="together-magic", description="Together AI images from Jupyter, online or offline.")
     parser.add_argument("--version", action="version", version=f"together-magic {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     serve = commands.add_parser("serve", help="run the offline, Together-compatible images endpoint")
-    serve.add_argument("--host", default="127.0.0.1", help="interface to bind (default: loopback only)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    serve.add_argument(
-        "--require-key",
-        metavar="KEY",
-        help="answer 401 unless this bearer key is sent (or set TOGETHER_MAGIC_REQUIRE_KEY)",
-    )
-    serve.add_argument(
-        "--latency",
-        type=_non_negative,
-        default=0.0,
-        metavar="SECONDS",
-        help="extra seconds before each generation answers",
-    )
-    serve.add_argument(
-        "--fail-rate",
-        type=_probability,
-        default=0.0,
-        metavar="P",
-        help="fraction of generation requests answered with a fault (default 0)",
-    )
-    serve.add_argument(
-        "--faults",
-        type=_faults,
-        default=("500", "503"),
-        metavar="KINDS",
-        help="comma-separated faults for --fail-rate: 500,502,503,429,html502,drop,slow,"
-        "truncated,badjson,nodata,badbase64 (default 500,503)",
-    )
-    serve.add_argument(
-        "--fault-seed", type=int, default=None, help="seed for choosing faults (reproducible runs)"
-    )
-    serve.add_argument(
-        "--slow-seconds", type=_non_negative, default=30.0, help="how long a 'slow' fault waits (default 30)"
-    )
-    serve.add_argument(
-        "--rate-limit",
-        type=int,
-        default=None,
-        metavar="N_PER_MIN",
-        help="answer 429 with Retry-After beyond N generation requests per minute",
-    )
-    serve.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    from .offline.server import add_serve_arguments
+
+    add_serve_arguments(serve)
 
     demo = commands.add_parser("demo", help="generate a few sample images and say where they are")
     demo.add_argument("--out", default="out/demo", help="folder for the images (default out/demo)")
@@ -149,32 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .offline import RENDERER_NOTICE, BackendOptions
-    from .offline.server import MissingServerExtra, serve
+    from .offline.server import run_serve
 
-    key = args.require_key or os.environ.get("TOGETHER_MAGIC_REQUIRE_KEY") or None
-    options = BackendOptions(
-        require_key=key,
-        latency=args.latency,
-        fail_rate=args.fail_rate,
-        faults=args.faults,
-        rate_limit=args.rate_limit,
-        slow_seconds=args.slow_seconds,
-        fault_seed=args.fault_seed,
-    )
-    url = f"http://{args.host}:{args.port}/v1"
-    print(
-        f"{RENDERER_NOTICE}\nserving on {url} (key required: {'yes' if key else 'no'})\n"
-        f"use it with: export TOGETHER_BASE_URL={url.removesuffix('/v1')}  "
-        "(together-magic and every together SDK accept it; 1.x SDKs also take the /v1 form)",
-        flush=True,
-    )
-    try:
-        serve(args.host, args.port, options, log_level=args.log_level)
-    except MissingServerExtra as exc:
-        print(f"together-magic: error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_serve(args)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -250,6 +250,8 @@ def from_args(args: argparse.Namespace, prompt: str | None) -> ImagineOptions:
         raise OptionError(f"--format must be jpeg or png, got {fmt!r}")
     if args.out is not None and args.each is None and (not IDENTIFIER.match(args.out) or iskeyword(args.out)):
         raise OptionError(f"--out must be a Python variable name, got {args.out!r}")
+    if args.model is not None and not args.model.strip():
+        raise OptionError("--model is empty; leave it out to use Imagine.model, or name a model")
     if len(args.vary or []) > MAX_VARY:
         raise OptionError(
             f"--vary takes at most {MAX_VARY} axes (columns, rows, grids), got {len(args.vary)}"

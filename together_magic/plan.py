@@ -25,6 +25,7 @@ from .lineparse import check_text
 from .options import FIELD_OPTIONS, ImagineOptions, from_request
 from .outputs import read_record
 from .references import resolve
+from .service import part_cost
 from .types import ImageRequest
 
 __all__ = ["Plan", "build_plan", "merge_from"]
@@ -292,11 +293,7 @@ def build_plan(
         raise OptionError(f"{option}: {first['msg']}, got {str(first.get('input'))[:60]!r}") from None
     parts = _split(request, config.split_n)
     save = options.save or config.save_dir or None
-    size = (request.width or 1024, request.height or 1024)
-    steps = request.payload().get("steps")
-    cost = models.estimate_cost(
-        model, *size, steps=steps if isinstance(steps, int) else None, n=n, prices=dict(config.prices)
-    )
+    cost = part_cost(request, config)
     return Plan(
         request=request,
         parts=parts,

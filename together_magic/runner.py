@@ -77,6 +77,9 @@ async def client_for_running_loop(config: Imagine) -> AsyncTogether:
     if entry is not None and entry[0] == settings:
         return entry[1]
     if entry is not None:
+        # Forget the old pool before closing it: if the new settings are unusable (a bad base URL), the
+        # next call must build a client again, never be handed this closed one.
+        _clients.pop(loop, None)
         await entry[1].aclose()
     client = AsyncTogether(
         base_url=config.base_url,

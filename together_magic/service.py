@@ -90,11 +90,13 @@ def check_budget(plan: Plan, config: Imagine, cost: float | None) -> None:
 
 
 def part_cost(part: ImageRequest, config: Imagine) -> float | None:
-    steps = part.payload().get("steps")
+    payload = part.payload()
+    steps = payload.get("steps")
+    width, height = models.ASPECT_RATIOS.get(str(payload.get("aspect_ratio")), models.DEFAULT_SIZE)
     return models.estimate_cost(
         part.model,
-        part.width or models.DEFAULT_SIZE[0],
-        part.height or models.DEFAULT_SIZE[1],
+        part.width or width,
+        part.height or height,
         steps=steps if isinstance(steps, int) else None,
         n=part.n,
         prices=dict(config.prices),

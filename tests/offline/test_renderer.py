@@ -8,6 +8,7 @@ from dataclasses import replace
 import pytest
 from PIL import Image, ImageChops, ImageFilter, ImageStat
 
+from together_magic.models import MODELS
 from together_magic.offline.renderer import RenderSpec, encode, render, scene_words
 
 BASE = RenderSpec(
@@ -85,12 +86,62 @@ def test_negative_prompt_changes_the_picture_where_the_sun_was() -> None:
     )
 
 
-def test_reference_image_is_blended_in() -> None:
-    out = io.BytesIO()
-    Image.new("RGB", (50, 50), (0, 255, 0)).save(out, format="PNG")
+def solid(colour: tuple[int, int, int]) -> Image.Image:
+    return Image.new("RGB", (40, 30), colour)
+
+
+def mean(img: Image.Image) -> list[float]:
+    return list(ImageStat.Stat(img).mean)
+
+
+def test_the_image_to_edit_is_blended_in_strongly() -> None:
+    plain = mean(render(BASE))
+    edited = mean(render(replace(BASE, edits=(solid((0, 255, 0)),))))
+    guided = mean(render(replace(BASE, references=(solid((0, 255, 0)),))))
+    assert edited[1] > guided[1] + 10 and guided[1] > plain[1] + 40
+
+
+def test_every_reference_image_counts() -> None:
+    red, blue = solid((255, 0, 0)), solid((0, 0, 255))
+    only_red = mean(render(replace(BASE, references=(red,))))
+    both = mean(render(replace(BASE, references=(red, blue))))
+    reordered = mean(render(replace(BASE, references=(blue, red))))
+    assert both[2] > only_red[2] + 30 and both[0] < only_red[0] - 30
+    assert max(abs(a - b) for a, b in zip(both, reordered, strict=True)) < 2  # each weighs alike
+    many = (*(solid((0, 0, 255)) for _ in range(9)), red)
+    tenth = mean(render(replace(BASE, references=many)))
+    assert tenth[0] > mean(render(replace(BASE, references=many[:9])))[0] + 3  # the last of ten shows too
+
+
+def test_a_lora_restyles_in_proportion_to_its_scale_and_by_its_path() -> None:
     plain = render(BASE)
-    blended = render(replace(BASE, reference=out.getvalue()))
-    assert ImageStat.Stat(blended).mean[1] > ImageStat.Stat(plain).mean[1] + 40
+    path = "https://huggingface.co/some/lora"
+
+    def with_lora(scale: float, lora_path: str = path) -> Image.Image:
+        return render(replace(BASE, loras=((lora_path, scale),)))
+
+    strengths = [differs(plain, with_lora(scale)) for scale in (0.5, 1.0, 2.0)]
+    assert 2 < strengths[0] < strengths[1] < strengths[2]
+    assert abs(strengths[1] / strengths[0] - 2) < 0.3  # proportional: twice the scale, twice the change
+    assert differs(plain, with_lora(0.0)) == 0
+    assert encode(with_lora(1.0), "png") == encode(with_lora(1.0), "png")
+    looks = {encode(with_lora(1.0, f"user/lora-{i}"), "png") for i in range(8)}
+    assert len(looks) == 8
+    two = render(replace(BASE, loras=((path, 1.0), ("other/lora", 1.0))))
+    assert differs(two, with_lora(1.0)) > 2
+
+
+def test_prompt_upsampling_adds_modest_detail() -> None:
+    plain = render(BASE)
+    upsampled = render(replace(BASE, upsample=True))
+    assert sharpness(upsampled) > sharpness(plain)
+    assert 0.5 < differs(plain, upsampled) < 40
+
+
+def test_gemini_presets_render_at_their_exact_size() -> None:
+    sizes = [(w, h) for _, w, h in MODELS["google/gemini-3-pro-image"].limits.presets]
+    for size in {max(sizes), max(sizes, key=lambda s: s[0] * s[1]), min(sizes)}:
+        assert render(replace(BASE, width=size[0], height=size[1])).size == size
 
 
 @pytest.mark.parametrize(

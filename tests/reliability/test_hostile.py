@@ -23,18 +23,23 @@ from IPython.utils.capture import capture_output
 _OUTCOMES: Counter[str] = Counter()
 
 
-def png_header(width: int, height: int) -> bytes:
-    """A PNG that declares its size but holds no pixels: what a decompression bomb looks like up front."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    chunk = b"IHDR" + ihdr
-    return b"\x89PNG\r\n\x1a\n" + struct.pack(">I", 13) + chunk + struct.pack(">I", zlib.crc32(chunk))
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def png_header(width: int, height: int, *, whole: bool = False) -> bytes:
+    """A PNG declaring its size; ``whole`` adds a small compressed body and the end (a decompression bomb)."""
+    head = b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    if not whole:
+        return head
+    return head + _chunk(b"IDAT", zlib.compress(b"\x00" * 4096, 9)) + _chunk(b"IEND", b"")
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("hostile-files")
     (folder / "a-folder.png").mkdir()
-    (folder / "bomb.png").write_bytes(png_header(30000, 30000))
+    (folder / "bomb.png").write_bytes(png_header(30000, 30000, whole=True))
     (folder / "truncated.png").write_bytes(png_header(64, 64))
     (folder / "text.png").write_text("not an image")
     (folder / "plain").write_text("a file used as a folder")
@@ -67,11 +72,12 @@ MAGIC_CASES: list[tuple[str, str, dict[str, str]]] = [
     ("-p foo=nan", "not a number JSON can carry", {}),
     ("-p foo=-Infinity", "not a number JSON can carry", {}),
     ("-p x=" + "[" * 50_000, "nested too deeply", {}),
-    ("-p x=" + '{"a":' * 40 + "1" + "}" * 40, "nested more than 32 levels", {}),
+    ("-p 'x=" + '{"a":' * 40 + "1" + "}" * 40 + "'", "nested more than 32 levels", {}),
     ("--negative {{ bad_text }}", "U+D800", {}),
     ("-p note={{ bad_text }}", "U+D800", {}),
     ("--seed {{ 1/0 }}", "ZeroDivisionError", {}),
-    ("--seed {{ exit() }}", "SystemExit", {}),
+    ("--seed {{ exit() }}", "{{ exit() }} in the %%imagine line failed", {}),
+    ("--seed {{ __import__('sys').exit(3) }}", "SystemExit", {}),
     ("--seed {{ }}", "empty {{ }}", {}),
     ("--from {a-folder.png}", "--from:", {}),
     ("--from {truncated.png}", "--from:", {}),
@@ -94,11 +100,11 @@ MAGIC_CASES: list[tuple[str, str, dict[str, str]]] = [
     ("-n 0", "--n must be between 1 and 4", {}),
     ("--steps -1", "--steps must be between 1 and 12", {}),
     ("--aspect-ratio 0:0", "--aspect-ratio must be one of", {}),
-    ("-m black-forest-labs/FLUX.2-dev --lora a:5", "--lora a must be between 0 and 2", {}),
+    ("-m black-forest-labs/FLUX.2-dev --size 512x512 --lora a:5", "--lora a must be between 0 and 2", {}),
     ("-m google/imagen-4.0-fast --steps 4", "does not take steps", {}),
-    ("-m black-forest-labs/FLUX.2-pro --negative x", "does not take negative_prompt", {}),
+    ("-m black-forest-labs/FLUX.2-pro --size 512x512 --negative x", "does not take negative_prompt", {}),
     ("--reference x.png", "does not take reference_images", {}),
-    ('-m ""', "", {}),
+    ('-m ""', "--model is empty", {}),
     ("-o class", "--out must be a Python variable name", {}),
     ("--vary", "expected one argument", {}),
 ]
@@ -180,6 +186,7 @@ def test_hostile_input_figures(figures: Callable[[str], None]) -> None:
     assert sum(_OUTCOMES.values()) == len(MAGIC_CASES) + len(CLI_CASES)
     tracebacks = _OUTCOMES["magic traceback"] + _OUTCOMES["cli traceback"]
     figures(
-        f"hostile inputs to the magic and the CLI: {dict(sorted(_OUTCOMES.items()))}; tracebacks: {tracebacks}"
+        f"hostile inputs to the magic and the CLI: {dict(sorted(_OUTCOMES.items()))}; "
+        f"tracebacks: {tracebacks}"
     )
     assert tracebacks == 0

@@ -1,7 +1,8 @@
 """A Together-compatible images endpoint that runs on this machine, with a procedural renderer.
 
 It is what the client uses when no API key is configured (in-process, through httpx transports), and what
-``together-magic serve`` puts on a port for notebooks, curl and the official ``together`` SDK.
+``together-magic serve`` puts on a port for notebooks, curl and the official ``together`` SDK. It reads
+every model and limit from :mod:`together_magic.models`, the one catalogue.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from .catalogue import DEFAULT_MODEL, MODELS, ModelSpec
+from ..models import DEFAULT_MODEL, MODELS, ModelSpec
 
 if TYPE_CHECKING:
     from .backend import FAULTS, RENDERER_NOTICE, BackendOptions, OfflineBackend
@@ -34,7 +35,10 @@ _shared_lock = threading.Lock()
 
 
 def shared_backend() -> OfflineBackend:
-    """The process-wide in-process backend, so an image URL from one client can be fetched by another."""
+    """The process-wide in-process backend, so an image URL from one client can be fetched by another.
+
+    It runs with the default options, so its rate limit is the generous default (see ``BackendOptions``).
+    """
     from .backend import OfflineBackend
 
     global _shared

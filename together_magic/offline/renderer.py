@@ -8,132 +8,37 @@ What it does is chosen so that a class can see what each request parameter does 
 - few steps look rough (low resolution, blotchy noise, blur), many look refined;
 - low guidance is muted, high guidance saturated and contrasty;
 - the negative prompt removes what it names;
-- a reference image is blended in.
+- the picture to edit (``image_url``) is blended in strongly, and every one of ``reference_images`` is
+  blended in (their average, so each counts alike);
+- each LoRA restyles the picture in a way chosen by a hash of its path (duotone, posterised, embossed or
+  striped, in a colour of its own), as strongly as its scale says;
+- ``prompt_upsampling`` adds a little detail (crisper edges, a slightly finer working resolution).
 
 Speed matters (a classroom of 30 on one laptop): the scene is painted at a few hundred pixels, then
-scaled; a 1024x1024 picture costs a few tens of milliseconds of one core.
+scaled; a 1024x1024 picture costs a few tens of milliseconds of one core, a 6144x2688 one a few hundred.
 """
 
 from __future__ import annotations
 
+import colorsys
 import hashlib
 import io
-import itertools
 import math
 import random
-import re
 from dataclasses import dataclass
 
-from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
-__all__ = ["COLOURS", "RenderSpec", "encode", "render", "scene_words"]
+from ..models import DEFAULT_GUIDANCE, LORA_SCALE_RANGE
+from .palette import COLOURS, RGB, scene_words
+from .scene import Painter, mix, rng
 
-RGB = tuple[int, int, int]
+__all__ = ["COLOURS", "EDIT_WEIGHT", "REFERENCE_WEIGHT", "RenderSpec", "encode", "render", "scene_words"]
 
-COLOURS: dict[str, RGB] = {
-    "red": (205, 40, 40),
-    "orange": (240, 140, 30),
-    "yellow": (245, 215, 50),
-    "green": (60, 160, 70),
-    "blue": (45, 95, 210),
-    "purple": (130, 60, 170),
-    "violet": (140, 90, 200),
-    "pink": (240, 130, 170),
-    "white": (240, 240, 240),
-    "black": (20, 20, 25),
-    "gray": (128, 128, 132),
-    "grey": (128, 128, 132),
-    "brown": (120, 80, 45),
-    "gold": (220, 175, 60),
-    "golden": (225, 180, 60),
-    "silver": (190, 195, 205),
-    "cyan": (60, 200, 220),
-    "teal": (30, 130, 130),
-    "turquoise": (60, 210, 190),
-    "magenta": (210, 50, 160),
-    "crimson": (170, 20, 50),
-    "navy": (25, 35, 90),
-    "amber": (250, 180, 40),
-    "emerald": (30, 150, 90),
-    "indigo": (70, 50, 140),
-    "lavender": (180, 160, 220),
-    "beige": (225, 210, 170),
-    "scarlet": (230, 35, 30),
-    "azure": (40, 130, 240),
-    "coral": (250, 125, 95),
-    "ochre": (205, 145, 40),
-    "olive": (110, 120, 40),
-}
-
-# Each scene feature and the words that call it up (plurals are folded to the singular first).
-FEATURES: dict[str, frozenset[str]] = {
-    "night": frozenset({"night", "midnight", "starry", "star", "nocturnal", "moonlit", "dark"}),
-    "sunset": frozenset({"sunset", "sunrise", "dusk", "dawn", "twilight", "evening"}),
-    "sun": frozenset({"sun", "sunny", "sunshine", "sunset", "sunrise", "sunlight"}),
-    "moon": frozenset({"moon", "moonlit", "moonlight", "lunar"}),
-    "mountain": frozenset({"mountain", "peak", "alps", "hill", "volcano", "cliff", "range"}),
-    "lake": frozenset({"lake", "pond", "river", "reflection", "water", "lagoon"}),
-    "sea": frozenset({"sea", "ocean", "beach", "wave", "coast", "bay", "shore", "island", "harbor"}),
-    "forest": frozenset({"forest", "tree", "wood", "woods", "pine", "jungle", "grove"}),
-    "snow": frozenset({"snow", "snowy", "winter", "ice", "icy", "frozen", "blizzard", "snowfall"}),
-    "city": frozenset({"city", "skyline", "town", "building", "skyscraper", "street", "cyberpunk"}),
-    "desert": frozenset({"desert", "sand", "dune", "sahara", "canyon"}),
-    "meadow": frozenset({"meadow", "field", "grass", "garden", "flower", "prairie", "lawn"}),
-    "cloud": frozenset({"cloud", "cloudy", "storm", "overcast", "fog", "mist", "misty"}),
-    "rain": frozenset({"rain", "rainy", "storm", "drizzle", "raining"}),
-    "sky": frozenset({"sky", "horizon", "landscape", "scenery", "view"}),
-    "creature": frozenset(
-        {
-            "fox",
-            "cat",
-            "dog",
-            "wolf",
-            "bear",
-            "rabbit",
-            "bunny",
-            "deer",
-            "horse",
-            "owl",
-            "bird",
-            "lion",
-            "tiger",
-            "squirrel",
-            "mouse",
-            "kitten",
-            "puppy",
-            "animal",
-            "robot",
-            "astronaut",
-        }
-    ),
-}
-_LANDSCAPE = frozenset(FEATURES) - {"creature"}
-_WORD = re.compile(r"[a-z]+")
-
-
-def _words(text: str) -> set[str]:
-    found: set[str] = set()
-    for word in _WORD.findall(text.lower()):
-        found.add(word)
-        if word.endswith("s") and len(word) > 3:
-            found.add(word[:-1])
-    return found
-
-
-def scene_words(prompt: str, negative: str = "") -> tuple[set[str], list[RGB]]:
-    """The features and colours a prompt asks for, after the negative prompt has taken its share away."""
-    wanted, unwanted = _words(prompt), _words(negative)
-    features = {name for name, triggers in FEATURES.items() if triggers & wanted}
-    features -= {name for name, triggers in FEATURES.items() if triggers & unwanted}
-    if "water" in unwanted:
-        features -= {"lake", "sea"}
-    if "night" in features and "moon" not in features and "sun" not in features and "moon" not in unwanted:
-        features.add("moon")
-    if "night" in features:
-        features.discard("sun")
-    ordered = [w for w in _WORD.findall(prompt.lower()) if w in COLOURS and w not in unwanted]
-    palette = list(dict.fromkeys(COLOURS[w] for w in ordered))
-    return features, palette
+EDIT_WEIGHT = 0.6
+"""How much of the picture to edit (``image_url``) shows through: an edit keeps most of its source."""
+REFERENCE_WEIGHT = 0.45
+"""How much the average of ``reference_images`` shows through: they guide the look, they are not edited."""
 
 
 @dataclass(frozen=True)
@@ -145,376 +50,19 @@ class RenderSpec:
     steps: int
     default_steps: int
     seed: int
-    guidance: float = 3.5
+    guidance: float = DEFAULT_GUIDANCE
     negative_prompt: str = ""
-    reference: bytes | None = None
-    reference_weight: float = 0.45
-
-
-def _rng(*parts: object) -> random.Random:
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8", "surrogatepass")).digest()
-    return random.Random(digest)
-
-
-def _mix(a: RGB, b: RGB, t: float) -> RGB:
-    return (
-        round(a[0] + (b[0] - a[0]) * t),
-        round(a[1] + (b[1] - a[1]) * t),
-        round(a[2] + (b[2] - a[2]) * t),
-    )
+    edits: tuple[Image.Image, ...] = ()
+    references: tuple[Image.Image, ...] = ()
+    loras: tuple[tuple[str, float], ...] = ()
+    """(path, scale) pairs."""
+    upsample: bool = False
 
 
 def _quality(steps: int, default_steps: int) -> float:
     """0.2 (one rough step) .. 1.0 (twice the model's default or more); the default itself is ~0.75."""
     ratio = steps / max(default_steps, 1)
     return max(0.2, min(1.0, math.log2(1 + 4 * ratio) / math.log2(9)))
-
-
-def _gradient(size: tuple[int, int], top: RGB, bottom: RGB) -> Image.Image:
-    w, h = size
-    column = Image.frombytes("L", (1, 256), bytes(range(256))).resize((w, h), Image.Resampling.BILINEAR)
-    return Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), column)
-
-
-def _layer(canvas: Image.Image, colour: RGB, mask: Image.Image) -> None:
-    canvas.paste(Image.new("RGB", canvas.size, colour), (0, 0), mask)
-
-
-def _ridge(
-    rng: random.Random, w: int, base: float, height: float, roughness: float
-) -> list[tuple[float, float]]:
-    """A mountain ridge by midpoint displacement: cheap, seeded, and recognisably alpine."""
-    points = [base - height * rng.uniform(0.2, 0.6), base - height * rng.uniform(0.2, 0.6)]
-    spread = height
-    for _ in range(6):
-        nxt = []
-        for a, b in itertools.pairwise(points):
-            nxt += [a, (a + b) / 2 + rng.uniform(-spread, spread) * 0.5]
-        points = [*nxt, points[-1]]
-        spread *= roughness
-    step = w / (len(points) - 1)
-    return [(i * step, min(base, y)) for i, y in enumerate(points)]
-
-
-class _Painter:
-    def __init__(self, spec: RenderSpec, size: tuple[int, int]) -> None:
-        self.spec = spec
-        self.w, self.h = size
-        self.features, self.palette = scene_words(spec.prompt, spec.negative_prompt)
-        self.rng = _rng("layout", spec.model, spec.prompt, spec.seed)
-        self.img = Image.new("RGB", size)
-        self.draw = ImageDraw.Draw(self.img)
-        self.horizon = self.h * self.rng.uniform(0.55, 0.68)
-
-    # --- helpers -------------------------------------------------------------------------------------
-    def tint(self, colour: RGB, amount: float = 0.3) -> RGB:
-        return _mix(colour, self.palette[0], amount) if self.palette else colour
-
-    def u(self, low: float, high: float) -> float:
-        return self.rng.uniform(low, high)
-
-    # --- scene ---------------------------------------------------------------------------------------
-    def paint(self) -> Image.Image:
-        # Each element draws from its own seeded stream, so the composition stays put when the working
-        # resolution changes with ``steps`` (a real sampler keeps the layout of a fixed seed, too).
-        f = self.features
-        if not (f & _LANDSCAPE):
-            plan = ["abstract", "creature"]
-        else:
-            plan = [
-                "sky",
-                "night:stars",
-                "sun:sun",
-                "moon:moon",
-                "cloud:clouds",
-                "mountain:mountains",
-                "ground",
-                "sea:sea",
-                "lake:lake",
-                "city:city",
-                "forest:forest",
-                "meadow:flowers",
-                "creature",
-                "snow:flakes",
-                "rain:rain",
-            ]
-        for step in plan:
-            feature, _, method = step.rpartition(":")
-            if feature and feature not in f:
-                continue
-            if step == "creature" and "creature" not in f:
-                continue
-            if method == "lake" and "sea" in f:
-                continue
-            self.rng = _rng("layout", self.spec.model, self.spec.prompt, self.spec.seed, method)
-            getattr(self, method)()
-        return self.img
-
-    def abstract(self) -> None:
-        palette = self.palette or [
-            _mix(
-                (self.rng.randrange(256), self.rng.randrange(256), self.rng.randrange(256)),
-                (128, 128, 128),
-                0.2,
-            )
-            for _ in range(3)
-        ]
-        top = palette[0]
-        bottom = _mix(palette[-1] if len(palette) > 1 else top, (20, 20, 30), 0.5)
-        self.img.paste(_gradient(self.img.size, top, bottom))
-        shapes = Image.new("RGBA", self.img.size, (0, 0, 0, 0))
-        draw = ImageDraw.Draw(shapes)
-        for i in range(self.rng.randint(7, 12)):
-            colour = palette[i % len(palette)]
-            colour = _mix(colour, (255, 255, 255), self.u(0, 0.4))
-            cx, cy, r = self.u(0, self.w), self.u(0, self.h), self.u(0.06, 0.3) * min(self.w, self.h)
-            box = (cx - r, cy - r, cx + r, cy + r)
-            alpha = self.rng.randint(110, 220)
-            if self.rng.random() < 0.6:
-                draw.ellipse(box, fill=(*colour, alpha))
-            else:
-                draw.rectangle(box, fill=(*colour, alpha))
-        shapes = shapes.filter(ImageFilter.GaussianBlur(min(self.w, self.h) / 120))
-        self.img.paste(shapes, (0, 0), shapes)
-
-    def sky(self) -> None:
-        f = self.features
-        if "night" in f:
-            top, bottom = (6, 9, 28), (32, 42, 84)
-        elif "sunset" in f:
-            top, bottom = (58, 48, 118), (250, 142, 72)
-        else:
-            top, bottom = (62, 122, 214), (176, 208, 240)
-        if "cloud" in f or "rain" in f:
-            top, bottom = _mix(top, (120, 125, 135), 0.5), _mix(bottom, (160, 165, 172), 0.5)
-        self.sky_top, self.sky_bottom = self.tint(top, 0.25), self.tint(bottom, 0.2)
-        self.img.paste(_gradient((self.w, max(1, round(self.horizon))), self.sky_top, self.sky_bottom))
-
-    def stars(self) -> None:
-        for _ in range(int(self.w * self.h / 400)):
-            x, y = self.u(0, self.w), self.u(0, self.horizon * 0.9)
-            v = self.rng.randint(170, 255)
-            self.draw.point((x, y), fill=(v, v, min(255, v + 10)))
-
-    def sun(self) -> None:
-        self.disc(moon=False)
-
-    def moon(self) -> None:
-        self.disc(moon=True)
-
-    def sea(self) -> None:
-        self.water(sea=True)
-
-    def lake(self) -> None:
-        self.water(sea=False)
-
-    def disc(self, *, moon: bool) -> None:
-        r = min(self.w, self.h) * (self.u(0.05, 0.08) if moon else self.u(0.07, 0.11))
-        cx = self.u(0.15, 0.85) * self.w
-        low = 0.75 if "sunset" in self.features and not moon else 0.45
-        cy = self.u(0.12, low) * self.horizon
-        colour = (
-            (238, 238, 222) if moon else ((255, 190, 90) if "sunset" in self.features else (255, 244, 200))
-        )
-        glow = Image.new("L", self.img.size, 0)
-        ImageDraw.Draw(glow).ellipse((cx - 2.2 * r, cy - 2.2 * r, cx + 2.2 * r, cy + 2.2 * r), fill=90)
-        _layer(self.img, colour, glow.filter(ImageFilter.GaussianBlur(r)))
-        self.draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
-        if moon:
-            shade = _mix(self.sky_top, self.sky_bottom, cy / max(self.horizon, 1))
-            off = r * self.u(0.35, 0.6)
-            self.draw.ellipse(
-                (cx - r + off, cy - r - off * 0.3, cx + r + off, cy + r - off * 0.3), fill=shade
-            )
-
-    def clouds(self) -> None:
-        mask = Image.new("L", self.img.size, 0)
-        draw = ImageDraw.Draw(mask)
-        for _ in range(self.rng.randint(3, 6)):
-            cx, cy = self.u(0, self.w), self.u(0.08, 0.55) * self.horizon
-            for _ in range(5):
-                rx, ry = self.u(0.05, 0.12) * self.w, self.u(0.02, 0.05) * self.h
-                ox, oy = self.u(-1.5, 1.5) * rx, self.u(-0.6, 0.6) * ry
-                draw.ellipse((cx + ox - rx, cy + oy - ry, cx + ox + rx, cy + oy + ry), fill=200)
-        colour = (205, 208, 215) if "night" not in self.features else (70, 76, 96)
-        _layer(self.img, colour, mask.filter(ImageFilter.GaussianBlur(min(self.w, self.h) / 60)))
-
-    def mountains(self) -> None:
-        base = self.horizon
-        far = _mix(self.sky_bottom, (70, 80, 110), 0.55)
-        for depth in range(3):
-            height = self.h * (0.38 - depth * 0.08)
-            ridge = _ridge(self.rng, self.w, base + depth * 2, height, 0.55)
-            colour = _mix(far, (35, 40, 55), depth * 0.3)
-            if "night" in self.features:
-                colour = _mix(colour, (5, 8, 20), 0.6)
-            polygon = [(0.0, float(self.h)), *ridge, (float(self.w), float(self.h))]
-            if "snow" in self.features:
-                self.draw.polygon(polygon, fill=_mix((245, 248, 255), colour, 0.15 * depth))
-                cap = height * 0.22
-                self.draw.polygon([(x, y + cap) for x, y in polygon], fill=colour)
-            else:
-                self.draw.polygon(polygon, fill=colour)
-
-    def ground(self) -> None:
-        f = self.features
-        if "snow" in f:
-            near, far = (250, 252, 255), (210, 220, 235)
-        elif "desert" in f:
-            near, far = (214, 170, 110), (236, 200, 140)
-        elif "meadow" in f or "forest" in f:
-            near, far = (52, 120, 45), (104, 160, 80)
-        elif "city" in f:
-            near, far = (50, 50, 56), (90, 90, 98)
-        else:
-            near, far = (92, 110, 60), (140, 150, 96)
-        if "night" in f:
-            near, far = _mix(near, (5, 8, 20), 0.65), _mix(far, (5, 8, 20), 0.65)
-        top = round(self.horizon)
-        if top < self.h:
-            self.img.paste(
-                _gradient((self.w, self.h - top), self.tint(far, 0.15), self.tint(near, 0.15)), (0, top)
-            )
-            if "desert" in f:
-                for _ in range(4):
-                    y = self.u(top, self.h)
-                    self.draw.arc(
-                        (self.u(-0.5, 0.5) * self.w, y, self.u(0.5, 1.5) * self.w, y + self.h * 0.2),
-                        180,
-                        360,
-                        fill=_mix(near, (120, 80, 40), 0.3),
-                        width=max(1, self.h // 120),
-                    )
-
-    def water(self, *, sea: bool) -> None:
-        top = round(self.horizon)
-        if sea:
-            box = (0, top, self.w, round(top + (self.h - top) * self.u(0.55, 0.8)))
-        else:
-            cx, half = self.u(0.3, 0.7) * self.w, self.u(0.25, 0.45) * self.w
-            box = (
-                round(cx - half),
-                top + 1,
-                round(cx + half),
-                round(top + (self.h - top) * self.u(0.45, 0.7)),
-            )
-        x0, y0, x1, y1 = box
-        if x1 - x0 < 2 or y1 - y0 < 2:
-            return
-        mirror = self.img.crop((x0, max(0, 2 * y0 - y1), x1, y0)).transpose(Image.Transpose.FLIP_TOP_BOTTOM)
-        mirror = mirror.resize((x1 - x0, y1 - y0))
-        deep = (20, 60, 110) if "night" not in self.features else (8, 14, 34)
-        water = Image.blend(mirror, Image.new("RGB", mirror.size, self.tint(deep, 0.2)), 0.45)
-        mask = Image.new("L", self.img.size, 0)
-        if sea:
-            ImageDraw.Draw(mask).rectangle(box, fill=255)
-        else:
-            ImageDraw.Draw(mask).ellipse((x0, y0 - (y1 - y0), x1, y1), fill=255)
-            ImageDraw.Draw(mask).rectangle((0, 0, self.w, y0), fill=0)
-        full = self.img.copy()
-        full.paste(water, (x0, y0))
-        self.img.paste(full, (0, 0), mask)
-        shimmer = _mix(self.sky_bottom, (255, 255, 255), 0.4)
-        for _ in range(int((y1 - y0) * 0.6)):
-            y = self.u(y0, y1)
-            x = self.u(x0, x1)
-            length = self.u(0.02, 0.08) * self.w
-            if mask.getpixel((min(self.w - 1, int(x)), min(self.h - 1, int(y)))):
-                self.draw.line((x, y, min(x1, x + length), y), fill=shimmer, width=1)
-        if sea and "beach" in _words(self.spec.prompt):
-            self.draw.rectangle((0, y1, self.w, self.h), fill=(226, 200, 150))
-
-    def city(self) -> None:
-        x = 0.0
-        night = "night" in self.features
-        windows = _rng("windows", self.spec.seed, self.spec.prompt)
-        base = self.horizon + 1
-        while x < self.w:
-            bw = self.u(0.04, 0.1) * self.w
-            bh = self.u(0.1, 0.45) * self.h
-            shade = self.rng.randint(30, 70) if night else self.rng.randint(70, 140)
-            colour = self.tint((shade, shade, shade + 12), 0.15)
-            self.draw.rectangle((x, base - bh, x + bw, base), fill=colour)
-            step = max(2.0, self.w / 90)
-            wy = base - bh + step
-            while wy < base - step:
-                wx = x + step / 2
-                while wx < x + bw - step:
-                    if windows.random() < (0.45 if night else 0.2):
-                        lit = (255, 214, 120) if night else (180, 200, 220)
-                        self.draw.rectangle((wx, wy, wx + step / 2, wy + step / 2), fill=lit)
-                    wx += step
-                wy += step * 1.4
-            x += bw + self.u(0, 0.01) * self.w
-
-    def forest(self) -> None:
-        rows = 3
-        for row in range(rows):
-            y_base = self.horizon + (self.h - self.horizon) * (0.08 + row * 0.22)
-            colour = _mix((30, 85, 45), (12, 40, 22), row / rows)
-            if "night" in self.features:
-                colour = _mix(colour, (4, 8, 14), 0.6)
-            x = self.u(-0.05, 0) * self.w
-            while x < self.w:
-                tw = self.u(0.035, 0.06) * self.w * (1 + row * 0.4)
-                th = tw * self.u(2.2, 3.2)
-                self.draw.polygon([(x, y_base), (x + tw / 2, y_base - th), (x + tw, y_base)], fill=colour)
-                if "snow" in self.features:
-                    self.draw.polygon(
-                        [
-                            (x + tw * 0.3, y_base - th * 0.6),
-                            (x + tw / 2, y_base - th),
-                            (x + tw * 0.7, y_base - th * 0.6),
-                        ],
-                        fill=(236, 242, 250),
-                    )
-                x += tw * self.u(0.55, 0.9)
-
-    def flowers(self) -> None:
-        palette = self.palette or [(230, 70, 90), (250, 220, 60), (245, 245, 245), (170, 100, 220)]
-        for _ in range(int(self.w * self.h / 180)):
-            y = self.u(self.horizon, self.h)
-            x = self.u(0, self.w)
-            r = max(1.0, (y - self.horizon) / (self.h - self.horizon + 1) * self.w / 160)
-            self.draw.ellipse((x - r, y - r, x + r, y + r), fill=self.rng.choice(palette))
-
-    def creature(self) -> None:
-        colour = self.palette[0] if self.palette else (150, 90, 50)
-        if "night" in self.features:
-            colour = _mix(colour, (10, 10, 20), 0.4)
-        s = min(self.w, self.h) * self.u(0.12, 0.18)
-        cx = self.u(0.3, 0.7) * self.w
-        cy = min(self.h - s, max(self.horizon + s * 0.4, self.h * 0.72))
-        d = self.draw
-        d.ellipse((cx - s, cy - s * 0.55, cx + s, cy + s * 0.55), fill=colour)
-        hx, hy, hr = cx + s * 0.95, cy - s * 0.65, s * 0.45
-        d.ellipse((hx - hr, hy - hr, hx + hr, hy + hr), fill=colour)
-        for side in (-1, 1):
-            ex = hx + side * hr * 0.5
-            d.polygon(
-                [(ex - hr * 0.35, hy - hr * 0.6), (ex, hy - hr * 1.5), (ex + hr * 0.35, hy - hr * 0.6)],
-                fill=colour,
-            )
-        d.polygon(
-            [(cx - s * 0.9, cy), (cx - s * 2.0, cy - s * 0.5), (cx - s * 1.7, cy + s * 0.1)], fill=colour
-        )
-        eye = (250, 250, 240) if "night" in self.features else (20, 20, 20)
-        d.ellipse((hx + hr * 0.2, hy - hr * 0.25, hx + hr * 0.4, hy - hr * 0.05), fill=eye)
-        for leg in (-0.6, -0.2, 0.3, 0.7):
-            lx = cx + leg * s
-            d.rectangle((lx - s * 0.08, cy + s * 0.3, lx + s * 0.08, cy + s * 0.9), fill=colour)
-
-    def flakes(self) -> None:
-        for _ in range(int(self.w * self.h / 250)):
-            x, y = self.u(0, self.w), self.u(0, self.h)
-            r = self.u(0.3, 1.3) * self.w / 300
-            self.draw.ellipse((x - r, y - r, x + r, y + r), fill=(250, 250, 255))
-
-    def rain(self) -> None:
-        slant = self.u(0.1, 0.3) * self.h / 30
-        for _ in range(int(self.w * self.h / 300)):
-            x, y = self.u(0, self.w), self.u(0, self.h)
-            self.draw.line((x, y, x - slant, y + self.h / 30), fill=(170, 180, 200), width=1)
 
 
 def _noise(size: tuple[int, int], amplitude: int, rng: random.Random) -> Image.Image:
@@ -533,12 +81,12 @@ def _add_noise(img: Image.Image, amplitude: int, rng: random.Random) -> Image.Im
 
 def _guidance(img: Image.Image, guidance: float) -> Image.Image:
     """Classifier-free guidance pushes harder towards the prompt: here, towards stronger colour."""
-    if guidance <= 3.5:
-        saturation = 0.3 + 0.7 * guidance / 3.5
-        contrast = 0.8 + 0.2 * guidance / 3.5
+    if guidance <= DEFAULT_GUIDANCE:
+        saturation = 0.3 + 0.7 * guidance / DEFAULT_GUIDANCE
+        contrast = 0.8 + 0.2 * guidance / DEFAULT_GUIDANCE
     else:
-        saturation = min(2.2, 1.0 + (guidance - 3.5) * 0.14)
-        contrast = min(1.5, 1.0 + (guidance - 3.5) * 0.05)
+        saturation = min(2.2, 1.0 + (guidance - DEFAULT_GUIDANCE) * 0.14)
+        contrast = min(1.5, 1.0 + (guidance - DEFAULT_GUIDANCE) * 0.05)
     if abs(saturation - 1) > 0.01:
         img = ImageEnhance.Color(img).enhance(saturation)
     if abs(contrast - 1) > 0.01:
@@ -546,19 +94,65 @@ def _guidance(img: Image.Image, guidance: float) -> Image.Image:
     return img
 
 
+def _average(images: tuple[Image.Image, ...], size: tuple[int, int]) -> Image.Image:
+    """The mean of the images, each scaled to ``size``: a running average, so each weighs 1/len."""
+    mean = images[0].convert("RGB").resize(size, Image.Resampling.BILINEAR)
+    for count, img in enumerate(images[1:], start=2):
+        mean = Image.blend(mean, img.convert("RGB").resize(size, Image.Resampling.BILINEAR), 1 / count)
+    return mean
+
+
+def _lora_style(img: Image.Image, path: str) -> Image.Image:
+    """The picture fully restyled by one LoRA; the style and its colour follow from a hash of the path."""
+    digest = hashlib.sha256(path.encode("utf-8", "surrogatepass")).digest()
+    r, g, b = colorsys.hsv_to_rgb(digest[1] / 255, 0.75, 0.95)
+    colour: RGB = (round(r * 255), round(g * 255), round(b * 255))
+    style = digest[0] % 4
+    grey = ImageOps.grayscale(img)
+    if style == 0:  # duotone in the LoRA's colour
+        return ImageOps.colorize(grey, mix(colour, (10, 10, 20), 0.75), mix(colour, (255, 255, 255), 0.55))
+    if style == 1:  # posterised, tinted
+        return Image.blend(ImageOps.posterize(img, 2), Image.new("RGB", img.size, colour), 0.3)
+    if style == 2:  # embossed relief in the LoRA's colour
+        relief = ImageOps.autocontrast(grey.filter(ImageFilter.EMBOSS))
+        return ImageOps.colorize(relief, mix(colour, (0, 0, 0), 0.6), mix(colour, (255, 255, 255), 0.7))
+    striped = img.copy()  # diagonal stripes at an angle and spacing of its own
+    draw = ImageDraw.Draw(striped)
+    w, h = img.size
+    gap = 4 + digest[2] % 9
+    slope = (digest[3] % 5 - 2) * 0.5
+    for x in range(-h * 2, w + h * 2, gap):
+        draw.line((x, 0, x + slope * h, h), fill=colour, width=max(1, gap // 3))
+    return striped
+
+
+def _loras(img: Image.Image, loras: tuple[tuple[str, float], ...]) -> Image.Image:
+    top = LORA_SCALE_RANGE[1]
+    for path, scale in loras:
+        strength = max(0.0, min(1.0, scale / top))
+        if strength:
+            img = Image.blend(img, _lora_style(img, path), strength)
+    return img
+
+
 def render(spec: RenderSpec) -> Image.Image:
     """Paint the picture for one image of a request (one seed); RGB, exactly ``width`` x ``height``."""
     q = _quality(spec.steps, spec.default_steps)
+    if spec.upsample:
+        q = min(1.0, q + 0.1)
     long_side = round(96 + (448 - 96) * q)
     scale = long_side / max(spec.width, spec.height)
     work = (max(8, round(spec.width * scale)), max(8, round(spec.height * scale)))
-    img = _Painter(spec, work).paint()
-    if spec.reference is not None:
-        with Image.open(io.BytesIO(spec.reference)) as ref:
-            ref_rgb = ref.convert("RGB").resize(work, Image.Resampling.BILINEAR)
-        img = Image.blend(img, ref_rgb, spec.reference_weight)
+    img = Painter(spec, work).paint()
+    if spec.edits:
+        img = Image.blend(img, _average(spec.edits, work), EDIT_WEIGHT)
+    if spec.references:
+        img = Image.blend(img, _average(spec.references, work), REFERENCE_WEIGHT)
+    img = _loras(img, spec.loras)
+    if spec.upsample:
+        img = ImageEnhance.Sharpness(img.filter(ImageFilter.DETAIL)).enhance(1.6)
     img = _guidance(img, spec.guidance)
-    noise_rng = _rng("noise", spec.model, spec.prompt, spec.seed, spec.steps, spec.width, spec.height)
+    noise_rng = rng("noise", spec.model, spec.prompt, spec.seed, spec.steps, spec.width, spec.height)
     if q < 0.7:
         img = img.filter(ImageFilter.GaussianBlur((0.7 - q) * 4))
     img = _add_noise(img, round(110 * (1 - q) ** 1.5), noise_rng)

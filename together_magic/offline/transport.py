@@ -3,7 +3,8 @@
 Requests still go through the whole httpx stack (headers, JSON encoding, timeouts, response parsing), so
 the client cannot tell the difference from a server. Transport-level faults are acted out the way a
 network would show them: a dropped or cut connection raises ``RemoteProtocolError``; a reply slower than
-the read timeout raises ``ReadTimeout`` after waiting that long.
+the read timeout raises ``ReadTimeout`` after waiting that long. As over HTTP, the headers are judged
+(key, declared size, rate limit) before the body is read.
 """
 
 from __future__ import annotations
@@ -13,19 +14,20 @@ import time
 
 import httpx
 
-from .backend import OfflineBackend, Reply, Request
+from .backend import OfflineBackend, Reply, Ticket, Work
 
 __all__ = ["AsyncOfflineTransport", "OfflineTransport"]
 
 
-def _to_backend(request: httpx.Request, body: bytes) -> Request:
-    return Request(
-        method=request.method,
-        path=request.url.path,
-        headers={k.lower(): v for k, v in request.headers.items()},
-        body=body,
-        base_url=f"{request.url.scheme}://{request.url.netloc.decode('ascii')}",
-    )
+def _base_url(request: httpx.Request) -> str:
+    return f"{request.url.scheme}://{request.url.netloc.decode('ascii')}"
+
+
+def _start(backend: OfflineBackend, request: httpx.Request) -> Reply | Ticket:
+    length = request.headers.get("content-length", "")
+    declared = int(length) if length.isascii() and length.isdigit() and len(length) < 20 else None
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return backend.start(request.method, request.url.path, headers, declared)
 
 
 def _read_timeout(request: httpx.Request) -> float | None:
@@ -55,10 +57,10 @@ class OfflineTransport(httpx.BaseTransport):
         self.backend = backend
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
-        incoming = _to_backend(request, request.read())
-        outcome = self.backend.admit(incoming)
+        started = _start(self.backend, request)
         limit = _read_timeout(request)
         waited = 0.0
+        outcome = started if isinstance(started, Reply) else self.backend.admit(started, request.read())
         if isinstance(outcome, Reply):
             reply = outcome
         else:
@@ -67,7 +69,7 @@ class OfflineTransport(httpx.BaseTransport):
                 time.sleep(limit or 0.0)
                 raise _timeout(request)
             time.sleep(waited)
-            reply = self.backend.complete(*outcome, incoming.base_url)
+            reply = self.backend.complete(outcome, _base_url(request))
         if reply.delay:
             if _too_slow(limit, waited, reply.delay):
                 time.sleep(max(0.0, (limit or 0.0) - waited))
@@ -81,10 +83,13 @@ class AsyncOfflineTransport(httpx.AsyncBaseTransport):
         self.backend = backend
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        incoming = _to_backend(request, await request.aread())
-        outcome = self.backend.admit(incoming)
+        started = _start(self.backend, request)
         limit = _read_timeout(request)
         waited = 0.0
+        if isinstance(started, Reply):
+            outcome: Reply | Work = started
+        else:
+            outcome = self.backend.admit(started, await request.aread())
         if isinstance(outcome, Reply):
             reply = outcome
         else:
@@ -94,7 +99,7 @@ class AsyncOfflineTransport(httpx.AsyncBaseTransport):
                 raise _timeout(request)
             await asyncio.sleep(waited)
             # Rendering is CPU work: keep the kernel's loop free for widgets and interrupts meanwhile.
-            reply = await asyncio.to_thread(self.backend.complete, *outcome, incoming.base_url)
+            reply = await asyncio.to_thread(self.backend.complete, outcome, _base_url(request))
         if reply.delay:
             if _too_slow(limit, waited, reply.delay):
                 await asyncio.sleep(max(0.0, (limit or 0.0) - waited))
