@@ -1,0 +1,118 @@
+"""Each limit is defined once (models.py): the magic's checks and the offline backend agree for every model.
+
+Nothing here re-types a number: the expected ranges are read from the catalogue, and each side is asked
+the same out-of-range question; both must answer with the same bounds.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from together_magic import Together, models
+from together_magic.config import Imagine
+from together_magic.errors import BadRequestError, OptionError
+from together_magic.lineparse import parse_line
+from together_magic.plan import build_plan
+
+SPECS = list(models.MODELS.values())
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Together]:
+    with Together(base_url="offline", announce_offline=False, max_retries=0) as made:
+        yield made
+
+
+def small_size(spec: models.ModelSpec) -> tuple[int, int]:
+    if spec.limits.presets:
+        _, w, h = spec.limits.presets[0]
+        return w, h
+    low = spec.limits.size[0]
+    return low, low
+
+
+def magic_error(spec: models.ModelSpec, line: str) -> str:
+    w, h = small_size(spec)
+    size = "" if "-W" in line or "-H" in line else f"-W {w} -H {h}"
+    with pytest.raises(OptionError) as caught:
+        build_plan(parse_line(f"-m {spec.id} {size} --seed 1 {line}", "a fox", {}), config=Imagine())
+    return str(caught.value)
+
+
+def backend_error(client: Together, spec: models.ModelSpec, **fields: object) -> str:
+    w, h = small_size(spec)
+    body: dict[str, object] = {"width": w, "height": h, "seed": 1, **fields}
+    with pytest.raises(BadRequestError) as caught:
+        client.images.generate(prompt="a fox", model=spec.id, **body)  # type: ignore[arg-type]
+    return caught.value.message
+
+
+def bounds(text: str) -> tuple[str, str]:
+    found = re.search(r"between (\d+) and (\d+)", text)
+    assert found, text
+    return found.group(1), found.group(2)
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
+def test_magic_and_backend_agree_on_n(client: Together, spec: models.ModelSpec) -> None:
+    top = spec.limits.n[1]
+    expected = (str(spec.limits.n[0]), str(top))
+    assert bounds(magic_error(spec, f"-n {top + 1}")) == expected
+    assert bounds(backend_error(client, spec, n=top + 1)) == expected
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if not s.limits.presets], ids=lambda s: s.id)
+def test_magic_and_backend_agree_on_sizes(client: Together, spec: models.ModelSpec) -> None:
+    low, high = spec.limits.size
+    expected = (str(low), str(high))
+    magic = magic_error(spec, f"-W {high + spec.limits.multiple}")
+    backend = backend_error(client, spec, width=high + spec.limits.multiple)
+    assert bounds(magic) == bounds(backend) == expected
+    assert (
+        f"multiple of {spec.limits.multiple}" in magic and f"multiples of '{spec.limits.multiple}'" in backend
+    )
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.limits.presets], ids=lambda s: s.id)
+def test_preset_sizes_are_the_same_list(client: Together, spec: models.ModelSpec) -> None:
+    magic = magic_error(spec, "-W 1000 -H 1000")
+    backend = backend_error(client, spec, width=1000, height=1000)
+    catalogue = {f"{w}x{h}" for _, w, h in spec.limits.presets}
+    said_magic = set(re.findall(r"\d+x\d+", magic)) - {"1000x1000"}
+    said_backend = set(re.findall(r"\d+x\d+", backend))
+    # both name sizes from the one preset list (each in its own words), and both name the 1K square
+    assert said_magic and said_backend and said_magic <= catalogue and said_backend <= catalogue
+    assert "1024x1024" in said_magic & said_backend
+
+
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.limits.steps], ids=lambda s: s.id)
+def test_magic_and_backend_agree_on_steps(client: Together, spec: models.ModelSpec) -> None:
+    assert spec.limits.steps is not None
+    low, high = spec.limits.steps
+    assert bounds(magic_error(spec, f"--steps {high + 1}")) == (str(low), str(high))
+    assert bounds(backend_error(client, spec, steps=high + 1)) == (str(low), str(high))
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
+def test_image_inputs_refused_alike(client: Together, spec: models.ModelSpec) -> None:
+    """An image input the model does not take: the magic names it before sending; the backend says 400."""
+    options = {
+        "image_url": "--image x.png",
+        "reference_images": "--reference x.png",
+        "image_loras": "--lora a",
+    }
+    values: dict[str, object] = {
+        "image_url": "data:image/png;base64,AAAA",
+        "reference_images": ["data:image/png;base64,AAAA"],
+        "image_loras": [{"path": "a", "scale": 1}],
+    }
+    for field in models.IMAGE_INPUTS:
+        if spec.takes(field):
+            continue
+        if field == "image_url" and spec.takes("reference_images"):
+            continue  # --image goes to reference_images for such models
+        assert "take" in magic_error(spec, options[field]), (spec.id, field)
+        assert backend_error(client, spec, **{field: values[field]}) == f"Unsupported use of '{field}'"
