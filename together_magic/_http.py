@@ -56,6 +56,8 @@ OFFLINE_NOTICE = (
     "(a procedural renderer, not a diffusion model); set TOGETHER_API_KEY to use Together AI."
 )
 PATH = "/images/generations"
+BACKEND_HEADER = "x-together-magic-backend"
+"""A server may say what answered (a classroom gateway: ``together`` or, after falling back, ``offline``)."""
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=32)
 _TIMEOUT_NAMES: dict[type[Exception], str] = {
     httpx.ConnectTimeout: "connect",
@@ -65,6 +67,12 @@ _TIMEOUT_NAMES: dict[type[Exception], str] = {
 }
 _notice_shown = False
 USER_AGENT = f"together-magic/{__version__} (python {platform.python_version()}; httpx {httpx.__version__})"
+
+
+def _said_backend(value: str | None) -> str | None:
+    """The backend a server names, kept only if it is one of the badges (never echo arbitrary text)."""
+    word = (value or "").strip().lower()
+    return word if word in ("offline", "together", "gateway") else None
 
 
 @dataclass(frozen=True)
@@ -233,6 +241,7 @@ class BaseClient:
                 request=request,
                 fetcher=fetcher,
                 rate_limit=rate_limit_of(response.headers),
+                backend=_said_backend(response.headers.get(BACKEND_HEADER)),
             )
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]

@@ -144,7 +144,7 @@ async def generate(
                 response,
                 request=plan.parts[index],
                 source=source,
-                backend=client.backend,
+                backend=response.provenance.backend or client.backend,
                 cache_key=keys[index],
                 elapsed=time.perf_counter() - part_started,
                 cost=part_cost(plan.parts[index], config),
@@ -169,7 +169,7 @@ async def generate(
         request=plan.request,
         elapsed=time.perf_counter() - started,
         cached=all(cached),
-        backend=client.backend,
+        backend=_backend(done, client.backend),
         cost=0.0 if all(cached) else cost,
         source=source,
         rate_limit=done[-1].rate_limit if done else None,
@@ -180,6 +180,12 @@ async def generate(
         saved = save_response(response, plan.save)
         attach_provenance(response, dataclasses.replace(provenance, saved=saved.paths))
     return Generated(response, saved, parts_cached=sum(cached), parts_sent=len(missing))
+
+
+def _backend(done: Sequence[ImageResponse], default: str) -> str:
+    """What answered: the server's own word when it gave one (a gateway's fallback), else the client's."""
+    said = {r.provenance.backend for r in done if r.provenance.backend}
+    return said.pop() if len(said) == 1 else default
 
 
 async def _lookup(store: Store | None, key: str | None) -> ImageResponse | None:

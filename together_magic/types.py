@@ -260,15 +260,18 @@ class ImageResponse(BaseModel):
         request: ImageRequest | None = None,
         fetcher: Fetcher | None = None,
         rate_limit: RateLimit | None = None,
+        backend: str | None = None,
     ) -> ImageResponse:
         """A response from the JSON bytes of an answer (pydantic's JSON parser, straight from bytes).
 
-        Raises ``pydantic.ValidationError`` for a body of the wrong shape; the client reports it.
+        ``backend``: what answered, when the server says (a classroom gateway falling back to the offline
+        renderer sends ``x-together-magic-backend: offline``). Raises ``pydantic.ValidationError`` for a
+        body of the wrong shape; the client reports it.
         """
         result = cls.model_validate_json(content)
         for choice in result.data or []:
             choice._fetcher = fetcher
-        attach_provenance(result, Provenance(request=request, rate_limit=rate_limit))
+        attach_provenance(result, Provenance(request=request, rate_limit=rate_limit, backend=backend))
         return result
 
     @classmethod
