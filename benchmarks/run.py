@@ -432,6 +432,24 @@ def bench_memory(count: int) -> None:
     )
 
 
+# Benchmarks that live in their own modules, each with ``run(add, quick)``.
+MODULES = ("offline", "files", "store", "sweep", "batch")
+
+
+def _module_step(name: str, quick: bool) -> Callable[[], None]:
+    def step() -> None:
+        import importlib
+
+        try:
+            module = importlib.import_module(f"benchmarks.bench_{name}")
+        except ModuleNotFoundError:
+            print(f"  (benchmarks/bench_{name}.py is not in this checkout)", flush=True)
+            return
+        module.run(add, quick)
+
+    return step
+
+
 def print_table() -> None:
     print("\n| benchmark | together-magic | compared with | ratio | target | verdict |")
     print("|---|---|---|---|---|---|")
@@ -454,6 +472,7 @@ def main() -> int:
         ("notebook weight", bench_notebook_weight),
         ("offline renderer", lambda: bench_renderer(reps)),
         ("memory", lambda: bench_memory(100)),
+        *[(f"{name} (benchmarks/bench_{name}.py)", _module_step(name, args.quick)) for name in MODULES],
     ]
     for title, step in steps:
         print(f"== {title}", flush=True)
