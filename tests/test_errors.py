@@ -85,3 +85,23 @@ def test_key_echoed_by_a_server_is_scrubbed() -> None:
 def test_long_messages_are_cut() -> None:
     err = e.status_error_from_response(500, body("x" * 5000), request_id=None)
     assert len(str(err)) < 400
+
+
+VISIT = "Please visit https://api.together.ai/models to view the list of supported models."
+
+
+VISIT = "Please visit https://api.together.ai/models to view the list of supported models."
+CLOUD_UNKNOWN_MODEL = [
+    (404, f"Unable to access model FLUX.1-schnel. {VISIT}", "model_not_available"),
+    (404, "The model `FLUX.1-schnel` does not exist", "model_not_found"),
+    (400, f"Unable to access non-serverless model FLUX.1-schnel. {VISIT}", "model_not_available"),
+]
+
+
+@pytest.mark.parametrize(("status", "message", "code"), CLOUD_UNKNOWN_MODEL)
+def test_unknown_model_hints_for_every_cloud_wording(status: int, message: str, code: str) -> None:
+    body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
+    err = e.status_error_from_response(status, json.dumps(body).encode(), request_id="r")
+    text = str(e.explain(err, "notebook"))
+    assert "did you mean black-forest-labs/FLUX.1-schnell?" in text and "\n" not in text
+    assert "together_magic.list_models() shows them all" in text

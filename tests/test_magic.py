@@ -90,6 +90,37 @@ def test_options_become_one_request(ip: InteractiveShell, tmp_path: Path) -> Non
     assert response.data[0].size == (512, 384)
 
 
+def test_aspect_ratio_and_editing_send_what_the_model_takes(ip: InteractiveShell, tmp_path: Path) -> None:
+    Image.new("RGB", (64, 48), (200, 40, 40)).save(tmp_path / "fox.png")
+    edit = run(
+        ip,
+        "%%imagine --aspect-ratio 16:9 -m black-forest-labs/FLUX.1-kontext-pro "
+        f"--image {tmp_path / 'fox.png'} -s 2\nmake it snow",
+    )
+    body = edit.request.payload()
+    assert body["aspect_ratio"] == "16:9" and "width" not in body and "height" not in body
+    assert body["image_url"].startswith("data:image/png;base64,") and "reference_images" not in body
+    assert edit.data[0].size == (1344, 768)  # the model's standard 16:9 size
+    flux2 = run(
+        ip,
+        f"%%imagine -m black-forest-labs/FLUX.2-dev --size 512x512 --image {tmp_path / 'fox.png'} "
+        f"--reference {tmp_path / 'fox.png'} --lora https://hf.co/a/b:0.7 --upsample -s 2\nfox",
+    ).request.payload()
+    assert (
+        len(flux2["reference_images"]) == 2 and "image_url" not in flux2
+    )  # FLUX.2 dev takes references only
+    assert (
+        flux2["image_loras"] == [{"path": "https://hf.co/a/b", "scale": 0.7}]
+        and flux2["prompt_upsampling"] is True
+    )
+    wide = run(ip, "%%imagine -m black-forest-labs/FLUX.2-pro --aspect-ratio 16:9 -s 2\nfox")
+    assert (wide.request.width, wide.request.height) == (1344, 768)  # no aspect_ratio there: its size instead
+    shown = usage_error(
+        ip, f"%%imagine -m black-forest-labs/FLUX.1-schnell --image {tmp_path / 'fox.png'}\nx"
+    )
+    assert "takes no image input; models that do: black-forest-labs/FLUX.1-kontext-max" in shown
+
+
 def test_width_height_and_defaults_from_config(ip: InteractiveShell) -> None:
     ip.run_line_magic("config", "Imagine.size = '256x256'")
     ip.run_line_magic("config", "Imagine.model = 'black-forest-labs/FLUX.1-schnell-Free'")

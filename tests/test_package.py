@@ -27,3 +27,17 @@ def test_public_names_resolve() -> None:
     for name in together_magic.__all__:
         assert getattr(together_magic, name) is not None
     assert issubclass(together_magic.RateLimitError, together_magic.TogetherError)
+
+
+def test_readme_model_table_is_the_catalogue() -> None:
+    """README's model table is generated from models.py (`together-magic info --models --markdown`)."""
+    from pathlib import Path
+
+    from together_magic.gallery import models_markdown
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index("<!-- models:start")
+    body = readme[readme.index("\n", start) + 1 : readme.index("<!-- models:end -->")].strip()
+    assert body == models_markdown(), (
+        "README's model table is stale: paste `together-magic info --models --markdown`"
+    )

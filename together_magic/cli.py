@@ -18,7 +18,7 @@ from ._version import __version__
 from .client import Together, resolve_settings
 from .config import Imagine
 from .errors import OptionError, TogetherError, explain
-from .gallery import captions
+from .gallery import captions, models_markdown
 from .history import as_json, history_parser, run_history
 from .lineparse import from_args, option_strings
 from .models import DEFAULT_MODEL, MODELS, PRICES_AS_OF, closest
@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = commands.add_parser("info", help="version, backend in use and configuration (never the key)")
     info.add_argument("--models", action="store_true", help="list the catalogued image models")
+    info.add_argument("--markdown", action="store_true", help="with --models: the README's Markdown table")
     return parser
 
 
@@ -181,6 +182,9 @@ def _fail(message: str, code: int) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    if args.models and args.markdown:
+        print(models_markdown())
+        return 0
     if args.models:
         for spec in MODELS.values():
             price = spec.price

@@ -26,6 +26,7 @@ The API key is scrubbed from every message before the exception exists.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from . import models
@@ -280,9 +281,8 @@ def unknown_model(err: APIError) -> str | None:
     if err.code not in _MODEL_CODES and "Unable to access model" not in err.message:
         return None
     text = err.message
-    if text.startswith("Unable to access model "):
-        return text.removeprefix("Unable to access model ").split(". Please visit", 1)[0].strip()
-    return ""
+    named = re.search(r"Unable to access (?:non-serverless )?model (\S+?)\.(?:\s|$)|`([^`]+)`", text)
+    return next((g for g in named.groups() if g), "") if named else ""
 
 
 def model_hint(model_id: str) -> str:

@@ -300,6 +300,16 @@ def _by_maker() -> list[models.ModelSpec]:
     return sorted(models.MODELS.values(), key=lambda s: (s.legacy, s.maker, s.id))
 
 
+def models_markdown() -> str:
+    """The catalogue as the README's Markdown table (``together-magic info --models --markdown``)."""
+    rows = ["| maker | model id | price | also takes |", "|---|---|---|---|"]
+    for spec in _by_maker():
+        legacy = " (older id)" if spec.legacy else ""
+        inputs = ", ".join(f"`{field}`" for field in sorted(spec.inputs)) or "-"
+        rows.append(f"| {spec.maker} | `{spec.id}`{legacy} | {_price(spec)} | {inputs} |")
+    return "\n".join(rows)
+
+
 def list_models() -> ModelTable:
     """Every catalogued image model with its price and the optional inputs it takes."""
     return ModelTable()

@@ -16,7 +16,6 @@ No I/O and nothing heavy: ``%load_ext`` imports this (NamedTuples, not dataclass
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from typing import NamedTuple
 
@@ -265,6 +264,8 @@ def models_taking(field: str) -> list[str]:
 
 def closest(word: str, choices: Iterable[str], *, cutoff: float = 0.6) -> str | None:
     """The choice a mistyped ``word`` most likely meant (case-insensitive), or None."""
+    import difflib  # only when a mistake is being explained: it costs %load_ext 10 ms
+
     options = list(choices)
     needle = word.lower().strip()
     if len(needle) >= 3:
