@@ -1,15 +1,389 @@
-"""--each batches (placeholder: the capability lands in its own change)."""
+"""Bulk generation: ``generate_many``, ``agenerate_many`` and ``%%imagine --each VAR --out DIR``.
+
+Thousands of prompts, paced to the account's rate limit, resumable after any crash, with progress. Each
+item goes through ``plan.build_plan`` (the magic's checks and defaults), all of them before anything is
+sent, so a bad row is one line naming it, not a failure at item 800. The output folder describes itself:
+images with their usual names and embedded parameters, and a manifest (``manifest``) with every item's
+request, status, error, files and attempts. Running the same call again skips what is done (seeds drawn
+for an item are kept in the manifest, so "the same call" means the same requests); a call whose requests
+differ is refused unless it asks for a new batch (``new=True`` / ``--new``). ``batchrun`` sends, ``pacing``
+paces, ``batchview`` shows.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
+from . import config as _config
+from . import models
+from .batchitems import Entry, load_items, options_from_fields, per_item_options
+from .batchrun import ItemState, Job, Runner, adopt, error_kind
+from .batchview import Batch, BatchItem, Progress, Summary, progress_mode
+from .client import AsyncTogether
+from .config import Imagine
 from .errors import OptionError
-from .options import ImagineOptions
+from .manifest import ItemRow, Manifest, canonical, shown_request
+from .options import IDENTIFIER, ImagineOptions
+from .pacing import Pacer
+from .plan import Plan, build_plan
+from .runner import run_blocking
+from .service import BudgetError, part_cost, session
 
-__all__ = ["batch_cell"]
+__all__ = ["agenerate_many", "batch_cell", "generate_many", "run_batch"]
+
+DEFAULT_CONCURRENCY = 16
+"""The most requests a batch keeps in flight unless told (the rate limit, not this, is the usual ceiling)."""
+
+
+# ----------------------------------------------------------------------------------- planning
+def _key(plan: Plan) -> str:
+    """What makes an item "the same" on a re-run: its request (seed included) and how it is split."""
+    parts = [part.payload() for part in plan.parts]
+    return hashlib.sha256(canonical({"request": plan.request.payload(), "parts": parts}).encode()).hexdigest()
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    changed = []
+    for name in sorted(set(old) | set(new)):
+        if canonical(old.get(name)) != canonical(new.get(name)):
+            before, after = (_shown(d[name]) if name in d else "not set" for d in (old, new))
+            changed.append(f"{name} was {before}, now {after}")
+    return "; ".join(changed[:3]) or "the way images are split into requests changed (Imagine.split_n)"
+
+
+def _shown(value: Any) -> str:
+    return repr(value[:40]) if isinstance(value, str) else str(value)[:40]
+
+
+def _plans(
+    entries: list[Entry],
+    defaults: ImagineOptions,
+    template: str | None,
+    namespace: Mapping[str, Any],
+    config: Imagine,
+    stored: dict[int, ItemRow],
+) -> list[Plan]:
+    """A checked plan per item; an item already in the manifest keeps the seed it was given there."""
+    plans = []
+    for entry in entries:
+        options = per_item_options(entry, defaults, template, namespace)
+        seed = stored[entry.index].request.get("seed") if entry.index in stored else None
+        if options.seed is None and isinstance(seed, int):
+            options = options.replace(seed=seed)
+        try:
+            plans.append(build_plan(options.replace(save=None, out=None), config=config, namespace=namespace))
+        except OptionError as exc:
+            raise OptionError(f"{entry.where}: {exc}") from None
+    return plans
+
+
+def _sync(
+    manifest: Manifest,
+    plans: list[Plan],
+    entries: list[Entry],
+    defaults: dict[str, Any],
+    *,
+    new: bool,
+    new_flag: str,
+    source: str,
+) -> int:
+    """The batch this call continues (or a new one); refuses a call whose requests changed."""
+    rows = [ItemRow(e.index, _key(p), p.request.payload()) for e, p in zip(entries, plans, strict=True)]
+    batch = None if new else manifest.current_batch()
+    if batch is None:
+        return manifest.new_batch(defaults, source, rows)
+    stored = manifest.items(batch)
+    again = f"pass {new_flag} to start a new batch in that folder (nothing is deleted), or use another folder"
+    if len(rows) < len(stored):
+        raise OptionError(
+            f"{manifest.folder} holds a batch of {len(stored)} items and this call gives {len(rows)}: "
+            f"give the same items, or {again}"
+        )
+    for old, row, entry in zip(stored, rows, entries, strict=False):
+        if old.key != row.key:
+            diff = _differences(old.request, shown_request(row.request))
+            raise OptionError(
+                f"{manifest.folder} holds a batch made with other settings ({entry.where}: {diff}); {again}"
+            )
+    if len(rows) > len(stored):
+        manifest.add_items(batch, rows[len(stored) :])
+    return batch
+
+
+def _check_budget(config: Imagine, jobs: list[Job]) -> None:
+    if config.budget is None:
+        return
+    costs = [part_cost(job.request, config) for job in jobs]
+    cost = sum(c for c in costs if c is not None)
+    left = config.budget - session().spent
+    if cost > left + 1e-12:
+        raise BudgetError(
+            f"this batch would cost about ${cost:.4f} but the session budget has ${max(left, 0):.4f} of "
+            f"${config.budget:.2f} left; raise Imagine.budget or split the batch"
+        )
+
+
+# ----------------------------------------------------------------------------------- running
+async def run_batch(
+    items: Any,
+    *,
+    out: str | Path,
+    defaults: ImagineOptions | None = None,
+    template: str | None = None,
+    namespace: Mapping[str, Any] | None = None,
+    config: Imagine | None = None,
+    concurrency: int | None = None,
+    rpm: float | None = None,
+    retry_failed: bool = False,
+    new: bool = False,
+    progress: str | None = None,
+    client: AsyncTogether | None = None,
+    source: str = "python",
+    new_flag: str = "new=True",
+    on_interrupt: Callable[[str], None] | None = None,
+) -> Batch:
+    """The whole batch, on the running loop (see the module docstring); every front end comes here."""
+    config = config or _config.current()
+    defaults = defaults or ImagineOptions()
+    namespace = namespace or {}
+    if concurrency is not None and concurrency < 1:
+        raise OptionError(f"--concurrency must be 1 or more, got {concurrency}")
+    if rpm is not None and not rpm > 0:
+        raise OptionError(f"--rpm must be more than 0 requests a minute, got {rpm:g}")
+    entries = load_items(items)
+    folder = Path(out).expanduser()
+    with Manifest.open(folder) as manifest:
+        current = None if new else manifest.current_batch()
+        stored = {row.index: row for row in manifest.items(current)} if current is not None else {}
+        plans = _plans(entries, defaults, template, namespace, config, stored)
+        described = {"options": defaults.tokens(), "template": template}
+        batch = _sync(manifest, plans, entries, described, new=new, new_flag=new_flag, source=source)
+        rows = {row.index: row for row in manifest.items(batch)}
+        wanted = ("pending", "failed") if retry_failed else ("pending",)
+        todo = [e.index for e in entries if rows[e.index].status in wanted]
+        names = sorted(p.name for p in folder.iterdir()) if todo else []
+        jobs: list[Job] = []
+        states: dict[int, ItemState] = {}
+        adopted = 0
+        for index in todo:
+            plan, entry, row = plans[index], entries[index], rows[index]
+            found = [adopt(folder, names, part) for part in plan.parts]
+            state = ItemState(index, 0, row.attempts)
+            for number, (part, files) in enumerate(zip(plan.parts, found, strict=True)):
+                if files is not None:
+                    state.files.extend(replace(f, part=number * part.n + f.part) for f in files)
+                    continue
+                state.parts_left += 1
+                jobs.append(Job(index, number, part, entry.headers, attempts_before=row.attempts))
+            if state.parts_left == 0:
+                manifest.finish(batch, index, status="done", files=state.files, attempts=row.attempts)
+                adopted += 1
+            else:
+                states[index] = state
+        _check_budget(config, jobs)
+        return await _run(
+            manifest,
+            batch,
+            jobs,
+            states,
+            config,
+            client,
+            adopted,
+            concurrency=concurrency,
+            rpm=rpm,
+            progress=progress,
+            on_interrupt=on_interrupt,
+        )
+
+
+async def _run(
+    manifest: Manifest,
+    batch: int,
+    jobs: list[Job],
+    states: dict[int, ItemState],
+    config: Imagine,
+    client: AsyncTogether | None,
+    adopted: int,
+    *,
+    concurrency: int | None,
+    rpm: float | None,
+    progress: str | None,
+    on_interrupt: Callable[[str], None] | None,
+) -> Batch:
+    counts = manifest.counts(batch)
+    total = sum(counts.values())
+    pacer = Pacer(rpm=rpm, max_concurrency=concurrency or DEFAULT_CONCURRENCY)
+    bar = Progress(progress, total=total, initial=total - len(states), description=manifest.folder.name)
+    own_client = client is None
+    if client is None:
+        client = AsyncTogether(
+            base_url=config.base_url, timeout=config.timeout, max_retries=0, announce_offline=False
+        )
+    runner = Runner(
+        manifest=manifest,
+        batch=batch,
+        jobs=jobs,
+        states=states,
+        client=client,
+        pacer=pacer,
+        config=config,
+        on_item=lambda failed: bar.advance(failed=failed),
+        on_throttle=bar.note_throttled,
+    )
+    started = time.perf_counter()
+    interrupted = False
+    try:
+        await runner.run()
+    except (asyncio.CancelledError, KeyboardInterrupt):
+        interrupted = True
+        raise
+    finally:
+        bar.close()
+        if own_client:
+            await asyncio.shield(client.aclose())
+        if interrupted and on_interrupt is not None:
+            now = manifest.counts(batch)
+            on_interrupt(
+                f"interrupted: {now['done']} of {total} done are kept in {manifest.folder}; "
+                "run it again to finish the rest"
+            )
+    stats = runner.stats
+    counts = manifest.counts(batch)
+    failures: dict[str, int] = {}
+    for row in manifest.items(batch):
+        if row.status == "failed":
+            kind = error_kind(row.error or "?")
+            failures[kind] = failures.get(kind, 0) + 1
+    summary = Summary(
+        total=total,
+        done=counts["done"],
+        failed=counts["failed"],
+        pending=counts["pending"],
+        made=stats.made,
+        adopted=adopted,
+        requests=stats.requests,
+        throttled=pacer.stats.throttled,
+        retries=stats.retries,
+        elapsed=time.perf_counter() - started,
+        cost=stats.cost if stats.costed else None,
+        limit=pacer.limit,
+        failures=failures,
+        backend=client.backend,
+    )
+    return _result(manifest, batch, summary)
+
+
+def _result(manifest: Manifest, batch: int, summary: Summary) -> Batch:
+    folder = manifest.folder
+    items = [
+        BatchItem(
+            index=row.index,
+            request=row.request,
+            status=row.status,
+            error=row.error,
+            files=tuple(folder / f.name for f in row.files),
+            sha256=tuple(f.sha256 for f in row.files),
+            attempts=row.attempts,
+        )
+        for row in manifest.items(batch)
+    ]
+    return Batch(folder, items, summary)
+
+
+# ----------------------------------------------------------------------------------- Python API
+async def agenerate_many(
+    items: Any,
+    *,
+    out: str | Path,
+    prompt: str | None = None,
+    concurrency: int | None = None,
+    rpm: float | None = None,
+    retry_failed: bool = False,
+    new: bool = False,
+    progress: bool | None = None,
+    config: Imagine | None = None,
+    client: AsyncTogether | None = None,
+    **defaults: Any,
+) -> Batch:
+    """``await agenerate_many(["a fox", "an owl"], out="animals", model=..., size="512x512")``.
+
+    ``items``: prompts, dicts of request fields, a DataFrame, or a path to a .txt/.csv/.jsonl file.
+    ``prompt``: a template filled per item (``"a {{ item }} in watercolour"``, ``"{{ item.animal }}"``).
+    ``defaults``: request fields for every item (``model``, ``size``, ``width``, ``steps``, ``seed``...).
+    ``rpm``: never more requests a minute (default: the server's ``x-ratelimit-limit`` once seen).
+    """
+    options, _ = options_from_fields(defaults, "generate_many")
+    return await run_batch(
+        items,
+        out=out,
+        defaults=options,
+        template=prompt,
+        config=config,
+        concurrency=concurrency,
+        rpm=rpm,
+        retry_failed=retry_failed,
+        new=new,
+        progress=progress_mode(progress),
+        client=client,
+        on_interrupt=print,
+    )
+
+
+def generate_many(items: Any, *, out: str | Path, **options: Any) -> Batch:
+    """Like ``agenerate_many``, from synchronous code (a script, a notebook cell without ``await``)."""
+    return run_blocking(lambda: agenerate_many(items, out=out, **options))
+
+
+# ----------------------------------------------------------------------------------- the magic
+def _items_named(name: str, namespace: Mapping[str, Any]) -> Any:
+    if name in namespace:
+        return namespace[name]
+    if not IDENTIFIER.match(name) or name.lower().endswith((".txt", ".csv", ".jsonl")):
+        return name  # a path
+    names = [n for n in namespace if isinstance(n, str) and not n.startswith("_")]
+    guess = models.closest(name, names, cutoff=0.6)
+    hint = f"; did you mean {guess}?" if guess else " (a list, a DataFrame or a .txt/.csv/.jsonl path)"
+    raise OptionError(f"--each: there is no variable {name!r}{hint}")
 
 
 async def batch_cell(magics: Any, options: ImagineOptions, namespace: dict[str, Any], *, live: bool) -> Any:
-    """Run a ``%%imagine`` cell with --each for the magic."""
-    raise OptionError("--each is not available in this version")
+    """``%%imagine --each VAR --out DIR``: the cell body is the template; the result is the ``Batch``."""
+    if options.out is None:
+        raise OptionError("--each needs --out DIR: the folder for the images and the batch's manifest")
+    if options.vary:
+        raise OptionError("--each and --vary cannot be combined: run the sweep per item in a loop instead")
+    if options.save is not None:
+        raise OptionError("--each saves into the --out folder: drop --save")
+    items = _items_named(str(options.each), namespace)
+    defaults = options.replace(prompt=None, each=None, out=None, save=None)
+    new_flag = "--new" if hasattr(options, "new") else f"generate_many({options.each}, out=..., new=True)"
+
+    def note(line: str) -> None:
+        from IPython.display import display
+
+        display({"text/plain": line}, raw=True)  # type: ignore[no-untyped-call]
+
+    result = await run_batch(
+        items,
+        out=str(options.out),
+        defaults=defaults,
+        template=options.prompt,
+        namespace=namespace,
+        config=magics.settings,
+        concurrency=getattr(options, "concurrency", None),
+        rpm=getattr(options, "rpm", None),
+        retry_failed=bool(getattr(options, "retry_failed", False)),
+        new=bool(getattr(options, "new", False)),
+        progress=progress_mode(None, live=live),
+        source="magic",
+        new_flag=new_flag,
+        on_interrupt=note,
+    )
+    magics._announce(result.summary.backend)
+    return result if options.display else None
