@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._version import __version__
+from .batchcli import add_batch_command, run_batch_command
 from .client import Together, resolve_settings
 from .config import Imagine
 from .errors import OptionError, TogetherError, explain
@@ -138,6 +139,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(generate)
     generate.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="read timeout")
 
+    add_batch_command(commands)
+
     info = commands.add_parser("info", help="version, backend in use and configuration (never the key)")
     info.add_argument("--models", action="store_true", help="list the catalogued image models")
     return parser
@@ -208,8 +211,10 @@ def _generate(args: argparse.Namespace) -> int:
         options = from_args(args, " ".join(args.prompt) or None)
         if options.interpolate and "{{" in options.to_cell():
             raise OptionError("{{ }} needs a notebook namespace; in the shell, use your shell's variables")
-        if options.vary or options.each is not None:
-            raise OptionError("--vary and --each are not available in this version")
+        if options.each is not None:
+            raise OptionError("--each: use together-magic batch FILE --out DIR for many images")
+        if options.vary:
+            raise OptionError("--vary is not available in this version")
         options = options.replace(save=options.save or "images")
         plan = build_plan(options, config=config)
     except OptionError as exc:
@@ -286,7 +291,13 @@ def _info(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"serve": _serve, "demo": _demo, "generate": _generate, "info": _info}
+    handlers = {
+        "serve": _serve,
+        "demo": _demo,
+        "generate": _generate,
+        "batch": run_batch_command,
+        "info": _info,
+    }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:
