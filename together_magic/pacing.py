@@ -74,7 +74,6 @@ class Pacer:
         self._gate = 0.0
         self._throttles_in_a_row = 0
         self._credit = 0
-        self._starved = False
         self._waiters: list[asyncio.Future[None]] = []
 
     # ------------------------------------------------------------------------ what we pace at
@@ -96,7 +95,6 @@ class Pacer:
     async def acquire(self) -> None:
         """Wait for a slot in flight, then for the request's turn (spacing and gate)."""
         while self.in_flight >= self.concurrency:
-            self._starved = True
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:
@@ -120,7 +118,8 @@ class Pacer:
             start = max(now, self._gate, self._next if rate else now)
             if start <= now:
                 if rate:
-                    self._next = max(now, self._next) + 60.0 / rate
+                    # a microsecond more than 60/rate: rounding must never let rate + 1 into a minute
+                    self._next = max(now, self._next) + 60.0 / rate + 1e-6
                 return
             await self._sleep(start - now)  # then look again: a 429 meanwhile moves the gate
 
@@ -148,12 +147,11 @@ class Pacer:
         if rate_limit is not None and rate_limit.remaining == 0:
             wait = rate_limit.reset if rate_limit.reset is not None else NO_HINT_WAIT
             self._close_gate(min(max(wait, 0.0), MAX_RETRY_AFTER))
-        if self._starved:
+        if self._waiters:  # requests are queuing for a slot: concurrency, not the rate, is the bottleneck
             self._credit += 1
             if self._credit >= self.concurrency and self.concurrency < self.max_concurrency:
                 self.concurrency += 1
                 self._credit = 0
-                self._starved = False
                 self._wake()
 
     def throttled(self, retry_after: float | None, rate_limit: RateLimit | None) -> float:
