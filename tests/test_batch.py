@@ -1,4 +1,4 @@
-"""generate_many through the real httpx stack (in-process offline backend): items, resume, refusals, results."""
+"""generate_many through the real httpx stack (in-process offline backend): items, resume, refusals."""
 
 from __future__ import annotations
 
