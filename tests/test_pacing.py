@@ -1,4 +1,4 @@
-"""The pacer on a simulated clock: spacing never exceeds the rate, a 429 gates everyone, concurrency adapts."""
+"""The pacer on a virtual clock: spacing never exceeds the rate, a 429 gates everyone, concurrency adapts."""
 
 from __future__ import annotations
 
