@@ -32,8 +32,11 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
 def statuses(out: Path) -> dict[str, int]:
     if not (out / MANIFEST_NAME).exists():
         return {}
-    with sqlite3.connect(out / MANIFEST_NAME) as db:
-        return dict(db.execute("SELECT status, count(*) FROM items GROUP BY status").fetchall())
+    try:
+        with sqlite3.connect(out / MANIFEST_NAME) as db:
+            return dict(db.execute("SELECT status, count(*) FROM items GROUP BY status").fetchall())
+    except sqlite3.OperationalError:  # the file exists, its tables are being made right now
+        return {}
 
 
 def answered(kernel: Kernel) -> int:
