@@ -44,6 +44,7 @@ RANKS: dict[str, int] = {
     "sweep": 11,
     "batch": 11,
     "batchitems": 11,
+    "batchplan": 11,
     "batchrun": 11,
     "batchview": 11,
     "history": 11,

@@ -40,7 +40,7 @@ _REQUEST_OPTIONS = {
     "--upsample",
     "--param",
 }
-_NOT_HERE = {
+_NOT_HERE: dict[str, object] = {
     "prompt": [],
     "vary": None,
     "each": None,

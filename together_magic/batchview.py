@@ -272,11 +272,9 @@ class Progress:
         try:
             if mode == "notebook":
                 from IPython.display import display
-                from tqdm.notebook import tqdm as notebook_bar
 
-                self._bar = notebook_bar(display=False, **options)
                 self._handle = display({}, raw=True, display_id=True)  # type: ignore[no-untyped-call]
-                self._handle.update(self._bar.container)
+                self._bar = _notebook_bar(self._handle, options)
             else:
                 from tqdm import tqdm as text_bar
 
@@ -308,13 +306,41 @@ class Progress:
     def close(self) -> None:
         bar, self._bar = self._bar, None
         if bar is not None:
-            try:
+            with contextlib.suppress(Exception):
                 bar.close()
-                if self.mode == "notebook":
-                    bar.container.close()
-            except Exception:
-                pass
         if self._handle is not None:
             with contextlib.suppress(Exception):
                 self._handle.update({}, raw=True)
             self._handle = None
+
+
+_METER = "{desc}: {percentage:3.0f}% {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+
+
+def _notebook_bar(handle: Any, options: dict[str, Any]) -> Any:
+    """tqdm's meter (counts, rate, ETA) drawn as HTML in a display handle rather than as ipywidgets.
+
+    Widgets would leave their state in a saved notebook even after being closed (nbclient keeps every
+    model it saw); a display that starts and ends empty leaves nothing, as the status line does.
+    """
+    import io
+
+    from tqdm import tqdm as text_bar
+
+    class HTMLBar(text_bar):  # type: ignore[misc]
+        monitor_interval = 0  # no monitor thread: updates come from the batch itself
+
+        def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+            meter = self.format_meter(**{**self.format_dict, "bar_format": _METER})
+            share = self.n / self.total if self.total else 0
+            colour = "#c0392b" if "failed" in (self.postfix or "") else "#2e7d32"
+            bar = (
+                '<div style="display:inline-block;width:200px;height:8px;background:#e0e0e0;'
+                f'border-radius:4px;vertical-align:middle;margin-right:8px"><div style="width:{share:.1%};'
+                f'height:8px;background:{colour};border-radius:4px"></div></div>'
+            )
+            text = f'<span style="font:12px/1.4 ui-monospace,monospace">{html.escape(meter)}</span>'
+            handle.update({"text/plain": meter, "text/html": f"<div>{bar}{text}</div>"}, raw=True)
+            return True
+
+    return HTMLBar(file=io.StringIO(), **options)
