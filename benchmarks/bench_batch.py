@@ -48,7 +48,8 @@ print(json.dumps({
     "wall": wall, "done": len(batch.done), "failed": len(batch.failed), "throttled": batch.summary.throttled,
     "requests": batch.summary.requests, "limit": batch.summary.limit,
     "cpu": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system),
-    "rss_start": start_rss, "rss_end": rss_kb(), "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "rss_start": start_rss, "rss_end": rss_kb(),
+    "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
 }))
 """
 
@@ -69,9 +70,9 @@ def _env(base_url: str | None = None) -> dict[str, str]:
 def measure(count: int) -> dict[str, Any]:
     """One batch of ``count`` items in a fresh process against a fresh rate-limited server."""
     port = _free_port()
+    serve = ["serve", "--port", str(port), "--rate-limit", str(LIMIT), "--latency", str(LATENCY)]
     server = subprocess.Popen(
-        [sys.executable, "-m", "together_magic", "serve", "--port", str(port)]
-        + ["--rate-limit", str(LIMIT), "--latency", str(LATENCY)],
+        [sys.executable, "-m", "together_magic", *serve],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=_env(),

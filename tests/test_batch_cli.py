@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pexpect
@@ -109,3 +112,27 @@ def test_a_terminal_gets_a_progress_bar(tmp_path: Path, server: Server) -> None:
     child.close()
     assert child.exitstatus == 0
     assert "img" in (child.before or "") and "6 of 6 done" in (child.before or "")
+
+
+def test_ctrl_c_keeps_what_finished_and_the_same_command_continues(
+    tmp_path: Path, start_server: Callable[..., Server]
+) -> None:
+    slow = start_server("--latency", "0.2")
+    (tmp_path / "items.txt").write_text("".join(f"a slow kite {i}\n" for i in range(200)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    env["TOGETHER_BASE_URL"] = slow.base_url
+    command = [sys.executable, "-m", "together_magic", "batch", "items.txt", "--out", "out"]
+    command += ["--size", "256x256"]
+    process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while len(list((tmp_path / "out").glob("*.jpg"))) < 10:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130
+    kept = len(list((tmp_path / "out").glob("*.jpg")))
+    assert 10 <= kept < 200
+    assert err.decode().startswith("together-magic: interrupted: ") and "run it again" in err.decode()
+    before = slow.stats()["status_200"]
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "200 of 200 done" in done.stdout
+    assert slow.stats()["status_200"] - before <= 200 - kept + 16  # the rest, and the few cut off in flight

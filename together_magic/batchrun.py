@@ -97,7 +97,7 @@ def adopt(folder: Path, names: list[str], request: ImageRequest) -> list[FileEnt
             continue
         try:
             record = metadata.read_record(folder / name)
-        except (OSError, ValueError):
+        except Exception:  # not an image of ours, damaged, unreadable: never adopted, never touched
             continue
         position = record.get("index", 0)
         if isinstance(position, int) and position not in found and _matches(record.get("request"), payload):
