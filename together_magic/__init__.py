@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from .batch import agenerate_many, generate_many
+    from .batchview import Batch
     from .client import AsyncTogether, Together
     from .errors import (
         APIConnectionError,
@@ -47,6 +49,9 @@ _EXPORTS: dict[str, str] = {
     "Provenance": "types",
     "RateLimit": "types",
     "ImagineOptions": "options",
+    "generate_many": "batch",
+    "agenerate_many": "batch",
+    "Batch": "batchview",
     "read_parameters": "outputs",
     "compare": "gallery",
     "history": "history",

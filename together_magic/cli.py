@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._version import __version__
+from .batchcli import add_batch_command, run_batch_command
 from .client import Together, resolve_settings
 from .config import Imagine
 from .errors import OptionError, TogetherError, explain
@@ -72,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(generate)
     generate.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="read timeout")
 
+    add_batch_command(commands)
+
     past = commands.add_parser("history", help="list past generations (all notebooks, the panel, the CLI)")
     history_parser(parser=past)
     past.add_argument("--json", action="store_true", help="one JSON object per generation")
@@ -124,8 +127,10 @@ def _generate(args: argparse.Namespace) -> int:
         options = from_args(args, " ".join(args.prompt) or None)
         if options.interpolate and "{{" in options.to_cell():
             raise OptionError("{{ }} needs a notebook namespace; in the shell, use your shell's variables")
-        if options.vary or options.each is not None:
-            raise OptionError("--vary and --each are not available in this version")
+        if options.each is not None:
+            raise OptionError("--each: use together-magic batch FILE --out DIR for many images")
+        if options.vary:
+            raise OptionError("--vary is not available in this version")
         options = options.replace(save=options.save or "images")
         plan = build_plan(options, config=config)
     except OptionError as exc:
@@ -220,7 +225,14 @@ def _history(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    handlers = {"serve": _serve, "demo": _demo, "generate": _generate, "info": _info, "history": _history}
+    handlers = {
+        "serve": _serve,
+        "demo": _demo,
+        "generate": _generate,
+        "batch": run_batch_command,
+        "history": _history,
+        "info": _info,
+    }
     try:
         return handlers[args.command](args)
     except KeyboardInterrupt:

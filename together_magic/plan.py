@@ -24,8 +24,8 @@ from .errors import OptionError
 from .lineparse import check_text
 from .options import FIELD_OPTIONS, ImagineOptions, from_request
 from .outputs import read_record
+from .pricing import part_cost
 from .references import resolve
-from .service import part_cost
 from .types import ImageRequest
 
 __all__ = ["Plan", "build_plan", "merge_from"]

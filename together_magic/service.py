@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import models
 from .client import AsyncTogether
 from .config import Imagine
 from .errors import ImageDataError, TogetherError
 from .outputs import SaveReport, save_response
+from .pricing import part_cost
 from .records import generation_of, response_of, store_for, stored_request
 from .runner import client_for_running_loop
 from .store import Generation, NewGeneration, Store, StoreError
@@ -87,20 +87,6 @@ def check_budget(plan: Plan, config: Imagine, cost: float | None) -> None:
             f"this request would cost about ${cost:.4f} but the session budget has ${max(left, 0):.4f} of "
             f"${config.budget:.2f} left; raise it with %config Imagine.budget = {config.budget * 2:g}"
         )
-
-
-def part_cost(part: ImageRequest, config: Imagine) -> float | None:
-    payload = part.payload()
-    steps = payload.get("steps")
-    width, height = models.ASPECT_RATIOS.get(str(payload.get("aspect_ratio")), models.DEFAULT_SIZE)
-    return models.estimate_cost(
-        part.model,
-        part.width or width,
-        part.height or height,
-        steps=steps if isinstance(steps, int) else None,
-        n=part.n,
-        prices=dict(config.prices),
-    )
 
 
 async def _verified(response: ImageResponse) -> ImageResponse:

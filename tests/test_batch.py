@@ -1,0 +1,211 @@
+"""generate_many through the real httpx stack (in-process offline backend): items, resume, refusals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+import together_magic as tm
+from together_magic import metadata
+from together_magic.config import Imagine
+from together_magic.errors import OptionError
+from together_magic.files import safe_stem
+from together_magic.manifest import MANIFEST_NAME
+from together_magic.offline import shared_backend
+from together_magic.service import BudgetError
+
+SMALL = {"size": "256x256"}
+
+
+def sent() -> int:
+    return int(shared_backend().stats["requests"])
+
+
+def many(items: object, out: Path, **kwargs: object) -> tm.Batch:
+    return tm.generate_many(items, out=out, config=Imagine(), **{**SMALL, **kwargs})
+
+
+def images(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.suffix in (".jpg", ".png"))
+
+
+def test_prompts_become_images_with_their_manifest(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = sent()
+    batch = many(["a red fox", "an owl", "a red fox"], tmp_path)
+    assert sent() - before == 3
+    assert len(batch.done) == 3 and not batch.failed and not batch.pending
+    assert len(images(tmp_path)) == 3  # the same prompt twice: two seeds, two files
+    for item in batch.done:
+        (path,) = item.files
+        assert path.parent == tmp_path and path.name == f"{safe_stem(item.prompt)}-s{item.seed}.jpg"
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == item.sha256[0]
+        assert metadata.read_record(path)["request"] == item.request
+        assert item.attempts == 1 and item.request["width"] == 256
+    summary = batch.summary
+    assert (summary.done, summary.failed, summary.made, summary.requests) == (3, 0, 3, 3)
+    assert "3 of 3 done" in repr(batch) and summary.cost is not None and summary.cost > 0
+    assert capsys.readouterr().err == ""  # no bar and no noise when stderr is not a terminal
+
+
+def test_running_the_same_call_again_sends_nothing(tmp_path: Path) -> None:
+    prompts = [f"a lantern {i}" for i in range(5)]
+    first = many(prompts, tmp_path, steps=2)
+    before = sent()
+    again = many(prompts, tmp_path, steps=2)
+    assert sent() == before
+    assert [it.files for it in again.done] == [it.files for it in first.done]
+    assert again.summary.made == 0 and again.summary.done == 5
+
+
+def test_a_changed_default_is_refused_unless_new(tmp_path: Path) -> None:
+    many(["a kite", "a boat"], tmp_path)
+    before = sent()
+    with pytest.raises(OptionError) as info:
+        many(["a kite", "a boat"], tmp_path, size="512x512")
+    message = str(info.value)
+    assert "\n" not in message and "width was 256, now 512" in message and "new=True" in message
+    assert sent() == before
+    with pytest.raises(OptionError, match="item 1: prompt was 'a boat', now 'a ship'"):
+        many(["a kite", "a ship"], tmp_path)
+    with pytest.raises(OptionError, match="batch of 2 items and this call gives 1"):
+        many(["a kite"], tmp_path)
+    old = images(tmp_path)
+    fresh = many(["a kite", "a boat"], tmp_path, size="512x512", new=True)
+    assert len(fresh.done) == 2 and set(old) < set(images(tmp_path))  # nothing was deleted
+    assert all(it.request["width"] == 512 for it in fresh.done)
+
+
+def test_items_appended_later_are_the_only_ones_sent(tmp_path: Path) -> None:
+    many(["one", "two"], tmp_path)
+    before = sent()
+    batch = many(["one", "two", "three"], tmp_path)
+    assert sent() - before == 1 and len(batch.done) == 3 and batch.summary.made == 1
+
+
+def test_dicts_templates_and_per_item_fields(tmp_path: Path) -> None:
+    rows = [
+        {"animal": "fox", "place": "forest", "seed": 7},
+        {"animal": "owl", "place": "barn", "seed": 8, "size": "256x512"},
+        {"animal": "cat", "place": "sofa", "steps": 3},
+    ]
+    batch = many(rows, tmp_path, prompt="a {{ item.animal }} in the {{ item['place'] }}")
+    prompts = [it.prompt for it in batch.done]
+    assert prompts == ["a fox in the forest", "a owl in the barn", "a cat in the sofa"]
+    assert [it.seed for it in batch.done][:2] == [7, 8]
+    assert (batch.done[1].request["width"], batch.done[1].request["height"]) == (256, 512)
+    assert batch.done[2].request["steps"] == 3 and batch.done[0].request.get("steps") is None
+    plain = many([{"prompt": "a tree", "negative": "snow", "guidance_scale": 2.5}], tmp_path / "plain")
+    assert plain.done[0].request["negative_prompt"] == "snow"
+
+
+def test_files_as_items(tmp_path: Path) -> None:
+    (tmp_path / "p.txt").write_text("a fox\n\n  an owl  \n")
+    (tmp_path / "p.csv").write_text('prompt,seed,steps\na fox,1,2\n"an owl, at night",2,\n')
+    (tmp_path / "p.jsonl").write_text('"a fox"\n{"prompt": "an owl", "seed": 5}\n\n')
+    assert [it.prompt for it in many(tmp_path / "p.txt", tmp_path / "t").done] == ["a fox", "an owl"]
+    csv_batch = many(str(tmp_path / "p.csv"), tmp_path / "c")
+    assert [(it.prompt, it.seed) for it in csv_batch.done] == [("a fox", 1), ("an owl, at night", 2)]
+    assert csv_batch.done[0].request["steps"] == 2 and "steps" not in csv_batch.done[1].request
+    assert [it.prompt for it in many(tmp_path / "p.jsonl", tmp_path / "j").done] == ["a fox", "an owl"]
+
+
+def test_a_dataframe(tmp_path: Path) -> None:
+    pandas = pytest.importorskip("pandas")  # the test extra installs it; the package does not need it
+    frame = pandas.DataFrame({"animal": ["fox", "owl"], "seed": [3, None]})
+    batch = many(frame, tmp_path, prompt="a {{ item.animal }}")
+    assert [it.prompt for it in batch.done] == ["a fox", "a owl"] and batch.done[0].seed == 3
+    table = batch.to_pandas()
+    assert list(table["status"]) == ["done", "done"] and list(table["prompt"]) == ["a fox", "a owl"]
+
+
+@pytest.mark.parametrize(
+    ("items", "kwargs", "message"),
+    [
+        ([], {}, "there are no items"),
+        ([{"prompt": "x", "sede": 3}], {}, "item 0: unknown field 'sede'; did you mean seed?"),
+        ([{"animal": "fox"}], {}, "item 0 has no prompt"),
+        (["fox"], {"prompt": "a watercolour"}, "the template has no {{ item }}"),
+        ([{"a": 1}], {"prompt": "{{ item.b }}"}, "item 0: {{ item.b }} in the prompt failed: AttributeError"),
+        (["ok", "x"], {"steps": 99}, "item 0: --steps must be between"),
+        (["ok", {"prompt": "x", "seed": "abc"}], {}, "item 1: seed must be a whole number, got 'abc'"),
+        ([3], {}, "item 0 is a int; items are prompts"),
+        ("nothing-here.csv", {}, "items: no file"),
+        ("notes.md", {}, "not a .txt (one prompt a line), .csv or .jsonl file"),
+        ({"prompt": "x"}, {}, "items must be a list of prompts or dicts"),
+        (["ok"], {"colour": "red"}, "generate_many: unknown field 'colour'"),
+        (["ok"], {"concurrency": 0}, "--concurrency must be 1 or more"),
+        (["ok"], {"rpm": -1}, "--rpm must be more than 0"),
+    ],
+)
+def test_mistakes_are_one_line_and_send_nothing(
+    tmp_path: Path, items: object, kwargs: dict[str, object], message: str
+) -> None:
+    before = sent()
+    with pytest.raises(OptionError) as info:
+        many(items, tmp_path / "out", **kwargs)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert sent() == before
+
+
+def test_bad_files_name_their_line(tmp_path: Path) -> None:
+    (tmp_path / "bad.jsonl").write_text('"ok"\n{not json\n')
+    (tmp_path / "wide.csv").write_text("prompt\nx,y\n")
+    (tmp_path / "headless.csv").write_text(",\nx,y\n")
+    with pytest.raises(OptionError, match=r"line 2 of bad\.jsonl is not JSON"):
+        many(tmp_path / "bad.jsonl", tmp_path / "o")
+    with pytest.raises(OptionError, match=r"line 2 of wide\.csv has more cells than the header"):
+        many(tmp_path / "wide.csv", tmp_path / "o")
+    with pytest.raises(OptionError, match="needs a header row"):
+        many(tmp_path / "headless.csv", tmp_path / "o")
+
+
+def test_files_written_before_a_crash_are_adopted_not_asked_again(tmp_path: Path) -> None:
+    first = many(["a comet", "a moon", "a star"], tmp_path)
+    names = images(tmp_path)
+    # As if the process had died after writing the files but before recording them.
+    with sqlite3.connect(tmp_path / MANIFEST_NAME) as db:
+        db.execute("UPDATE items SET status='pending', files='[]'")
+    before = sent()
+    again = many(["a comet", "a moon", "a star"], tmp_path)
+    assert sent() == before and again.summary.adopted == 3
+    assert images(tmp_path) == names
+    assert [it.sha256 for it in again.done] == [it.sha256 for it in first.done]
+
+
+def test_several_images_per_item_each_with_its_own_seed(tmp_path: Path) -> None:
+    batch = many(["a bell"], tmp_path, n=2, seed=40)
+    (item,) = batch.done
+    assert [p.name for p in item.files] == ["a-bell-s40.jpg", "a-bell-s41.jpg"]
+    assert [metadata.read_record(p)["request"]["seed"] for p in item.files] == [40, 41]
+
+
+def test_the_budget_is_checked_before_anything_is_sent(tmp_path: Path) -> None:
+    before = sent()
+    with pytest.raises(BudgetError, match="this batch would cost about"):
+        tm.generate_many(["a"] * 20, out=tmp_path, config=Imagine(budget=0.0001), **SMALL)
+    assert sent() == before
+
+
+def test_the_display_is_one_page_of_thumbnails(tmp_path: Path) -> None:
+    batch = many([f"a pebble {i}" for i in range(30)], tmp_path, size="256x256")
+    data, _ = batch._repr_mimebundle_()
+    assert data["text/html"].count("<figure") == 24 and "page 1 of 2" in data["text/html"]
+    assert ".page(2) shows the next" in data["text/html"]
+    second, _ = batch.page(2)._repr_mimebundle_()
+    assert second["text/html"].count("<figure") == 6
+    with pytest.raises(ValueError, match="page must be between 1 and 2"):
+        batch.page(3)
+    assert len(json.dumps(data)) < 24 * 20_000  # small previews, not full images
+
+
+def test_a_second_process_cannot_fill_the_same_folder(tmp_path: Path) -> None:
+    from together_magic.manifest import Manifest
+
+    with Manifest.open(tmp_path), pytest.raises(OptionError, match="another process is filling"):
+        many(["x"], tmp_path)
