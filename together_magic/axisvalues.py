@@ -109,7 +109,7 @@ def split_values(name: str, spec: str, label: str, limit: int, where: str) -> li
         raise OptionError(f"{label}= has no values; e.g. --vary steps=4,8,16")
     check_text(spec, label)
     try:
-        items = next(csv.reader([spec], skipinitialspace=True))
+        items = next(csv.reader([spec], skipinitialspace=True, strict=True))
     except csv.Error as exc:
         raise OptionError(f"{label}: could not read the values ({exc}); check the quotes") from None
     kind = AXES[name][0]

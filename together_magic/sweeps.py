@@ -298,7 +298,7 @@ class Sweep:
         ``request`` is the first cell's (any reader of together-magic records gets one image from it);
         ``sweep`` holds the axes, the base options as ``%%imagine`` tokens and every cell's request.
         """
-        base = self.options.replace(vary=(), from_path=None, out=None, save=None)
+        base = self.options.replace(vary=(), from_path=None, out=None, save=None, display=True, cache=True)
         try:
             tokens = base.replace(prompt=None).tokens()
         except ValueError:  # uploaded images (bytes) have no file to name: the cells still have it all
