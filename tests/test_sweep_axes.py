@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from together_magic import models
-from together_magic.axes import Axis, make_axis, parse_axis
+from together_magic.axes import Axis, axes_for, axis_names, make_axis, parse_axis
 from together_magic.errors import OptionError
 from together_magic.lineparse import parse_line, split_line
 from together_magic.options import ImagineOptions
@@ -150,6 +150,27 @@ def test_an_axis_the_model_does_not_take_names_the_models_that_do() -> None:
     assert "models that do: black-forest-labs/FLUX.1-schnell" in message
     axis("guidance=2,4").check(BASE, ["black-forest-labs/FLUX.2-dev"])  # FLUX.2 calls it "guidance"
     axis("steps=4,8").check(BASE, ["acme/unknown"])  # unknown ids are the API's to judge
+
+
+def test_the_axes_a_model_can_take() -> None:
+    assert axes_for("black-forest-labs/FLUX.2-pro") == [
+        "seed",
+        "width",
+        "height",
+        "size",
+        "aspect_ratio",
+        "model",
+        "prompt",
+        "format",
+        "upsample",
+    ]
+    schnell = axes_for("black-forest-labs/FLUX.1-schnell")
+    assert (
+        {"steps", "guidance", "negative"} <= set(schnell)
+        and "lora" not in schnell
+        and "upsample" not in schnell
+    )
+    assert "guidance" in axes_for("black-forest-labs/FLUX.2-dev") and axes_for("acme/x") == axis_names()
 
 
 def test_lora_axes_pick_their_lora() -> None:

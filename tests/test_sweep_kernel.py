@@ -119,3 +119,22 @@ def test_a_failing_cell_shows_its_error_and_the_others_complete(kernel: Kernel) 
     page = result["content"]["data"]["text/html"]
     assert page.count("<img ") == 2 and "Unable to access model acme/missing" in page
     assert value(kernel, "[c.state for c in s_fail.cells]") == ["done", "failed", "done"]
+
+
+def test_an_interrupted_line_magic_sweep_reports_what_its_worker_thread_kept(kernel: Kernel) -> None:
+    """``x = %imagine --vary ...`` runs in a worker thread (no top-level await): the same account."""
+    set_latency(kernel, 1.0)
+    kernel.ok("%config Imagine.max_concurrency = 1")
+    try:
+        reply = kernel.run(
+            "x = %imagine 'a red fox' --size 256x256 -s 29 --vary steps=4..7 -o s_thread", interrupt_after=1.5
+        )
+    finally:
+        set_latency(kernel, 0.0)
+        kernel.ok("%config Imagine.max_concurrency = 4")
+    (error,) = reply.of_type("error")
+    assert error["content"]["traceback"] == [
+        "sweep interrupted: 1 of 4 cells finished (bound to s_thread), 3 cancelled"
+    ]
+    assert reply.elapsed < 2.8, reply.elapsed
+    assert value(kernel, "[len(s_thread.responses), len(s_thread.cancelled)]") == [1, 3]

@@ -28,13 +28,25 @@ from .errors import OptionError
 from .lineparse import interpolate
 from .options import ImagineOptions
 
-__all__ = ["AXES", "Axis", "axis_names", "make_axis", "parse_axis", "too_many", "value_text"]
+__all__ = ["AXES", "Axis", "axes_for", "axis_names", "make_axis", "parse_axis", "too_many", "value_text"]
 
 _WHOLE = re.compile(r"^\s*\{\{(.*)\}\}\s*$", re.DOTALL)
 
 
 def axis_names() -> list[str]:
     return list(AXES)
+
+
+def axes_for(model_id: str) -> list[str]:
+    """The axes a sweep with this model can take (the panel's choice of axis); unknown ids: all of them."""
+    spec = models.find_model(model_id)
+    if spec is None:
+        return list(AXES)
+    return [
+        name
+        for name, (_, field, _) in AXES.items()
+        if field is None or spec.takes(field) or (field == "guidance" and spec.takes("guidance_scale"))
+    ]
 
 
 @dataclass(frozen=True)

@@ -198,6 +198,8 @@ def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         finally:
             await close_loop_client()  # this loop dies with the thread; so must its pool
 
+    finished = threading.Event()
+
     def worker() -> None:
         try:
             box["result"] = asyncio.run(main())
@@ -205,17 +207,20 @@ def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
             box["error"] = exc
         finally:
             ready.set()
+            finished.set()
 
     thread = threading.Thread(target=worker, name="together-magic", daemon=True)
     thread.start()
+    # An Event, not thread.join(): a KeyboardInterrupt inside join() can mark a thread that is still
+    # running as stopped (CPython gh-90882, before 3.13), and the second join() would not wait at all.
     try:
-        while thread.is_alive():
-            thread.join(0.05)
+        while not finished.wait(0.05):
+            pass
     except KeyboardInterrupt:
         ready.wait(1)
         if "task" in box:
             box["loop"].call_soon_threadsafe(box["task"].cancel)
-        thread.join(2)
+        finished.wait(2)
         raise _cancelled(box.get("error")) from None
     if "error" in box:
         raise box["error"]
