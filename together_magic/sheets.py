@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .gallery import figure, shorten
+from .gallery import figure
 from .types import ImageChoicesData
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ def _cell_html(cell: SheetCell, side: int) -> str:
             return figure(cell.choice, side, title=cell.title, caption_html=caption)
         except Exception as exc:  # an image that cannot be decoded shows as a failed cell, not a crash
             cell = SheetCell(None, f"{type(exc).__name__}: {exc}", "failed", cell.title, cell.size)
-    width, height = _box(cell.size, side)
+    width, height = _box(cell.size, min(side, max(cell.size or (side, side))))  # as big as its preview
     style = _EMPTY_STYLE.get(cell.state, _EMPTY_STYLE["pending"])
     title = html.escape(cell.title or cell.caption, quote=True)
     return (
@@ -141,19 +141,29 @@ def _font(size: int) -> Font:
 
 
 def _wrap(draw: ImageDraw.ImageDraw, text: str, font: Font, width: int, lines: int) -> list[str]:
-    words, out, line = text.split(), [], ""
-    for word in words:
+    """Up to ``lines`` lines of at most ``width`` px; text that does not fit ends in an ellipsis."""
+    out: list[str] = []
+    line, cut = "", False
+    for word in text.split():
         trial = f"{line} {word}".strip()
-        if draw.textlength(trial, font=font) <= width or not line:
+        if not line or draw.textlength(trial, font=font) <= width:
             line = trial
-        else:
-            out.append(line)
-            line = word
-        if len(out) == lines:
-            break
-    if line and len(out) < lines:
+            continue
         out.append(line)
-    return [shorten(item, max(4, width // 6)) for item in out]
+        line = word
+        if len(out) == lines:
+            line, cut = "", True
+            break
+    if line:
+        out.append(line)
+    fitted = []
+    for position, item in enumerate(out):
+        if (cut and position == len(out) - 1) or draw.textlength(item, font=font) > width:
+            while item and draw.textlength(item + "…", font=font) > width:
+                item = item[:-1]
+            item = item.rstrip() + "…"
+        fitted.append(item)
+    return fitted or [""]
 
 
 def _thumbnail(choice: ImageChoicesData, box: tuple[int, int]) -> Image.Image:
