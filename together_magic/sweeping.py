@@ -280,10 +280,16 @@ async def run_sweep(
 
 
 # ------------------------------------------------------------------------------------------------ saving
-def sheet_bytes(sweep: Sweep, cell_size: int = 512) -> bytes:
-    """The contact sheet as PNG with the sweep's record inside (what ``--from`` reads back)."""
+def sheet_bytes(sweep: Sweep, cell_size: int | None = None) -> bytes:
+    """The contact sheet as PNG with the sweep's record inside (what ``--from`` reads back).
+
+    Cells are 512 px at most, less for bigger sweeps, and the PNG is compressed lightly: a 64-cell sheet
+    takes a few tenths of a second, so saving it still fits in an interrupted cell's moment of cleanup.
+    """
+    count = len(sweep.cells)
+    side = cell_size or (512 if count <= 16 else 384 if count <= 36 else 256)
     out = io.BytesIO()
-    sweep.to_image(cell_size).save(out, format="PNG", compress_level=4)
+    sweep.to_image(side).save(out, format="PNG", compress_level=1)
     return metadata.embed(out.getvalue(), sweep.record())
 
 
