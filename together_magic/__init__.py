@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from .options import ImagineOptions
     from .outputs import read_parameters
     from .panel import ImaginePanel, panel
+    from .sweepapi import asweep, sweep
+    from .sweeps import Sweep
     from .types import ImageChoicesData, ImageRequest, ImageResponse, Provenance, RateLimit
 
 # The one table of public names and the module each lives in: ``__all__`` and the lazy loader read it.
@@ -58,6 +60,9 @@ _EXPORTS: dict[str, str] = {
     "list_models": "gallery",
     "panel": "panel",
     "ImaginePanel": "panel",
+    "sweep": "sweepapi",
+    "asweep": "sweepapi",
+    "Sweep": "sweeps",
     **{
         name: "errors"
         for name in (

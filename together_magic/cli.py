@@ -26,8 +26,18 @@ from .models import DEFAULT_MODEL, MODELS, PRICES_AS_OF, closest
 from .options import add_options
 from .outputs import save_response
 from .plan import build_plan
-from .runner import close_loop_client
+from .runner import Interrupted, close_loop_client
 from .service import generate
+from .sweeping import (
+    announce,
+    interrupted_message,
+    plan_sweep,
+    run_sweep,
+    save_sweep,
+    saved_summary,
+    wants_sweep,
+)
+from .sweeps import Sweep
 
 __all__ = ["main"]
 
@@ -72,6 +82,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_options(generate)
     generate.add_argument("--timeout", type=float, default=None, metavar="SECONDS", help="read timeout")
+    generate.add_argument(
+        "--max-images", type=int, default=None, metavar="N", help="allow --vary sweeps of up to N images (64)"
+    )
 
     add_batch_command(commands)
 
@@ -129,9 +142,11 @@ def _generate(args: argparse.Namespace) -> int:
             raise OptionError("{{ }} needs a notebook namespace; in the shell, use your shell's variables")
         if options.each is not None:
             raise OptionError("--each: use together-magic batch FILE --out DIR for many images")
-        if options.vary:
-            raise OptionError("--vary is not available in this version")
         options = options.replace(save=options.save or "images")
+        if args.max_images is not None:
+            config.max_sweep_images = max(1, args.max_images)
+        if wants_sweep(options):
+            return _sweep(plan_sweep(options, config=config, where="cli"), config)
         plan = build_plan(options, config=config)
     except OptionError as exc:
         return _fail(str(exc), 2)
@@ -155,6 +170,44 @@ def _generate(args: argparse.Namespace) -> int:
         print(line)
     if generated.saved is not None and not generated.saved.ok:
         return _fail(generated.saved.summary(plan.save or ""), 1)
+    return 0
+
+
+def _sweep(planned: Sweep, config: Imagine) -> int:
+    """``generate --vary``: one line per cell, every finished cell and the contact sheet saved."""
+    print(announce(planned, config), flush=True)
+
+    async def run() -> Sweep:
+        try:
+            return await run_sweep(planned, config, source="cli")
+        finally:
+            await close_loop_client()
+
+    ticker = _Ticker()
+    interrupted = False
+    try:
+        asyncio.run(run())
+    except Interrupted:
+        interrupted = True
+    except TogetherError as exc:
+        return _fail(str(explain(exc, "cli")), 1)
+    finally:
+        ticker.stop()
+    folder = planned.save_dir or Path("images")
+    problems = save_sweep(planned, folder) if planned.responses or not interrupted else []
+    for cell in planned.cells:
+        where = planned.saved.get(cell.values)
+        print(f"{planned.label(cell)}: {planned.caption(cell)}" + (f" · saved {where}" if where else ""))
+    if planned.sheet_path is not None:
+        print(f"contact sheet: {planned.sheet_path}")
+    if interrupted:
+        kept = f"saved in {folder}" if planned.saved else "nothing saved"
+        return _fail(interrupted_message(planned, kept), 130)
+    if problems:
+        return _fail(saved_summary(planned, problems, folder), 1)
+    if planned.failed:
+        first = next(iter(planned.failed.values()))
+        return _fail(f"{len(planned.failed)} of {len(planned.cells)} cells failed (the first: {first})", 1)
     return 0
 
 

@@ -8,6 +8,7 @@ be sent as UTF-8 JSON, an unknown option) becomes one ``OptionError`` line namin
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import re
@@ -91,14 +92,20 @@ def split_line(line: str, namespace: Mapping[str, Any] | None = None) -> list[st
         raise OptionError(f"could not read the options: {exc} (check the quotes)") from None
     literal = namespace is None or "--no-interpolate" in tokens
 
-    def restore(match: re.Match[str]) -> str:
+    def restore(match: re.Match[str], keep: bool) -> str:
         index = int(match.group(1))
         if index >= len(kept):
             return match.group(0)
         original = kept[index]
-        return original if literal else interpolate(original, namespace or {}, "the %%imagine line")
+        return original if keep else interpolate(original, namespace or {}, "the %%imagine line")
 
-    return [_PLACEHOLDER.sub(restore, token) for token in tokens]
+    # A --vary value keeps its {{ }}: the sweep evaluates it to a list of values (str() would flatten a
+    # list, a range or an array into text).
+    out = []
+    for k, token in enumerate(tokens):
+        as_written = literal or token.startswith("--vary=") or (k > 0 and tokens[k - 1] == "--vary")
+        out.append(_PLACEHOLDER.sub(functools.partial(restore, keep=as_written), token))
+    return out
 
 
 # ---------------------------------------------------------------------------------- parsing

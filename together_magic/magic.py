@@ -84,8 +84,10 @@ class ImagineMagics(Magics):
         ``live``: the cell runs on the kernel's loop as a top-level await, so a status line can update.
         """
         try:
-            if options.vary:
-                from .sweep import sweep_cell
+            from .sweeping import wants_sweep
+
+            if wants_sweep(options):  # --vary, or --from a contact sheet (its whole sweep again)
+                from .sweepapi import sweep_cell
 
                 return await sweep_cell(self, options, namespace, live=live)
             if options.each is not None:

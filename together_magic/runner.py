@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from .client import AsyncTogether
 from .config import Imagine
 
-__all__ = ["ImagineCancelled", "client_for_running_loop", "run_blocking", "wait_cancellable"]
+__all__ = ["ImagineCancelled", "Interrupted", "client_for_running_loop", "run_blocking", "wait_cancellable"]
 
 T = TypeVar("T")
 POLL_SECONDS = 0.1
@@ -47,6 +47,32 @@ class ImagineCancelled(KeyboardInterrupt):
 
     def _render_traceback_(self) -> list[str]:
         return [self.message]
+
+
+class Interrupted(Exception):
+    """Raised by work that was cancelled after keeping part of its result (a sweep's finished cells).
+
+    An ordinary exception, so it can end an asyncio task (a ``KeyboardInterrupt`` there would escape the
+    event loop); the waiting functions below turn it into ``ImagineCancelled`` with its message, which
+    says what was kept. ``result`` is what was kept.
+    """
+
+    def __init__(self, message: str, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _cancelled(outcome: BaseException | None) -> ImagineCancelled:
+    """The error a cancelled wait raises: the work's own account of what it kept, when it gave one."""
+    if isinstance(outcome, Interrupted):
+        return ImagineCancelled(str(outcome))
+    return ImagineCancelled()
+
+
+def _outcome(task: asyncio.Future[Any]) -> BaseException | None:
+    if not task.done() or task.cancelled():
+        return None
+    return task.exception()
 
 
 # ----------------------------------------------------------------------------- clients, one per loop
@@ -120,7 +146,7 @@ async def wait_cancellable(awaitable: Awaitable[T]) -> T:
         current = asyncio.current_task()
         if current is not None and sys.version_info >= (3, 11):
             current.uncancel()
-        raise ImagineCancelled() from None
+        raise _cancelled(_outcome(task)) from None
     result: T = task.result()
     return result
 
@@ -155,7 +181,7 @@ def _run_on_ipython_loop(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         task.cancel()
         with contextlib.suppress(BaseException):
             loop.run_until_complete(asyncio.wait({task}, timeout=1.0))
-        raise ImagineCancelled() from None
+        raise _cancelled(_outcome(task)) from None
     result: T = task.result()
     return result
 
@@ -172,6 +198,8 @@ def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
         finally:
             await close_loop_client()  # this loop dies with the thread; so must its pool
 
+    finished = threading.Event()
+
     def worker() -> None:
         try:
             box["result"] = asyncio.run(main())
@@ -179,18 +207,21 @@ def _run_in_thread(factory: Callable[[], Coroutine[Any, Any, T]]) -> T:
             box["error"] = exc
         finally:
             ready.set()
+            finished.set()
 
     thread = threading.Thread(target=worker, name="together-magic", daemon=True)
     thread.start()
+    # An Event, not thread.join(): a KeyboardInterrupt inside join() can mark a thread that is still
+    # running as stopped (CPython gh-90882, before 3.13), and the second join() would not wait at all.
     try:
-        while thread.is_alive():
-            thread.join(0.05)
+        while not finished.wait(0.05):
+            pass
     except KeyboardInterrupt:
         ready.wait(1)
         if "task" in box:
             box["loop"].call_soon_threadsafe(box["task"].cancel)
-        thread.join(2)
-        raise ImagineCancelled() from None
+        finished.wait(2)
+        raise _cancelled(box.get("error")) from None
     if "error" in box:
         raise box["error"]
     result: T = box["result"]
