@@ -34,6 +34,20 @@ param_value = st.one_of(
 reserved = {"prompt", "model", "n", "seed", "width", "height"}
 
 
+def batch_fields(draw: st.DrawFn, maybe: Any) -> dict[str, Any]:
+    """--each and the options that only go with it (a batch)."""
+    each = maybe(identifier)
+    if each is None:
+        return {}
+    return {
+        "each": each,
+        "rpm": maybe(st.integers(1, 10**6)),
+        "concurrency": maybe(st.integers(1, 512)),
+        "retry_failed": draw(st.booleans()),
+        "new": draw(st.booleans()),
+    }
+
+
 @st.composite
 def options(draw: st.DrawFn) -> ImagineOptions:
     maybe = lambda strategy: draw(st.none() | strategy)  # noqa: E731
@@ -61,6 +75,7 @@ def options(draw: st.DrawFn) -> ImagineOptions:
             ).items()
         ),
         save=maybe(line_text),
+        **batch_fields(draw, maybe),
         display=draw(st.booleans()),
         cache=draw(st.booleans()),
         from_path=maybe(line_text),
@@ -122,6 +137,8 @@ def test_values_that_would_misread_are_written_safely() -> None:
         ("-p x=" + "[" * 40 + "]" * 40, "nested more than 32 levels"),
         ("--vary a=1 --vary b=2 --vary c=3 --vary d=4", "--vary takes at most 3 axes"),
         ("--seeed 3", "unknown option --seeed; did you mean --seed?"),
+        ("--rpm 60", "--rpm goes with --each"),
+        ("--each items --rpm 0", "--rpm must be 1 or more"),
         ('--negative "open', "check the quotes"),
         ("x" * 100_001, "at most 100,000 are read"),
     ],

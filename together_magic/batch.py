@@ -249,7 +249,7 @@ async def batch_cell(magics: Any, options: ImagineOptions, namespace: dict[str, 
         raise OptionError("--each saves into the --out folder: drop --save")
     items = _items_named(str(options.each), namespace)
     defaults = options.replace(prompt=None, each=None, out=None, save=None)
-    new_flag = "--new" if hasattr(options, "new") else f"generate_many({options.each}, out=..., new=True)"
+    new_flag = "--new"
 
     def note(line: str) -> None:
         from IPython.display import display
@@ -263,10 +263,10 @@ async def batch_cell(magics: Any, options: ImagineOptions, namespace: dict[str, 
         template=options.prompt,
         namespace=namespace,
         config=magics.settings,
-        concurrency=getattr(options, "concurrency", None),
-        rpm=getattr(options, "rpm", None),
-        retry_failed=bool(getattr(options, "retry_failed", False)),
-        new=bool(getattr(options, "new", False)),
+        concurrency=options.concurrency,
+        rpm=options.rpm,
+        retry_failed=options.retry_failed,
+        new=options.new,
         progress=progress_mode(None, live=live),
         source="magic",
         new_flag=new_flag,

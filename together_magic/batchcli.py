@@ -101,7 +101,9 @@ def run_batch_command(args: argparse.Namespace) -> int:
     if args.timeout is not None:
         config.timeout = args.timeout
     try:
-        fields = argparse.Namespace(**{**vars(args), "out": None})
+        # The request options only: the batch's own (--rpm, --new ...) are read from ``args`` below.
+        own = {"out": None, "rpm": None, "concurrency": None, "retry_failed": False, "new": False}
+        fields = argparse.Namespace(**{**vars(args), **own})
         defaults = from_args(fields, None)
     except OptionError as exc:
         return _fail(str(exc), 2)

@@ -153,6 +153,13 @@ def _integer(option: str, value: str | None) -> int | None:
         raise OptionError(f"{option} must be a whole number, got {value!r}") from None
 
 
+def _positive(option: str, value: str | None) -> int | None:
+    number = _integer(option, value)
+    if number is not None and number < 1:
+        raise OptionError(f"{option} must be 1 or more, got {number}")
+    return number
+
+
 def _number(option: str, value: str | None) -> float | None:
     if value is None:
         return None
@@ -257,6 +264,18 @@ def from_args(args: argparse.Namespace, prompt: str | None) -> ImagineOptions:
         raise OptionError(f"--format must be jpeg or png, got {fmt!r}")
     if args.out is not None and args.each is None and (not IDENTIFIER.match(args.out) or iskeyword(args.out)):
         raise OptionError(f"--out must be a Python variable name, got {args.out!r}")
+    batch_only = [
+        f
+        for f, v in (
+            ("--rpm", args.rpm),
+            ("--concurrency", args.concurrency),
+            ("--retry-failed", args.retry_failed),
+            ("--new", args.new),
+        )
+        if v
+    ]
+    if batch_only and args.each is None:
+        raise OptionError(f"{batch_only[0]} goes with --each (a batch); see %%imagine?")
     if args.model is not None and not args.model.strip():
         raise OptionError("--model is empty; leave it out to use Imagine.model, or name a model")
     if len(args.vary or []) > MAX_VARY:
@@ -283,6 +302,10 @@ def from_args(args: argparse.Namespace, prompt: str | None) -> ImagineOptions:
         params=parse_params(args.param),
         vary=tuple(args.vary or ()),
         each=args.each,
+        rpm=_positive("--rpm", args.rpm),
+        concurrency=_positive("--concurrency", args.concurrency),
+        retry_failed=args.retry_failed,
+        new=args.new,
         out=args.out,
         save=args.save,
         display=not args.no_display,

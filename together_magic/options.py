@@ -54,6 +54,10 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("-p", "--param"), {"action": "append", "metavar": "KEY=VALUE", "help": "any other API field"}),
     (("--vary",), {"action": "append", "metavar": "AXIS=VALUES", "help": "sweep an axis (up to 3)"}),
     (("--each",), {"metavar": "VAR", "help": "one generation per item of VAR (a batch); see --out"}),
+    (("--rpm",), {"metavar": "N", "help": "with --each: at most N requests a minute"}),
+    (("--concurrency",), {"metavar": "N", "help": "with --each: at most N requests in flight"}),
+    (("--retry-failed",), {"action": "store_true", "help": "with --each: run the failed items again"}),
+    (("--new",), {"action": "store_true", "help": "with --each: start a new batch in a used folder"}),
     (("-o", "--out"), {"metavar": "NAME", "help": "bind the result to NAME (with --each: the folder)"}),
     (("--save",), {"metavar": "DIR", "help": "save the images in DIR with their parameters embedded"}),
     (("--no-display",), {"action": "store_true", "help": "do not show the images"}),
@@ -107,6 +111,10 @@ class ImagineOptions:
     params: tuple[tuple[str, Any], ...] = ()
     vary: tuple[str, ...] = ()
     each: str | None = None
+    rpm: int | None = None
+    concurrency: int | None = None
+    retry_failed: bool = False
+    new: bool = False
     out: str | None = None
     save: str | None = None
     display: bool = True
@@ -144,10 +152,18 @@ class ImagineOptions:
             add("-p", f"{key}={_param_text(value)}")
         for axis in self.vary:
             add("--vary", axis)
-        for name, flag in (("each", "--each"), ("out", "--out"), ("save", "--save")):
+        for name, flag in (
+            ("each", "--each"),
+            ("rpm", "--rpm"),
+            ("concurrency", "--concurrency"),
+            ("out", "--out"),
+            ("save", "--save"),
+        ):
             value = getattr(self, name)
             if value is not None:
                 add(flag, value)
+        out += ["--retry-failed"] if self.retry_failed else []
+        out += ["--new"] if self.new else []
         if self.from_path is not None:
             add("--from", self.from_path)
         out += [] if self.display else ["--no-display"]
