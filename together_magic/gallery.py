@@ -21,8 +21,10 @@ from .types import ImageChoicesData, ImageProvenance, ImageResponse, register_di
 
 __all__ = [
     "Comparison",
+    "caption_html",
     "caption_parts",
     "captions",
+    "card_caption_html",
     "compare",
     "figure",
     "grid",
@@ -166,7 +168,8 @@ def grid(figures: Sequence[str], *, css_class: str = "together-magic-grid") -> s
     return f'<div class="{css_class}" style="{GRID_STYLE}">{"".join(figures)}</div>'
 
 
-def _caption_html(response: ImageResponse, position: int) -> str:
+def caption_html(response: ImageResponse, position: int) -> str:
+    """The caption under one image in a notebook: prompt (full on hover), facts, badges, saved path."""
     parts = caption_parts(response, position)
     badges = {p for p in parts if p in BADGE_STYLES}
     text = " · ".join(p for p in parts if p not in badges)
@@ -188,11 +191,31 @@ def _caption_html(response: ImageResponse, position: int) -> str:
     return "".join(lines)
 
 
+def card_caption_html(response: ImageResponse, position: int) -> str:
+    """A narrow caption for a thumbnail card: the facts wrap between items, never inside one.
+
+    The prompt is one shortened line (full on hover); ``#k`` is left out (the card's place says it).
+    """
+    parts = caption_parts(response, position)
+    badges = [p for p in parts if p in BADGE_STYLES]
+    facts = [p for p in parts[1:] if p not in badges]
+    request = (response.data or [])[position].provenance.request or response.request
+    prompt = request.prompt if request is not None else ""
+    full = html.escape(f"{prompt}\n{' · '.join(parts)}", quote=True)
+    chips = "".join(f'<span style="{BADGE_STYLES[b]}">{b}</span>' for b in badges)
+    items = " · ".join(f'<span style="white-space:nowrap">{html.escape(p)}</span>' for p in facts)
+    return (
+        f'<div class="together-magic-caption" title="{full}">'
+        f'<div style="{_PROMPT_STYLE}">{html.escape(shorten(prompt, _PROMPT_CHARS))}</div>'
+        f'<div style="font:11px/1.35 sans-serif;opacity:.8">{items} {chips}</div></div>'
+    )
+
+
 def response_html(response: ImageResponse, max_side: int) -> str:
     prompt = response.request.prompt if response.request is not None else ""
     return grid(
         [
-            figure(choice, max_side, title=prompt, caption_html=_caption_html(response, position))
+            figure(choice, max_side, title=prompt, caption_html=caption_html(response, position))
             for position, choice in enumerate(response.data or [])
         ]
     )
