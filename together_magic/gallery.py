@@ -40,6 +40,8 @@ GRID_STYLE = (
     "align-items:start;padding-bottom:4px"
 )
 _CAPTION_STYLE = "font:12px/1.35 ui-monospace,monospace;opacity:.8;white-space:nowrap;overflow:hidden;"
+_FACTS_STYLE = "font:12px/1.35 ui-monospace,monospace;opacity:.8"
+"""Facts wrap between items, never inside one (a model name never breaks as "FLUX.1-" / "schnell")."""
 _PROMPT_STYLE = "font:12px/1.35 sans-serif;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BADGE = "display:inline-block;padding:0 4px;border-radius:3px;margin-right:3px;font-size:11px;"
 BADGE_STYLES = {
@@ -172,7 +174,9 @@ def caption_html(response: ImageResponse, position: int) -> str:
     """The caption under one image in a notebook: prompt (full on hover), facts, badges, saved path."""
     parts = caption_parts(response, position)
     badges = {p for p in parts if p in BADGE_STYLES}
-    text = " · ".join(p for p in parts if p not in badges)
+    text = " · ".join(
+        f'<span style="white-space:nowrap">{html.escape(p)}</span>' for p in parts if p not in badges
+    )
     chips = "".join(f'<span style="{BADGE_STYLES[b]}">{b}</span>' for b in sorted(badges))
     request = (response.data or [])[position].provenance.request or response.request
     prompt = request.prompt if request is not None else ""
@@ -180,7 +184,7 @@ def caption_html(response: ImageResponse, position: int) -> str:
     lines = [
         f'<div style="{_PROMPT_STYLE}" title="{html.escape(prompt, quote=True)}">'
         f"{html.escape(shorten(prompt, _PROMPT_CHARS))}</div>",
-        f'<div style="{_CAPTION_STYLE}">{chips}{html.escape(text)}</div>',
+        f'<div style="{_FACTS_STYLE}">{chips}{text}</div>',
     ]
     if position < len(saved) and saved[position] is not None:
         full = str(saved[position])
