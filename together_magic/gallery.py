@@ -263,16 +263,28 @@ register_display(response_bundle)
 
 
 class Comparison:
-    """Several responses side by side, each under a label: the classroom's "what does this knob do"."""
+    """Several responses side by side, each under a label: the classroom's "what does this knob do".
 
-    def __init__(self, labelled: dict[str, ImageResponse], *, max_side: int | None = None) -> None:
+    A value may also be one image (``response.data[0]``), to compare a single picture with others.
+    """
+
+    def __init__(
+        self, labelled: dict[str, ImageResponse | ImageChoicesData], *, max_side: int | None = None
+    ) -> None:
         self.labelled = dict(labelled)
         self.max_side = max_side
 
+    @staticmethod
+    def _choices(value: ImageResponse | ImageChoicesData) -> list[ImageChoicesData]:
+        return [value] if isinstance(value, ImageChoicesData) else list(value.data or [])
+
     def __repr__(self) -> str:
-        return "\n".join(
-            f"{label}: " + "; ".join(captions(response)) for label, response in self.labelled.items()
-        )
+        def text(value: ImageResponse | ImageChoicesData) -> str:
+            if isinstance(value, ImageChoicesData):
+                return f"seed {value.seed}" if value.seed is not None else "1 image"
+            return "; ".join(captions(value))
+
+        return "\n".join(f"{label}: {text(value)}" for label, value in self.labelled.items())
 
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None
@@ -280,13 +292,15 @@ class Comparison:
         side = self.max_side or _config.current().preview_size
         figures = [
             figure(choice, side, title=label, caption_html=f"<b>{html.escape(label)}</b>")
-            for label, response in self.labelled.items()
-            for choice in response.data or []
+            for label, value in self.labelled.items()
+            for choice in self._choices(value)
         ]
         return {"text/plain": repr(self), "text/html": grid(figures)}, {}
 
 
-def compare(labelled: dict[str, ImageResponse], *, max_side: int | None = None) -> Comparison:
+def compare(
+    labelled: dict[str, ImageResponse | ImageChoicesData], *, max_side: int | None = None
+) -> Comparison:
     """Show responses side by side under their labels, e.g. ``compare({"4 steps": a, "28 steps": b})``."""
     return Comparison(labelled, max_side=max_side)
 
