@@ -432,3 +432,40 @@ async def test_gallery_keeps_a_bounded_number_of_cards(shell: InteractiveShell) 
         await generate(panel)
     assert len(panel.cards) == len(panel.gallery.children) == MAX_CARDS
     assert len(panel.responses) == rounds  # every response is still kept
+
+
+async def test_hostile_text_is_escaped_everywhere(shell: InteractiveShell) -> None:
+    panel = make(shell)
+    panel.prompt.value = '<img src=x onerror=alert(1)> "fox" & <script>alert(2)</script>'
+    await generate(panel)
+    shown = [card_parts(panel)["caption"], panel.snapshot_html(), panel.status.value]
+    assert not any("<script" in text or "<img src=x" in text for text in shown)
+    upload(panel.load_settings, b"\x89PNG\r\n\x1a\n<script>", "<b>evil</b>.png")
+    assert "<b>" not in panel.status.value and "&lt;b&gt;evil&lt;/b&gt;.png" in panel.status.value
+    panel.bind.value = "not a name"
+    panel.generate.click()
+    assert "Bind to must be a Python variable name" in panel.status.value
+
+
+def bomb_png() -> bytes:
+    """A PNG that declares 30000x30000 pixels (900 M): Pillow refuses it before decoding anything."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 30000, 30000, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def test_load_settings_from_a_decompression_bomb_is_one_line(shell: InteractiveShell) -> None:
+    panel = make(shell)
+    upload(panel.load_settings, bomb_png(), "bomb.png")
+    assert panel.status.value.count("⚠") == 1 and "bomb.png" in panel.status.value
+    assert panel.prompt.value == "a red fox in a snowy forest"  # the form is untouched

@@ -213,8 +213,11 @@ class ImaginePanel(PanelForm, PanelGallery, w.VBox):
         name = str(item.get("name") or "the image")
         try:
             record = _record_of(bytes(item["content"]), name)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             self._show_error(f"settings from an image: {exc}")
+            return
+        except Exception as exc:  # a decompression bomb, a truncated file: one line, never a traceback
+            self._show_error(f"settings from an image: {name} could not be read ({type(exc).__name__})")
             return
         payload = record.get("request")
         if not isinstance(payload, dict):
@@ -241,11 +244,15 @@ class ImaginePanel(PanelForm, PanelGallery, w.VBox):
         self.responses.append(response)
         if bind:
             self._namespace()[bind] = response
-        self._add_to_gallery(response)
-        self._show_backend(response.provenance.backend)
-        self._show_cost()
-        if self._snapshot is not None:
-            self._snapshot.update(self._snapshot_bundle(), raw=True)
+        try:
+            self._add_to_gallery(response)
+            self._show_backend(response.provenance.backend)
+            self._show_cost()
+            if self._snapshot is not None:
+                self._snapshot.update(self._snapshot_bundle(), raw=True)
+        except Exception as exc:  # kept in panel.responses; the gallery says what went wrong
+            self._show_error(f"the images arrived but could not be shown: {type(exc).__name__}: {exc}")
+            return
         seconds = "cached" if response.cached else f"{response.elapsed or 0:.1f} s"
         self.status.value = f"done: {len(response)} image{'s' if len(response) != 1 else ''} ({seconds})"
 

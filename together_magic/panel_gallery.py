@@ -33,6 +33,7 @@ MAX_CARDS = 40
 SNAPSHOT_IMAGES = 24
 THUMB, VIEW, SNAPSHOT_SIDE = 256, 768, 192
 REFERENCE_FOLDER = "references"
+_EXTENSIONS = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}
 COPY_TIP = "copy the %%imagine cell that makes this image alone"
 
 
@@ -48,7 +49,11 @@ class Card:
 
 
 def reference_path(data: bytes, folder: Path = Path(REFERENCE_FOLDER)) -> Path:
-    """Where an uploaded reference goes: named by its content, so copying twice reuses one file."""
+    """Where an uploaded reference goes: named by its content, so copying twice reuses one file.
+
+    A name already taken by other bytes gets a number; an unreadable folder keeps the plain name, and
+    writing it (when the code is copied) reports the problem then.
+    """
     ext = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}.get(
         sniff_format(data) or "", ".bin"
     )
@@ -59,8 +64,8 @@ def reference_path(data: bytes, folder: Path = Path(REFERENCE_FOLDER)) -> Path:
             if not path.exists() or (path.is_file() and path.read_bytes() == data):
                 return path
         except OSError:
-            continue
-    raise OSError(f"no free name for {stem}{ext} in {folder}")
+            break
+    return folder / f"{stem}{ext}"
 
 
 def write_references(files: list[tuple[Path, bytes]]) -> None:
