@@ -128,8 +128,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("lab")
     folder = home / "notebooks"
     shutil.copytree(ROOT / "notebooks", folder, ignore=shutil.ignore_patterns("images", "references"))
-    write_notebook(folder / "panel.ipynb", [PANEL_CELL, HASH_CELL])
-    write_notebook(folder / "projector.ipynb", [PANEL_CELL])
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "jupyterlab.log").open("w")
     started = time.perf_counter()
@@ -244,6 +242,7 @@ def test_quickstart_runs_with_run_all(lab: Server, browser: Any) -> None:
 
 def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: Any, tmp_path: Path) -> None:
     """(c) copy as code -> clipboard -> a fresh kernel makes the same bytes, reference image included."""
+    write_notebook(lab.folder / "panel.ipynb", [PANEL_CELL, HASH_CELL])
     page = open_notebook(
         browser,
         lab.page_url("/lab/tree/panel.ipynb"),
@@ -302,6 +301,7 @@ def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: A
 def test_projector_1024x768_saved_and_dark(lab: Server, browser: Any) -> None:
     """(d) A teacher's projector: after 4 images the latest thumbnails are on screen without scrolling."""
     began = time.perf_counter()
+    write_notebook(lab.folder / "projector.ipynb", [PANEL_CELL])
     page = open_notebook(browser, lab.page_url("/lab/tree/projector.ipynb"), (1024, 768))
     panel = run_first_cell(page, lab, "projector.ipynb")
     panel.locator("textarea").first.fill(PROMPT)
@@ -326,6 +326,9 @@ def test_projector_1024x768_saved_and_dark(lab: Server, browser: Any) -> None:
     page.screenshot(path=str(ARTIFACTS / "panel-1024x768.png"))
     print(f"\nprojector: 4 images shown at {time.perf_counter() - began:.1f} s")
     generate(page, panel, 1, 4)  # a second generation, then the notebook is saved
+    page.wait_for_function(  # the static copy (hidden while the panel is live) has caught up
+        "() => document.querySelectorAll('.together-magic-snapshot img').length === 5", timeout=10_000
+    )
     page.keyboard.press("Control+s")
     saved = lab.folder / "projector.ipynb"
     deadline = time.monotonic() + 20
