@@ -1,4 +1,4 @@
-"""A newcomer and a teacher in real JupyterLab 4 and Notebook 7, in Debian's headless Chromium via Playwright.
+"""A newcomer and a teacher in a real JupyterLab 4, in Debian's headless Chromium driven by Playwright.
 
 JupyterLab is started by ``scripts/lab.py``, exactly as README command (1) (``scripts/start``) leaves it,
 on a copy of ``notebooks/`` (a fresh clone's files). Nothing downloads a browser: Playwright drives
@@ -9,7 +9,6 @@ never skip quietly. Screenshots land in ``test-artifacts/``.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -17,109 +16,31 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from ..conftest import ROOT, free_port
+from ..conftest import ROOT
 from ..kernel import loaded_kernel
+from .support import (
+    ARTIFACTS,
+    HASH_CELL,
+    PANEL_CELL,
+    PROMPT,
+    Server,
+    browser,
+    dismiss_dialogs,
+    generate,
+    jupyter_env,
+    no_stderr,
+    open_notebook,
+    run_first_cell,
+    stop,
+    write_notebook,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-PROMPT = "a red fox in a snowy forest"
-ARTIFACTS = ROOT / "test-artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
-ARGS += ["--disable-sync", "--no-first-run", "--disable-quic", "--disable-dev-shm-usage"]
-PANEL_CELL = "%load_ext together_magic\n%imagine_panel latest"
-HASH_CELL = "import hashlib\nprint('sha256=' + hashlib.sha256(latest.data[0].image_bytes()).hexdigest())"
-
-
-def write_notebook(path: Path, cells: list[str]) -> None:
-    path.write_text(
-        json.dumps(
-            {
-                "cells": [
-                    {
-                        "cell_type": "code",
-                        "execution_count": None,
-                        "id": f"cell{i}",
-                        "metadata": {},
-                        "outputs": [],
-                        "source": source,
-                    }
-                    for i, source in enumerate(cells)
-                ],
-                "metadata": {
-                    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-                },
-                "nbformat": 4,
-                "nbformat_minor": 5,
-            }
-        )
-    )
-
-
-def jupyter_env(home: Path) -> dict[str, str]:
-    """The developer's own Jupyter settings, keys and caches stay out of the test."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TOGETHER", "JUPYTER"))}
-    for name in (
-        "JUPYTER_CONFIG_DIR",
-        "JUPYTER_RUNTIME_DIR",
-        "JUPYTERLAB_SETTINGS_DIR",
-        "JUPYTERLAB_WORKSPACES_DIR",
-    ):
-        env[name] = str(home / name.lower())
-    env["XDG_CACHE_HOME"] = str(home / "cache")
-    # JupyterLab would ask about its news feed in a popup over the notebook.
-    settings = home / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True, exist_ok=True)
-    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    return env
-
-
-@dataclass
-class Server:
-    url: str
-    folder: Path
-    process: subprocess.Popen[bytes]
-    started: float
-
-    @property
-    def base(self) -> str:
-        return "/".join(self.url.split("/", 3)[:3])
-
-    @property
-    def token(self) -> str:
-        return self.url.rsplit("token=", 1)[1]
-
-    def kernel_ready(self, notebook: str, timeout: float = 60) -> None:
-        """Wait until the notebook's kernel is idle with a browser connected (before Shift+Enter)."""
-        headers = {"Authorization": f"token {self.token}"}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            sessions = httpx.get(f"{self.base}/api/sessions", headers=headers, timeout=5).json()
-            for session in sessions:
-                kernel = session.get("kernel") or {}
-                mine = session.get("path", "").endswith(notebook) and kernel.get("connections", 0) >= 1
-                if mine and kernel.get("execution_state") == "idle":
-                    return
-            time.sleep(0.2)
-        pytest.fail(f"the kernel of {notebook} did not become ready in {timeout} s")
-
-    def page_url(self, path: str) -> str:
-        return self.url.replace("/lab/tree/01-quickstart.ipynb", path)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGINT)  # Ctrl-C, as a user stops it
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+__all__ = ["browser"]
 
 
 @pytest.fixture(scope="module")
@@ -156,69 +77,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         stop(process)
         process.stdout.close()
         log.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser tests need Debian's chromium (scripts/test installs it)"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        except Exception as exc:
-            pytest.fail(f"Chromium did not start: {exc}")
-        yield chromium
-        chromium.close()
-
-
-def open_notebook(browser: Any, url: str, viewport: tuple[int, int], **context: Any) -> Any:
-    page = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, **context).new_page()
-    page.goto(url + "&reset", timeout=90_000)  # a fresh workspace: only this notebook is open
-    page.wait_for_selector(".jp-Notebook .jp-CodeCell .cm-content", timeout=90_000)
-    return page
-
-
-def dismiss_dialogs(page: Any) -> None:
-    """Close a dialog JupyterLab may raise on its own (say, about the file on disk), saying what it was."""
-    for text in page.locator(".jp-Dialog").all_inner_texts():
-        print(f"\nJupyter showed a dialog: {' '.join(text.split())[:200]}")
-        page.keyboard.press("Escape")
-
-
-def run_first_cell(page: Any, server: Server, notebook: str) -> Any:
-    """Run the panel cell once its kernel is ready (retrying, in case a keypress is lost) -> the panel."""
-    server.kernel_ready(notebook)
-    panel = page.locator(".together-magic-panel")
-    for _ in range(6):
-        page.locator(".jp-CodeCell:visible .cm-content").first.click()
-        page.keyboard.press("Shift+Enter")
-        try:
-            panel.wait_for(timeout=8_000)
-            return panel
-        except Exception:
-            continue
-    pytest.fail("the panel cell did not run")
-
-
-def generate(page: Any, panel: Any, images: int, cards_before: int) -> None:
-    panel.locator(".widget-text:has-text('Images') input").fill(str(images))
-    panel.locator(".widget-text:has-text('Images') input").press("Tab")
-    panel.get_by_role("button", name="Generate").click()
-    page.wait_for_function(
-        "n => { const imgs = [...document.querySelectorAll('.together-magic-card img')];"
-        " return imgs.length >= n && imgs.slice(0, n).every(i => i.complete && i.naturalWidth > 0); }",
-        arg=cards_before + images,
-        timeout=60_000,
-    )
-
-
-def no_stderr(page: Any) -> None:
-    shown = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
-    assert shown.count() == 0, shown.all_inner_texts()
 
 
 def test_quickstart_runs_with_run_all(lab: Server, browser: Any) -> None:
@@ -373,59 +231,3 @@ CONTRAST = """() => {
     { const e = pick(s); if (e) out[s] = ratio(e); }
   return out;
 }"""
-
-
-@pytest.fixture(scope="module")
-def notebook7(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("nb7")
-    folder = home / "notebooks"
-    folder.mkdir()
-    write_notebook(folder / "panel.ipynb", [PANEL_CELL])
-    port, token = free_port(), "together-magic-notebook7"
-    env = {**jupyter_env(home), "JUPYTER_TOKEN": token}
-    command = [sys.executable, "-m", "notebook", "--no-browser", "--ip=127.0.0.1", f"--port={port}"]
-    command += [f"--ServerApp.root_dir={folder}", "--ServerApp.answer_yes=True"]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    log = (ARTIFACTS / "notebook7.log").open("w")
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    try:
-        while True:
-            try:
-                if httpx.get(f"{base}/api/status?token={token}", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"Notebook 7 did not start; see {ARTIFACTS / 'notebook7.log'}")
-            time.sleep(0.25)
-        yield Server(f"{base}/notebooks/panel.ipynb?token={token}", folder, process, started)
-    finally:
-        stop(process)
-        log.close()
-
-
-def test_panel_generates_in_notebook7(notebook7: Server, browser: Any) -> None:
-    """(b) The same panel in Jupyter Notebook 7 (the `notebook` package)."""
-    page = open_notebook(browser, notebook7.url, (1280, 900))
-    panel = run_first_cell(page, notebook7, "panel.ipynb")
-    panel.locator("textarea").first.fill(PROMPT)
-    panel.locator("select").nth(1).select_option(label="landscape 1024x768")
-    generate(page, panel, 1, 0)
-    caption = panel.locator(".together-magic-card .together-magic-caption").first.get_attribute("title") or ""
-    assert re.search(r"seed \d+", caption) and "1024x768" in caption, caption
-    size = panel.locator(".together-magic-card img").first.evaluate("i => [i.naturalWidth, i.naturalHeight]")
-    assert size == [256, 192]  # the 1024x768 image's thumbnail
-    assert "done: 1 image" in panel.locator(".together-magic-status").inner_text()
-    no_stderr(page)
-    page.screenshot(path=str(ARTIFACTS / "panel-notebook7.png"))
