@@ -30,6 +30,9 @@ def build(path: Path) -> None:
             ).execute()
         finally:
             os.environ.update(saved)
+    # Widget state would store every thumbnail a second time (base64), and renders only with JavaScript
+    # from a CDN; the panel keeps a static HTML copy of its gallery in its output instead.
+    book.metadata.pop("widgets", None)
     nbformat.write(book, path)
     print(f"{path.name}: {path.stat().st_size / 1000:.0f} kB")
 

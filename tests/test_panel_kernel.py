@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -71,9 +73,8 @@ def test_bad_size_and_double_click_in_the_kernel(kernel: Kernel) -> None:
     generate_id = kernel.ok("print(p.generate.model_id)").text.strip()
     kernel.click(generate_id)
     status = kernel.ok("print(p.status.value)").text
-    assert (
-        "⚠ --height must be a multiple of 8 between 256 and 1920" in status and "try 1000 or 1008" in status
-    )
+    assert "⚠ --height must be a multiple of 8 between 256 and 1920" in status
+    assert "try 1000 or 1008" in status
     kernel.ok("p.width.value, p.height.value = 320, 256")
     set_latency(kernel, 0.5)
     before = int(kernel.ok("print(_o.shared_backend().stats['requests'])").text)
@@ -82,3 +83,55 @@ def test_bad_size_and_double_click_in_the_kernel(kernel: Kernel) -> None:
     after = kernel.ok("await p.task\nprint(_o.shared_backend().stats['requests'], p.sent)").text.split()
     assert int(after[0]) == before + 1
     set_latency(kernel, 0)
+
+
+def test_copy_reported_by_the_browser_writes_the_reference(kernel: Kernel, tmp_path: Path) -> None:
+    """The copy button's message from the front end: the status says so, the reference file is written."""
+    kernel.ok(
+        f"import os\nos.chdir({str(tmp_path)!r})\n"
+        "p.model.value = 'black-forest-labs/FLUX.1-kontext-pro'\n"
+        "p.set_reference(p.responses[0].data[0].image_bytes(), 'test')\n"
+        "p.generate.click()\nawait p.task"
+    )
+    copy_id = kernel.ok("print(p.cards[0].copy.model_id)").text.strip()
+    code = kernel.ok("print(p.cards[0].copy.text)").text
+    reference = code.split("--image ", 1)[1].split()[0]
+    assert not (tmp_path / reference).exists()
+    message = {"event": "copied", "copied": True, "inserted": None, "reason": ""}
+    msg = kernel.client.session.msg(
+        "comm_msg", {"comm_id": copy_id, "data": {"method": "custom", "content": message}}
+    )
+    kernel.client.shell_channel.send(msg)
+    status = kernel.ok("print(p.status.value)").text
+    assert status.startswith("copied the cell for seed") and (tmp_path / reference).is_file()
+    kernel.ok("p.set_reference(None)\np.model.value = 'black-forest-labs/FLUX.1-schnell'")
+
+
+def test_saved_panel_converted_with_nbconvert_shows_both_images(tmp_path: Path) -> None:
+    """A notebook whose panel generated twice, executed, saved and converted to HTML keeps both images."""
+    import nbformat
+    from nbclient import NotebookClient
+    from nbconvert import HTMLExporter
+
+    book = nbformat.v4.new_notebook()
+    book.cells = [
+        nbformat.v4.new_code_cell("%load_ext together_magic\np = %imagine_panel\np"),
+        nbformat.v4.new_code_cell(
+            "p.prompt.value = 'a lighthouse by the sea'\np.width.value = p.height.value = 256\n"
+            "for seed in (5, 6):\n    p.seed.value, p.lock.value = seed, True\n"
+            "    p.generate.click()\n    await p.task"
+        ),
+    ]
+    book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    NotebookClient(book, timeout=120, resources={"metadata": {"path": str(tmp_path)}}).execute()
+    path = tmp_path / "panel.ipynb"
+    nbformat.write(book, path)
+    saved = json.loads(path.read_text())["cells"][0]["outputs"]
+    assert [sorted(o["data"]) for o in saved] == [
+        ["application/vnd.jupyter.widget-view+json", "text/plain"],
+        ["text/html", "text/plain"],
+    ]
+    html, _ = HTMLExporter().from_notebook_node(nbformat.read(path, as_version=4))
+    copy = html[html.index("together-magic-snapshot") :]
+    assert copy.count("<img ") == 2 and "seed 6" in copy and "seed 5" in copy
+    assert copy.index("seed 6") < copy.index("seed 5")  # newest first

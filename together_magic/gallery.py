@@ -21,8 +21,10 @@ from .types import ImageChoicesData, ImageProvenance, ImageResponse, register_di
 
 __all__ = [
     "Comparison",
+    "caption_html",
     "caption_parts",
     "captions",
+    "card_caption_html",
     "compare",
     "figure",
     "grid",
@@ -38,6 +40,8 @@ GRID_STYLE = (
     "align-items:start;padding-bottom:4px"
 )
 _CAPTION_STYLE = "font:12px/1.35 ui-monospace,monospace;opacity:.8;white-space:nowrap;overflow:hidden;"
+_FACTS_STYLE = "font:12px/1.35 ui-monospace,monospace;opacity:.8"
+"""Facts wrap between items, never inside one (a model name never breaks as "FLUX.1-" / "schnell")."""
 _PROMPT_STYLE = "font:12px/1.35 sans-serif;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BADGE = "display:inline-block;padding:0 4px;border-radius:3px;margin-right:3px;font-size:11px;"
 BADGE_STYLES = {
@@ -166,10 +170,13 @@ def grid(figures: Sequence[str], *, css_class: str = "together-magic-grid") -> s
     return f'<div class="{css_class}" style="{GRID_STYLE}">{"".join(figures)}</div>'
 
 
-def _caption_html(response: ImageResponse, position: int) -> str:
+def caption_html(response: ImageResponse, position: int) -> str:
+    """The caption under one image in a notebook: prompt (full on hover), facts, badges, saved path."""
     parts = caption_parts(response, position)
     badges = {p for p in parts if p in BADGE_STYLES}
-    text = " · ".join(p for p in parts if p not in badges)
+    text = " · ".join(
+        f'<span style="white-space:nowrap">{html.escape(p)}</span>' for p in parts if p not in badges
+    )
     chips = "".join(f'<span style="{BADGE_STYLES[b]}">{b}</span>' for b in sorted(badges))
     request = (response.data or [])[position].provenance.request or response.request
     prompt = request.prompt if request is not None else ""
@@ -177,7 +184,7 @@ def _caption_html(response: ImageResponse, position: int) -> str:
     lines = [
         f'<div style="{_PROMPT_STYLE}" title="{html.escape(prompt, quote=True)}">'
         f"{html.escape(shorten(prompt, _PROMPT_CHARS))}</div>",
-        f'<div style="{_CAPTION_STYLE}">{chips}{html.escape(text)}</div>',
+        f'<div style="{_FACTS_STYLE}">{chips}{text}</div>',
     ]
     if position < len(saved) and saved[position] is not None:
         full = str(saved[position])
@@ -188,11 +195,31 @@ def _caption_html(response: ImageResponse, position: int) -> str:
     return "".join(lines)
 
 
+def card_caption_html(response: ImageResponse, position: int) -> str:
+    """A narrow caption for a thumbnail card: the facts wrap between items, never inside one.
+
+    The prompt is one shortened line (full on hover); ``#k`` is left out (the card's place says it).
+    """
+    parts = caption_parts(response, position)
+    badges = [p for p in parts if p in BADGE_STYLES]
+    facts = [p for p in parts[1:] if p not in badges]
+    request = (response.data or [])[position].provenance.request or response.request
+    prompt = request.prompt if request is not None else ""
+    full = html.escape(f"{prompt}\n{' · '.join(parts)}", quote=True)
+    chips = "".join(f'<span style="{BADGE_STYLES[b]}">{b}</span>' for b in badges)
+    items = " · ".join(f'<span style="white-space:nowrap">{html.escape(p)}</span>' for p in facts)
+    return (
+        f'<div class="together-magic-caption" title="{full}">'
+        f'<div style="{_PROMPT_STYLE}">{html.escape(shorten(prompt, _PROMPT_CHARS))}</div>'
+        f'<div style="font:11px/1.35 sans-serif;opacity:.8">{items} {chips}</div></div>'
+    )
+
+
 def response_html(response: ImageResponse, max_side: int) -> str:
     prompt = response.request.prompt if response.request is not None else ""
     return grid(
         [
-            figure(choice, max_side, title=prompt, caption_html=_caption_html(response, position))
+            figure(choice, max_side, title=prompt, caption_html=caption_html(response, position))
             for position, choice in enumerate(response.data or [])
         ]
     )
@@ -236,16 +263,28 @@ register_display(response_bundle)
 
 
 class Comparison:
-    """Several responses side by side, each under a label: the classroom's "what does this knob do"."""
+    """Several responses side by side, each under a label: the classroom's "what does this knob do".
 
-    def __init__(self, labelled: dict[str, ImageResponse], *, max_side: int | None = None) -> None:
+    A value may also be one image (``response.data[0]``), to compare a single picture with others.
+    """
+
+    def __init__(
+        self, labelled: dict[str, ImageResponse | ImageChoicesData], *, max_side: int | None = None
+    ) -> None:
         self.labelled = dict(labelled)
         self.max_side = max_side
 
+    @staticmethod
+    def _choices(value: ImageResponse | ImageChoicesData) -> list[ImageChoicesData]:
+        return [value] if isinstance(value, ImageChoicesData) else list(value.data or [])
+
     def __repr__(self) -> str:
-        return "\n".join(
-            f"{label}: " + "; ".join(captions(response)) for label, response in self.labelled.items()
-        )
+        def text(value: ImageResponse | ImageChoicesData) -> str:
+            if isinstance(value, ImageChoicesData):
+                return f"seed {value.seed}" if value.seed is not None else "1 image"
+            return "; ".join(captions(value))
+
+        return "\n".join(f"{label}: {text(value)}" for label, value in self.labelled.items())
 
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None
@@ -253,13 +292,15 @@ class Comparison:
         side = self.max_side or _config.current().preview_size
         figures = [
             figure(choice, side, title=label, caption_html=f"<b>{html.escape(label)}</b>")
-            for label, response in self.labelled.items()
-            for choice in response.data or []
+            for label, value in self.labelled.items()
+            for choice in self._choices(value)
         ]
         return {"text/plain": repr(self), "text/html": grid(figures)}, {}
 
 
-def compare(labelled: dict[str, ImageResponse], *, max_side: int | None = None) -> Comparison:
+def compare(
+    labelled: dict[str, ImageResponse | ImageChoicesData], *, max_side: int | None = None
+) -> Comparison:
     """Show responses side by side under their labels, e.g. ``compare({"4 steps": a, "28 steps": b})``."""
     return Comparison(labelled, max_side=max_side)
 

@@ -1,20 +1,21 @@
 """``%imagine_panel``: generate from a form, keep a gallery, and show the class the code.
 
-The form becomes an ``ImagineOptions`` and goes through the magic's own plan and service, so "copy as code"
-(``ImagineOptions.to_cell``) shows a cell that builds exactly the same request. Nothing is written into the
-user's namespace except the variable they name ("Bind to"); an uploaded reference image stays in the panel
-and is written to a file next to the notebook only when code that needs it is copied. A click
-schedules the generation as a task on the kernel's running loop and returns at once; the kernel stays
-free, Cancel stops the request, and Generate is disabled while one runs (no duplicate requests). The task
-updates widgets through their traits only (never ``with out:``, which follows the *current* cell).
+The form (``panel_form``) becomes an ``ImagineOptions`` and goes through the magic's own plan and service,
+so "copy as code" gives a cell that builds exactly the same request. Nothing is written into the user's
+namespace except the variable they name ("Bind to"). A click schedules the generation as a task on the
+kernel's running loop and returns at once; the kernel stays free, Cancel stops the request, and Generate is
+disabled while one runs (no duplicate requests). The task updates widgets through their traits only (never
+``with out:``, which follows the *current* cell).
+
+Displaying the panel makes two outputs: the widget, and a static HTML copy of its gallery (updated on every
+result through its display id). Live, the panel's style sheet hides the copy; in a saved notebook, in
+nbconvert's HTML or on GitHub, where widgets have no state, the copy is what shows the images.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import html
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -22,26 +23,32 @@ from typing import Any
 import ipywidgets as w
 
 from . import config as _config
-from . import models
+from . import metadata, models
+from ._http import resolve_settings
 from .errors import OptionError, TogetherError, explain
-from .files import atomic_write_new
-from .gallery import captions, preview
-from .options import ImagineOptions, from_request
-from .outputs import save_images
+from .gallery import BADGE_STYLES, backend_badge
+from .imageformat import image_info
+from .panel_form import SIZES, PanelForm
+from .panel_gallery import REFERENCE_FOLDER, PanelGallery
 from .plan import Plan, build_plan
+from .progress import OFFLINE_NOTICE_TEXT
 from .runner import run_blocking
-from .service import generate
-from .types import ImageChoicesData, ImageResponse, sniff_format
+from .service import generate, session
+from .types import ImageResponse
 
-__all__ = ["ImaginePanel", "panel"]
+__all__ = ["BUSY_NOTE", "PRESETS", "REFERENCE_FOLDER", "ImaginePanel", "panel"]
 
-PRESETS = {"square": (1024, 1024), "portrait": (768, 1024), "landscape": (1024, 768)}
-REFERENCE_FOLDER = "references"
-SEED_LOW, SEED_HIGH = models.SEED_RANGE
+PRESETS = SIZES
 BUSY_NOTE = "Generate is disabled until this finishes; Cancel stops it."
+CSS = (Path(__file__).parent / "static" / "panel.css").read_text(encoding="utf-8")
+_HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
+_BACKEND_NOTES = {
+    "offline": "stand-in pictures, not a diffusion model · TOGETHER_API_KEY for Together AI",
+    "together": "Together AI: images are billed to your key",
+}
 
 
-class ImaginePanel(w.VBox):
+class ImaginePanel(PanelForm, PanelGallery, w.VBox):
     """The panel widget. ``responses`` holds every response (newest last); ``last`` the newest."""
 
     def __init__(self, *, bind: str | None = None, shell: Any = None, **kwargs: Any) -> None:
@@ -52,83 +59,39 @@ class ImaginePanel(w.VBox):
         self.sent = 0
         self._started = 0.0
         self._reference: bytes | None = None
-        s = self.settings
-        layout = w.Layout(width="100%")
-        self.prompt = w.Textarea(
-            placeholder="Describe the image…", description="Prompt", layout=layout, rows=3
+        self._reference_name = ""
+        self._snapshot: Any = None
+        self.cost = w.HTML()
+        self.load_settings = w.FileUpload(
+            accept=".png,.jpg,.jpeg,.webp",
+            description="",
+            icon="folder-open",
+            tooltip="settings from an image",
         )
-        self.negative = w.Text(
-            placeholder="what it should not contain", description="Negative", layout=layout
+        self.load_settings.add_class("together-magic-upload")
+        form = self._build_form(
+            bind, [w.HBox([self.load_settings, self.cost], layout={"align_items": "center"})]
         )
-        self.model = w.Combobox(
-            options=list(models.MODELS),
-            value=s.model,
-            description="Model",
-            ensure_option=False,
-            layout=layout,
-        )
-        self.preset = w.ToggleButtons(
-            options=[*PRESETS, "custom"], value=self._preset_of(s.width, s.height), description="Size"
-        )
-        self.width = w.IntText(value=s.width, description="Width")
-        self.height = w.IntText(value=s.height, description="Height")
-        self.steps = w.BoundedIntText(
-            value=s.steps or 0, min=0, max=200, description="Steps", tooltip="0 lets the model choose"
-        )
-        low, high = models.GUIDANCE_RANGE
-        self.guidance = w.BoundedFloatText(
-            value=s.guidance if s.guidance is not None else models.DEFAULT_GUIDANCE,
-            min=low,
-            max=high,
-            step=0.5,
-            description="Guidance",
-        )
-        self.n = w.IntSlider(value=s.n, min=models.N_RANGE[0], max=models.N_RANGE[1], description="Images")
-        self.seed = w.BoundedIntText(
-            value=random.randrange(SEED_LOW, SEED_HIGH + 1), min=SEED_LOW, max=SEED_HIGH, description="Seed"
-        )
-        self.dice = w.Button(description="new seed", icon="random", tooltip="draw a random seed")
-        self.lock = w.ToggleButton(
-            value=False,
-            description="lock seed",
-            icon="lock",
-            tooltip="keep this seed; unlocked, every Generate draws a new one",
-        )
-        self.upload = w.FileUpload(accept="image/*", multiple=False, description="Reference")
-        self.clear_reference = w.Button(description="clear reference", disabled=True)
-        self.reference_preview = w.Image(format="jpeg", layout=w.Layout(max_width="96px", display="none"))
-        self.bind = w.Text(value=bind or "", placeholder="optional variable name", description="Bind to")
+        self._build_gallery()
+        self.header = w.HTML()
         self.generate = w.Button(description="Generate", button_style="primary", icon="paint-brush")
-        self.cancel = w.Button(description="Cancel", disabled=True, icon="stop")
-        self.status = w.HTML(value="ready")
-        self.gallery = w.VBox()
-        self.preset.observe(self._on_preset, names="value")
-        self.width.observe(self._on_size, names="value")
-        self.height.observe(self._on_size, names="value")
-        self.dice.on_click(lambda _: self._new_seed())
-        self.upload.observe(self._on_upload, names="value")
-        self.clear_reference.on_click(lambda _: self.set_reference(None))
+        self.cancel = w.Button(description="Cancel", disabled=True, icon="stop", layout={"width": "auto"})
+        self.status = w.HTML(value="ready", layout={"margin": "0 0 0 8px"})
+        self.status.add_class("together-magic-status")
+        style = w.HTML(f"<style>{CSS}</style>", layout={"display": "none"})
+        actions = w.HBox([self.generate, self.cancel, self.status], layout={"align_items": "center"})
         self.generate.on_click(self._on_generate)
         self.cancel.on_click(self._on_cancel)
+        self.load_settings.observe(self._on_load_settings, names="value")
+        for box in (self.model, self.width, self.height, self.steps, self.n, self.preset):
+            box.observe(lambda _: self._show_cost(), names="value")
         super().__init__(
-            children=[
-                self.prompt,
-                self.negative,
-                self.model,
-                self.preset,
-                w.HBox([self.width, self.height]),
-                w.HBox([self.steps, self.guidance]),
-                w.HBox([self.n]),
-                w.HBox([self.seed, self.dice, self.lock]),
-                w.HBox([self.upload, self.clear_reference, self.reference_preview]),
-                self.bind,
-                w.HBox([self.generate, self.cancel]),
-                self.status,
-                self.gallery,
-            ],
+            children=[style, self.header, form, actions, self.code, self.gallery, self.viewer],
             **kwargs,
         )
         self.add_class("together-magic-panel")
+        self._show_backend(self._expected_backend())
+        self._show_cost()
 
     # ------------------------------------------------------------------------------ public surface
     def __repr__(self) -> str:
@@ -144,53 +107,57 @@ class ImaginePanel(w.VBox):
     def busy(self) -> bool:
         return self.task is not None and not self.task.done()
 
-    def options(self) -> ImagineOptions:
-        """The form as options (what "copy as code" and Generate both start from)."""
-        spec = models.find_model(self.model.value.strip())
-        takes = spec.takes if spec else (lambda field: True)
-        guidance = self.guidance.value if (takes("guidance_scale") or takes("guidance")) else None
-        return ImagineOptions(
-            prompt=self.prompt.value.strip() or None,
-            model=self.model.value.strip() or None,
-            n=self.n.value,
-            seed=self.seed.value,
-            width=self.width.value,
-            height=self.height.value,
-            steps=self.steps.value or None if takes("steps") else None,
-            guidance=guidance,
-            negative=self.negative.value.strip() or None,
-            image=self._reference,
-            interpolate=False,
+    def _ipython_display_(self) -> None:
+        """Show the widget, then the static copy of its gallery (one display id, updated per result)."""
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)  # type: ignore[no-untyped-call]
+        bundle = self._snapshot_bundle()
+        if self._snapshot is None:
+            self._snapshot = display(bundle, raw=True, display_id=True)  # type: ignore[no-untyped-call]
+        else:
+            display(bundle, raw=True, display_id=self._snapshot.display_id)  # type: ignore[no-untyped-call]
+
+    def _snapshot_bundle(self) -> dict[str, str]:
+        count = sum(len(r.data or []) for r in self.responses)
+        return {
+            "text/html": self.snapshot_html(),
+            "text/plain": f"ImaginePanel gallery: {count} image{'s' if count != 1 else ''} (static copy)",
+        }
+
+    # ------------------------------------------------------------------------------ header and cost
+    def _expected_backend(self) -> str | None:
+        try:
+            return resolve_settings(base_url=self.settings.base_url).backend
+        except TogetherError:
+            return None
+
+    def _show_backend(self, backend: str | None) -> None:
+        badge = backend_badge(backend)
+        chip = f'<span style="{BADGE_STYLES[badge]}">{badge}</span>' if badge in BADGE_STYLES else ""
+        note = _BACKEND_NOTES.get(badge or "", f"custom endpoint {backend}")
+        title = OFFLINE_NOTICE_TEXT if badge == "offline" else note
+        self.header.value = (
+            f'<div style="{_HEADER_STYLE}" title="{html.escape(title, quote=True)}">'
+            f"{chip} {html.escape(note)}</div>"
         )
 
-    def set_reference(self, data: bytes | None) -> None:
-        self._reference = data
-        self.clear_reference.disabled = data is None
-        self.reference_preview.layout.display = "none" if data is None else ""
-        if data is not None:
-            self.reference_preview.value = preview(ImageChoicesData.from_bytes(data), 96)[0]
+    def _show_cost(self) -> None:
+        try:
+            cost = self.estimate()
+        except OptionError:
+            cost = None
+        text = "price unknown" if cost is None else f"≈ ${cost:.4f}"
+        title = f"estimated at Together's list prices ({models.PRICES_AS_OF}); Imagine.prices overrides them"
+        budget = self.settings.budget
+        if budget is not None:
+            text += f", ${max(budget - session().spent, 0):.4f} of the budget left"
+        self.cost.value = (
+            f'<span style="font-size:12px;opacity:.8" title="{html.escape(title, quote=True)}">'
+            f"{html.escape(text)}</span>"
+        )
 
     # ------------------------------------------------------------------------------ events
-    def _on_preset(self, change: dict[str, Any]) -> None:
-        size = PRESETS.get(change["new"])
-        if size:
-            self.width.value, self.height.value = size
-
-    def _on_size(self, _: dict[str, Any]) -> None:
-        self.preset.value = self._preset_of(self.width.value, self.height.value)
-
-    @staticmethod
-    def _preset_of(width: int, height: int) -> str:
-        return next((name for name, size in PRESETS.items() if size == (width, height)), "custom")
-
-    def _new_seed(self) -> None:
-        self.seed.value = random.randrange(SEED_LOW, SEED_HIGH + 1)
-
-    def _on_upload(self, change: dict[str, Any]) -> None:
-        files = change["new"]
-        if files:
-            self.set_reference(bytes(files[0]["content"]))
-
     def _on_generate(self, _: Any = None) -> None:
         if self.busy:  # the button is disabled meanwhile; this guards programmatic double clicks
             return
@@ -207,6 +174,7 @@ class ImaginePanel(w.VBox):
             return
         self._started = time.perf_counter()
         self.generate.disabled, self.cancel.disabled = True, False
+        self.code.layout.display = "none"
         self.status.value = f"generating… 0.0 s — {BUSY_NOTE}"
         coroutine = self._run(plan, bind or None)
         try:
@@ -233,6 +201,29 @@ class ImaginePanel(w.VBox):
         if self.busy and self.task is not None:
             self.task.cancel()
 
+    def _on_load_settings(self, change: dict[str, Any]) -> None:
+        files = change["new"]
+        if not files:
+            return
+        item = files[0]
+        self.load_settings.value = ()
+        name = str(item.get("name") or "the image")
+        try:
+            record = _record_of(bytes(item["content"]), name)
+        except (ValueError, OSError) as exc:
+            self._show_error(f"settings from an image: {exc}")
+            return
+        except Exception as exc:  # a decompression bomb, a truncated file: one line, never a traceback
+            self._show_error(f"settings from an image: {name} could not be read ({type(exc).__name__})")
+            return
+        payload = record.get("request")
+        if not isinstance(payload, dict):
+            self._show_error(f"settings from an image: {name} holds no generation parameters")
+            return
+        notes = self.apply_request(payload)
+        loaded = f"settings loaded from {html.escape(name)}: seed {self.seed.value} (locked)"
+        self.status.value = "; ".join([loaded, *(html.escape(n) for n in notes)])
+
     # ------------------------------------------------------------------------------ the work
     async def _run(self, plan: Plan, bind: str | None) -> None:
         ticker = asyncio.ensure_future(self._tick(self._started))
@@ -250,7 +241,15 @@ class ImaginePanel(w.VBox):
         self.responses.append(response)
         if bind:
             self._namespace()[bind] = response
-        self._add_to_gallery(response)
+        try:
+            self._add_to_gallery(response)
+            self._show_backend(response.provenance.backend)
+            self._show_cost()
+            if self._snapshot is not None:
+                self._snapshot.update(self._snapshot_bundle(), raw=True)
+        except Exception as exc:  # kept in panel.responses; the gallery says what went wrong
+            self._show_error(f"the images arrived but could not be shown: {type(exc).__name__}: {exc}")
+            return
         seconds = "cached" if response.cached else f"{response.elapsed or 0:.1f} s"
         self.status.value = f"done: {len(response)} image{'s' if len(response) != 1 else ''} ({seconds})"
 
@@ -260,74 +259,9 @@ class ImaginePanel(w.VBox):
             await asyncio.sleep(0.25)
 
     def _show_error(self, message: str) -> None:
-        self.status.value = f'<span style="color:#c62828">⚠ {html.escape(message)}</span>'
-
-    # ------------------------------------------------------------------------------ the gallery
-    def _add_to_gallery(self, response: ImageResponse) -> None:
-        items = [
-            self._gallery_item(response, choice, caption)
-            for choice, caption in zip(response.data or [], captions(response), strict=False)
-        ]
-        self.gallery.children = (*items, *self.gallery.children)
-
-    def _gallery_item(self, response: ImageResponse, choice: ImageChoicesData, caption: str) -> w.VBox:
-        data, _, width, height = preview(choice, min(self.settings.preview_size or 512, 512))
-        image = w.Image(value=data, format="jpeg", width=width, height=height)
-        image.add_class("together-magic-image")
-        note = w.HTML()
-        code = w.Textarea(layout=w.Layout(width="100%", display="none"), rows=4)
-        code.add_class("together-magic-code")
-        actions = {
-            "save": lambda: self._save(response, choice, note),
-            "reuse this seed": lambda: self._reuse_seed(choice),
-            "use as reference": lambda: self.set_reference(choice.image_bytes()),
-            "copy as code": lambda: self._show_code(choice, code),
-        }
-        buttons = []
-        for label, action in actions.items():
-            button = w.Button(description=label)
-            button.on_click(lambda _, act=action: act())
-            buttons.append(button)
-        label = w.HTML(f"<code>{html.escape(caption)}</code>")
-        return w.VBox([image, label, w.HBox(buttons), note, code])
-
-    def _save(self, response: ImageResponse, choice: ImageChoicesData, note: w.HTML) -> None:
-        folder = Path(self.settings.save_dir or "images")
-        report = save_images([choice], folder, response.request)
-        if not report.ok:
-            self._show_error(report.summary(folder))
-            return
-        path = report.paths[0]
-        verb = "already saved as" if report.existing and report.existing[0] else "saved"
-        note.value = f'<span title="{html.escape(str(path))}">{verb} {html.escape(str(path))}</span>'
-
-    def _reuse_seed(self, choice: ImageChoicesData) -> None:
-        if choice.seed is not None:
-            self.seed.value = choice.seed
-            self.lock.value = True
-
-    def code_for(self, choice: ImageChoicesData) -> str:
-        """The ``%%imagine`` cell that reproduces this one image alone (a reference becomes a file)."""
-        request = choice.provenance.request
-        if request is None:
-            return ""
-        options = from_request(request.payload(), default_format=self.settings.response_format)
-        if isinstance(options.image, bytes):
-            options = options.replace(image=str(_reference_file(options.image)))
-        options = options.replace(
-            references=tuple(
-                str(_reference_file(r)) if isinstance(r, bytes) else r for r in options.references
-            )
+        self.status.value = (
+            f'<span style="color:var(--jp-error-color1,#c62828)">⚠ {html.escape(message)}</span>'
         )
-        return options.to_cell()
-
-    def _show_code(self, choice: ImageChoicesData, box: w.Textarea) -> None:
-        try:
-            box.value = self.code_for(choice)
-        except OSError as exc:
-            self._show_error(f"copy as code: could not write the reference image: {exc.strerror or exc}")
-            return
-        box.layout.display = ""
 
     def _namespace(self) -> dict[str, Any]:
         if self.shell is None:
@@ -340,15 +274,13 @@ class ImaginePanel(w.VBox):
         return ns
 
 
-def _reference_file(data: bytes) -> Path:
-    """Write an uploaded reference next to the notebook (content-named, so copying twice reuses it)."""
-    ext = {"jpeg": ".jpg", "png": ".png", "webp": ".webp", "gif": ".gif"}.get(
-        sniff_format(data) or "", ".bin"
-    )
-    path = Path(REFERENCE_FOLDER) / f"reference-{hashlib.sha256(data).hexdigest()[:12]}{ext}"
-    if path.is_file() and path.read_bytes() == data:
-        return path
-    return atomic_write_new(path, data)
+def _record_of(data: bytes, name: str) -> dict[str, Any]:
+    """The parameters in uploaded image bytes (read in memory: no temporary file, no pixel decoded)."""
+    image_info(data, name)  # one line for what is not an image, a truncated file or a bomb
+    record = metadata.extract(data)
+    if record is None:
+        raise ValueError(f"{name} holds no generation parameters")
+    return record
 
 
 def panel(*, bind: str | None = None) -> ImaginePanel:

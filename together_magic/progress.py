@@ -39,7 +39,7 @@ def offline_notice() -> None:
     display(  # type: ignore[no-untyped-call]
         {
             "text/plain": OFFLINE_NOTICE_TEXT,
-            "text/html": f'<div style="{_STYLE}">ⓘ {html.escape(OFFLINE_NOTICE_TEXT)}</div>',
+            "text/html": f'<div style="{_STYLE}">{html.escape(OFFLINE_NOTICE_TEXT)}</div>',
         },
         raw=True,
     )

@@ -1,173 +1,233 @@
-"""The panel in real JupyterLab, in Debian's headless Chromium driven by Playwright (no browser download).
+"""A newcomer and a teacher in a real JupyterLab 4, in Debian's headless Chromium driven by Playwright.
 
-If Chromium or JupyterLab cannot start, this test fails and says why: it never skips quietly.
+JupyterLab is started by ``scripts/lab.py``, exactly as README command (1) (``scripts/start``) leaves it,
+on a copy of ``notebooks/`` (a fresh clone's files). Nothing downloads a browser: Playwright drives
+``/usr/bin/chromium``. If Chromium, JupyterLab or Notebook cannot start, the tests fail and say why: they
+never skip quietly. Screenshots land in ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 
-from ..conftest import ROOT, free_port
+from ..conftest import ROOT
+from ..kernel import loaded_kernel
+from .support import (
+    ARTIFACTS,
+    HASH_CELL,
+    PANEL_CELL,
+    PROMPT,
+    Server,
+    browser,
+    dismiss_dialogs,
+    generate,
+    jupyter_env,
+    no_stderr,
+    open_notebook,
+    run_first_cell,
+    stop,
+    write_notebook,
+)
 
-CHROMIUM = "/usr/bin/chromium"
-TOKEN = "together-magic-browser-test"
-PROMPT = "a red fox in a snowy forest"
-ARTIFACTS = ROOT / "test-artifacts"
-
-
-def notebook(path: Path) -> None:
-    cell = {
-        "cell_type": "code",
-        "execution_count": None,
-        "id": "panel",
-        "metadata": {},
-        "outputs": [],
-        "source": ["%load_ext together_magic\n", "%config Imagine.cache = False\n", "%imagine_panel latest"],
-    }
-    path.write_text(
-        json.dumps(
-            {
-                "cells": [cell],
-                "metadata": {
-                    "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-                },
-                "nbformat": 4,
-                "nbformat_minor": 5,
-            }
-        )
-    )
+__all__ = ["browser"]
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("lab")
-    notebook(root / "panel.ipynb")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
-    for name in (
-        "JUPYTER_CONFIG_DIR",
-        "JUPYTER_RUNTIME_DIR",
-        "JUPYTERLAB_SETTINGS_DIR",
-        "JUPYTERLAB_WORKSPACES_DIR",
-    ):
-        env[name] = str(root / ".jupyter" / name.lower())
-    env["XDG_CACHE_HOME"] = str(root / ".cache")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """JupyterLab as ``scripts/start --no-browser`` leaves it, on a copy of the repository's notebooks."""
+    home = tmp_path_factory.mktemp("lab")
+    folder = home / "notebooks"
+    shutil.copytree(ROOT / "notebooks", folder, ignore=shutil.ignore_patterns("images", "references"))
     ARTIFACTS.mkdir(exist_ok=True)
     log = (ARTIFACTS / "jupyterlab.log").open("w")
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--ip=127.0.0.1",
-        f"--port={port}",
-        f"--ServerApp.token={TOKEN}",
-        "--ServerApp.password=",
-        f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.extension_manager=readonly",
-    ]
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        command.append("--allow-root")
-    server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "lab.py"), "--no-browser", "--dir", str(folder)],
+        env=jupyter_env(home),
+        stdout=subprocess.PIPE,
+        stderr=log,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    url = None
+    assert process.stdout is not None
+    for raw in process.stdout:  # the script prints the URL with its token once JupyterLab answers
+        line = raw.decode()
+        found = re.search(r"open:\s+(http://127\.0\.0\.1:\d+/lab/tree/01-quickstart\.ipynb\?token=\w+)", line)
+        if found:
+            url = found.group(1)
+            break
+    if url is None:
+        stop(process)
+        pytest.fail(f"scripts/lab.py printed no URL; see {ARTIFACTS / 'jupyterlab.log'}")
     try:
-        while True:
-            try:
-                if httpx.get(f"{base}/api/status?token={TOKEN}", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"JupyterLab did not start; see {ARTIFACTS / 'jupyterlab.log'}")
-            time.sleep(0.25)
-        yield base
+        yield Server(url, folder, process, started)
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(process)
+        process.stdout.close()
         log.close()
 
 
-def test_panel_in_jupyterlab(lab: str) -> None:
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.fail(
-            f"{CHROMIUM} is missing: the browser test needs Debian's chromium (scripts/test installs it)"
-        )
-    from playwright.sync_api import sync_playwright
+def test_quickstart_runs_with_run_all(lab: Server, browser: Any) -> None:
+    """(a) A newcomer's first minute: command (1)'s JupyterLab, Run All on 01-quickstart, no red anywhere."""
+    page = open_notebook(browser, lab.url, (1400, 1000))
+    page.wait_for_selector(".jp-StatusBar-Widget:has-text('| Idle')", timeout=90_000)
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    page.wait_for_function(
+        "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
+        " return p.length > 5 && p.every(x => /\\[\\d+\\]/.test(x.textContent)); }",
+        timeout=120_000,
+    )
+    no_stderr(page)
+    assert page.locator(".jp-OutputArea-output img").count() >= 7  # fox, fox again, four, city, fox
+    page.locator(".jp-Cell").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "quickstart-jupyterlab.png"))
+    seconds = time.perf_counter() - lab.started
+    print(f"\nquickstart: from scripts/lab.py start to Run All done in {seconds:.1f} s")
 
-    with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(
-                executable_path=CHROMIUM,
-                headless=True,
-                args=[
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--disable-sync",
-                    "--no-first-run",
-                    "--disable-quic",
-                    "--disable-dev-shm-usage",
-                ],
-            )
-        except Exception as exc:
-            pytest.fail(f"Chromium did not start: {exc}")
-        page = browser.new_page(viewport={"width": 1280, "height": 1600})
-        try:
-            page.goto(f"{lab}/lab/tree/panel.ipynb?token={TOKEN}&reset", timeout=90_000)
-            page.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content", timeout=90_000)
-            page.wait_for_selector(".jp-StatusBar-Widget:has-text('| Idle')", timeout=90_000)
-            panel = page.locator(".together-magic-panel")
-            for _ in range(3):  # a cold kernel can miss the first Shift+Enter
-                page.click(".jp-NotebookPanel .jp-Cell .cm-content")
-                page.keyboard.press("Shift+Enter")
-                try:
-                    panel.wait_for(timeout=30_000)
-                    break
-                except Exception:
-                    continue
-            panel.locator("textarea").first.fill(PROMPT)
-            panel.get_by_role("button", name="landscape").click()
-            panel.get_by_role("button", name="Generate").click()
-            image = panel.locator("img.together-magic-image").first
-            image.wait_for(timeout=60_000)
-            page.wait_for_function(
-                "() => { const i = document.querySelector('img.together-magic-image');"
-                " return i && i.naturalWidth > 0; }",
-                timeout=30_000,
-            )
-            size = image.evaluate("img => [img.naturalWidth, img.naturalHeight]")
-            assert size == [512, 384]  # the 1024x768 image's preview
-            caption = panel.locator("code", has_text="seed").first.inner_text()
-            seed = re.search(r"seed (\d+)", caption)
-            assert seed is not None and "1024x768" in caption
-            panel.get_by_role("button", name="copy as code").first.click()
-            code_box = panel.locator(".together-magic-code textarea").first
-            code_box.wait_for(state="visible", timeout=10_000)
-            code = code_box.input_value()
-            assert code == (
-                "%%imagine --model black-forest-labs/FLUX.1-schnell --n 1 "
-                f"--seed {seed.group(1)} --width 1024 --height 768 --guidance 3.5\n{PROMPT}"
-            )
-            assert panel.locator(".widget-html", has_text="done: 1 image").count() == 1
-        finally:
-            page.screenshot(path=str(ARTIFACTS / "panel-in-jupyterlab.png"), full_page=True)
-            browser.close()
+
+def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: Any, tmp_path: Path) -> None:
+    """(c) copy as code -> clipboard -> a fresh kernel makes the same bytes, reference image included."""
+    write_notebook(lab.folder / "panel.ipynb", [PANEL_CELL, HASH_CELL])
+    page = open_notebook(
+        browser,
+        lab.page_url("/lab/tree/panel.ipynb"),
+        (1280, 1000),
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    panel = run_first_cell(page, lab, "panel.ipynb")
+    panel.locator("textarea").first.fill(PROMPT)
+    generate(page, panel, 1, 0)
+    panel.locator(".together-magic-card").first.get_by_role("button", name="use as reference").click()
+    panel.locator("select").first.select_option(label="FLUX.1 Kontext [pro] · Black Forest Labs")
+    panel.locator("textarea").first.fill("the same fox at night")
+    generate(page, panel, 1, 1)
+    panel.locator(".together-magic-card").first.locator(".together-magic-copy").click()
+    page.wait_for_function(
+        "() => document.querySelector('.together-magic-status').textContent.includes('copied the cell')",
+        timeout=10_000,
+    )
+    code = page.evaluate("navigator.clipboard.readText()")
+    head, body = code.split("\n", 1)
+    assert head.startswith("%%imagine --model black-forest-labs/FLUX.1-kontext-pro --n 1 --seed ")
+    assert body == "the same fox at night" and "--image references/reference-" in head
+    reference = head.split("--image ", 1)[1].split()[0]
+    assert (lab.folder / reference).is_file()  # written next to the notebook when the code was copied
+    # insert as cell below (the viewer's button): the same code lands in the notebook itself
+    panel.locator(".together-magic-card").first.locator(".together-magic-hit").click()
+    panel.get_by_role("button", name="insert as cell below").click()
+    page.wait_for_function(
+        "code => [...document.querySelectorAll('.jp-Cell .cm-content')]"
+        ".some(c => c.innerText.startsWith(code))",
+        arg=head,
+        timeout=10_000,
+    )
+    page.locator(".jp-Cell .cm-content", has_text="hashlib").click()
+    page.keyboard.press("Shift+Enter")
+    printed = page.locator(".jp-OutputArea-output", has_text="sha256=")
+    printed.wait_for(timeout=30_000)
+    in_lab = re.search(r"sha256=([0-9a-f]{64})", printed.inner_text())
+    assert in_lab is not None
+    no_stderr(page)
+    page.screenshot(path=str(ARTIFACTS / "copy-as-code.png"))
+    fresh = loaded_kernel(tmp_path)  # its own empty cache: the image is generated again, not found
+    try:
+        fresh.ok(f"import os, hashlib\nos.chdir({str(lab.folder)!r})")
+        made = fresh.run(code)
+        assert made.status == "ok" and not made.of_type("error"), made.outputs
+        again = fresh.ok(
+            "print(hashlib.sha256(_.data[0].image_bytes()).hexdigest(),"
+            " _o.shared_backend().stats['requests'])"
+        ).text.split()
+    finally:
+        fresh.stop()
+    assert again == [in_lab.group(1), "1"]
+
+
+def test_projector_1024x768_saved_and_dark(lab: Server, browser: Any) -> None:
+    """(d) A teacher's projector: after 4 images the latest thumbnails are on screen without scrolling."""
+    began = time.perf_counter()
+    write_notebook(lab.folder / "projector.ipynb", [PANEL_CELL])
+    page = open_notebook(browser, lab.page_url("/lab/tree/projector.ipynb"), (1024, 768))
+    panel = run_first_cell(page, lab, "projector.ipynb")
+    panel.locator("textarea").first.fill(PROMPT)
+    generate(page, panel, 4, 0)
+    boxes = [panel.locator(".together-magic-card img").nth(i).bounding_box() for i in range(4)]
+    for box in boxes:
+        assert box is not None and box["width"] > 60
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 768, boxes
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 1024, boxes
+    scrolled = page.evaluate(
+        "() => [...document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook')]"
+        ".map(e => e.scrollTop).reduce((a, b) => a + b, 0)"
+    )
+    assert scrolled == 0  # nobody scrolled: the panel fits
+    overflow = page.evaluate(
+        "() => { const out = document.querySelector('.together-magic-panel')"
+        ".closest('.jp-OutputArea-output'); const right = out.getBoundingClientRect().right;"
+        " return [...out.querySelectorAll('input, textarea, select, button')]"
+        ".filter(e => e.offsetParent && e.getBoundingClientRect().right > right + 0.5).length; }"
+    )
+    assert overflow == 0  # no text field sticks out of the output area
+    page.screenshot(path=str(ARTIFACTS / "panel-1024x768.png"))
+    print(f"\nprojector: 4 images shown at {time.perf_counter() - began:.1f} s")
+    generate(page, panel, 1, 4)  # a second generation, then the notebook is saved
+    page.wait_for_function(  # the static copy (hidden while the panel is live) has caught up
+        "() => document.querySelectorAll('.together-magic-snapshot img').length === 5", timeout=10_000
+    )
+    page.keyboard.press("Control+s")
+    saved = lab.folder / "projector.ipynb"
+    deadline = time.monotonic() + 20
+    while True:
+        book = json.loads(saved.read_text())
+        html_outputs = [
+            "".join(o["data"]["text/html"])
+            if isinstance(o["data"]["text/html"], list)
+            else o["data"]["text/html"]
+            for cell in book["cells"]
+            for o in cell.get("outputs", [])
+            if "text/html" in o.get("data", {})
+        ]
+        snapshot = [h for h in html_outputs if "together-magic-snapshot" in h]
+        if (snapshot and snapshot[0].count("<img ") == 5) or time.monotonic() > deadline:
+            break
+        time.sleep(0.25)
+    assert snapshot and snapshot[0].count("<img ") == 5  # both generations, in the file itself
+    print(f"projector: saved at {time.perf_counter() - began:.1f} s")
+    dismiss_dialogs(page)
+    page.locator(".lm-MenuBar-itemLabel", has_text="Settings").click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Theme$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile("^JupyterLab Dark$")).click()
+    page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=10_000)
+    contrast = page.evaluate(CONTRAST)
+    assert min(contrast.values()) >= 4.5, contrast
+    page.screenshot(path=str(ARTIFACTS / "panel-dark.png"))
+
+
+CONTRAST = """() => {
+  const rgb = s => (s.match(/[\\d.]+/g) || []).slice(0, 4).map(Number);
+  const lum = c => { const [r, g, b] = c.slice(0, 3).map(v => { v /= 255;
+    return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126*r + 0.7152*g + 0.0722*b; };
+  const back = e => { for (; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
+    if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c; } return [255, 255, 255]; };
+  const ratio = e => { const a = lum(rgb(getComputedStyle(e).color)), b = lum(back(e));
+    return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05); };
+  const pick = s => document.querySelector('.together-magic-panel ' + s);
+  const out = {};
+  for (const s of ['.together-magic-caption', '.widget-label', '.together-magic-status', 'input', 'select'])
+    { const e = pick(s); if (e) out[s] = ratio(e); }
+  return out;
+}"""
