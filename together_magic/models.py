@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_GUIDANCE",
     "DEFAULT_MODEL",
     "DEFAULT_SIZE",
+    "DRAWN_SEED_RANGE",
     "GUIDANCE_RANGE",
     "IMAGE_INPUTS",
     "INPUTS",
@@ -47,6 +48,8 @@ PRICES_AS_OF = "2026-05"
 """When the prices below were read from together.ai/pricing; ``Imagine.prices`` overrides them."""
 
 SEED_RANGE = (0, 2**32 - 1)
+DRAWN_SEED_RANGE = (0, 99_999)
+"""Seeds drawn for the user (none given) have at most five digits, so a class can read them aloud."""
 N_RANGE = (1, 4)
 GUIDANCE_RANGE = (0.0, 30.0)
 DEFAULT_GUIDANCE = 3.5

@@ -25,7 +25,7 @@ from .types import ImageChoicesData
 
 __all__ = ["READABLE_SEEDS", "SIZES", "PanelForm", "model_choices"]
 
-READABLE_SEEDS = (0, 99_999)
+READABLE_SEEDS = models.DRAWN_SEED_RANGE
 """The seeds the panel draws: five digits a class can read aloud (any seed in range can be typed)."""
 SIZES = {"square": (1024, 1024), "portrait": (768, 1024), "landscape": (1024, 768)}
 CUSTOM = "custom"

@@ -277,7 +277,7 @@ def build_plan(
     seed = options.seed
     low, high = models.SEED_RANGE
     if seed is None:
-        seed = (rng or random.SystemRandom()).randrange(low, high + 1)
+        seed = (rng or random.SystemRandom()).randint(*models.DRAWN_SEED_RANGE)
     _check_range("--seed", seed, low, high, "")
     fields: dict[str, Any] = {"prompt": prompt, "model": model, "seed": seed, "n": n}
     fields.update(_size(options, spec, config))
