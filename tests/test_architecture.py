@@ -45,6 +45,7 @@ RANKS: dict[str, int] = {
     "records": 6,
     "runner": 6,
     "references": 6,
+    "live": 6,
     "pacing": 6,
     "service": 7,
     "options": 8,

@@ -8,7 +8,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from together_magic import progress
+from together_magic import live, progress
 
 
 @pytest.fixture(autouse=True)
@@ -17,7 +17,7 @@ def shell() -> InteractiveShell:
 
 
 def test_status_line_starts_and_ends_empty_and_ticks_meanwhile(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(progress, "TICK_SECONDS", 0.02)
+    monkeypatch.setattr(live, "TICK_SECONDS", 0.02)
 
     async def wait() -> None:
         with progress.StatusLine("generating 2 images with FLUX.1-schnell") as status:

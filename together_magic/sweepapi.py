@@ -9,19 +9,15 @@ cancelled. When every cell failed, the first error is raised as a single request
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
-import html
-import time
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from .config import Imagine, current
 from .errors import OptionError
+from .live import LiveDisplay, info_line, status_html
 from .options import ImagineOptions
 from .runner import Interrupted, run_blocking
 from .sweeping import (
@@ -38,73 +34,25 @@ from .sweeps import Cell, Sweep
 
 __all__ = ["LiveGrid", "asweep", "options_from", "sweep", "sweep_cell"]
 
-_STYLE = "font:12px/1.4 sans-serif;opacity:.75"
-TICK_SECONDS = 0.25
 
-
-def _show_line(text: str) -> None:
-    """A small grey information line in the cell's output (never stderr)."""
-    from IPython.display import display
-
-    display(  # type: ignore[no-untyped-call]
-        {"text/plain": text, "text/html": f'<div style="{_STYLE}">{html.escape(text)}</div>'}, raw=True
-    )
-
-
-class LiveGrid:
-    """The grid filling in cell by cell while a sweep runs on the kernel's loop.
-
-    It works as ``progress.StatusLine`` does (that module sits above this one): a display with a
-    ``display_id`` that starts with no data at all, is updated in place, and is emptied when the cell ends.
-    The finished ``Sweep`` is the cell's result, so a saved notebook, and nbval, see the final grid once and
-    nothing transient.
-    """
+class LiveGrid(LiveDisplay):
+    """The grid filling in cell by cell while a sweep runs on the kernel's loop (a ``live.LiveDisplay``:
+    the finished ``Sweep`` is the cell's result, so a saved notebook and nbval see the final grid once)."""
 
     def __init__(self, sweep: Sweep, *, enabled: bool = True) -> None:
+        super().__init__(enabled=enabled)
         self.sweep = sweep
-        self.enabled = enabled
-        self._handle: Any = None
-        self._task: asyncio.Task[None] | None = None
         self._dirty = True
         self._grid = ""
-        self._started = time.perf_counter()
-
-    def __enter__(self) -> LiveGrid:
-        from IPython.display import display
-
-        if not self.enabled:
-            return self
-        try:
-            self._handle = display({}, raw=True, display_id=True)  # type: ignore[no-untyped-call]
-            self._task = asyncio.get_running_loop().create_task(self._tick())
-        except Exception:  # no kernel, no loop: a live grid is a nicety, never a failure
-            self._handle = None
-        return self
 
     def cell_done(self, cell: Cell) -> None:
         self._dirty = True
 
-    def bundle(self) -> dict[str, str]:
+    def render(self) -> dict[str, str]:
         if self._dirty:
             self._grid, self._dirty = self.sweep.html(), False
-        text = f"{self.sweep.summary()} … {time.perf_counter() - self._started:.1f} s"
-        line = f'<div style="{_STYLE}">⏳ {html.escape(text)}</div>'
-        return {"text/plain": text, "text/html": line + self._grid}
-
-    async def _tick(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_SECONDS)
-            if self._handle is not None:
-                self._handle.update(self.bundle(), raw=True)
-
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        if self._handle is not None:
-            with contextlib.suppress(Exception):
-                self._handle.update({}, raw=True)
+        text = f"{self.sweep.summary()} … {self.seconds:.1f} s"
+        return {"text/plain": text, "text/html": status_html(text) + self._grid}
 
 
 def _kept(planned: Sweep, out: str | None) -> str:
@@ -126,7 +74,7 @@ async def sweep_cell(magics: Any, options: ImagineOptions, namespace: dict[str, 
 
     config: Imagine = magics.settings
     planned = plan_sweep(options, config=config, namespace=namespace, where="notebook")
-    _show_line(announce(planned, config))
+    info_line(announce(planned, config))
     try:
         with LiveGrid(planned, enabled=live and options.display) as grid:
             await run_sweep(planned, config, source="magic", on_cell=grid.cell_done)
