@@ -202,10 +202,16 @@ def test_fallback_offline_when_the_budget_is_spent_or_the_upstream_is_down(
     dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
     down: Gateway = start_gateway("--upstream", dead, "--fallback", "offline")
     student = down.add("stranded", images=3)
+    started = time.perf_counter()
     rescued = post(down, student, body(4))
+    first = time.perf_counter() - started
     assert (rescued.status_code, rescued.headers["x-together-magic-backend"]) == (200, "offline")
+    assert first > 1.0  # the upstream was tried three times (two retries with backoff) before falling back
+    started = time.perf_counter()
+    assert post(down, student, body(5)).headers["x-together-magic-backend"] == "offline"
+    assert time.perf_counter() - started < 0.5  # then the class goes straight to the fallback for a while
     usage = {u.name: u for u in down.roster.usage()}["stranded"]
-    assert (usage.images_used, usage.offline) == (0, 1)  # the failed upstream call was not charged
+    assert (usage.images_used, usage.offline) == (0, 2)  # the failed upstream calls were not charged
 
     plain: Gateway = start_gateway("--upstream", dead)
     lost = post(plain, plain.add("waiting", images=3), body(5))
@@ -241,3 +247,13 @@ def test_serve_output_names_the_wall_and_not_the_key(gateway: Gateway) -> None:
     assert "serving on http://127.0.0.1:" in text and "/class?token=teacher-" in text
     assert "TOGETHER_API_KEY" in text  # it names the variable...
     assert SENTINEL not in text  # ...never its value
+
+
+def test_practice_mode_upstream_offline_needs_no_key(start_gateway: Any) -> None:
+    gw: Gateway = start_gateway("--upstream", "offline", key=None)
+    token = gw.add("practice", images=1)
+    made = post(gw, token, body(1))
+    assert (made.status_code, made.headers["x-together-magic-backend"]) == (200, "offline")
+    assert post(gw, token, body(1)).headers["x-together-magic-cache"] == "hit"
+    assert post(gw, token, body(2)).status_code == 402  # the quota holds in practice too
+    assert "without a key" in gw.log.read_text()

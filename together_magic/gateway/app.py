@@ -19,6 +19,7 @@ from ..offline.apierror import OfflineAPIError, parse_body
 from ..offline.backend import MAX_BODY_BYTES, Reply
 from ..offline.reply import json_reply
 from ..offline.validate import parse_job
+from ..store import StoreError
 from .asgi import (
     Disconnected,
     Receive,
@@ -78,6 +79,17 @@ class GatewayApp:
             reply = await self._route(scope, method, path, headers, receive, rid)
         except Disconnected:
             return
+        except (
+            StoreError
+        ) as exc:  # locked past its retries, disk full, unreadable: say so, in Together's shape
+            log.warning("together-magic gateway: the class database failed (request %s): %s", rid, exc)
+            err = OfflineAPIError(
+                503,
+                "The class gateway cannot reach its database right now. Try again in a moment.",
+                type="server_error",
+                code="gateway_store_unavailable",
+            )
+            reply = Gateway.error(rid, err)
         except Exception:
             log.exception("together-magic gateway: internal error (request %s)", rid)
             reply = Gateway.error(rid, OfflineAPIError(500, "Internal server error", type="server_error"))

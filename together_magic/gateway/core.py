@@ -24,6 +24,7 @@ import dataclasses
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -162,14 +163,12 @@ class Gateway:
         label = self.settings.label
         generation = await self._record(req, made, label, cache=True)
         entry = self._entry(req, made, generation, label, "upstream")
-        await asyncio.to_thread(
-            self.store.write, lambda c: ledger.settle(c, grant, req.ask, entry, time.time())
-        )
+        await self._book(partial(ledger.settle, grant=grant, ask=req.ask, entry=entry))
         return self._images(req, made.images, made.model, entry, label, "miss")
 
     async def _answer_cached(self, req: _Request, generation: int, made: Made, label: str) -> Reply:
         entry = self._entry(req, made, generation, label, "cached")
-        await asyncio.to_thread(self.store.write, lambda c: ledger.free(c, entry, time.time()))
+        await self._book(partial(ledger.free, entry=entry))
         return self._images(req, made.images, made.model, entry, label, "hit")
 
     async def _answer_offline(self, req: _Request) -> Reply:
@@ -179,13 +178,21 @@ class Gateway:
             return self.error(req.request_id, failure.error)
         generation = await self._record(req, made, "offline", cache=False)
         entry = self._entry(req, made, generation, "offline", "offline")
-        await asyncio.to_thread(self.store.write, lambda c: ledger.free(c, entry, time.time()))
+        await self._book(partial(ledger.free, entry=entry))
         return self._images(req, made.images, made.model, entry, "offline", "bypass")
 
     def _claim(
         self, ask: Ask, check_cache: bool, conn: sqlite3.Connection
     ) -> Grant | Wait | Cached | Refused:
         return ledger.claim(conn, ask, self.policy, time.time(), check_cache=check_cache)
+
+    async def _book(self, write: Callable[..., int]) -> None:
+        """Record what was answered (usage, wall). The images are made: if the database cannot take the
+        row, the student still gets them (the log says what was not counted), never a 500 instead."""
+        try:
+            await asyncio.to_thread(self.store.write, lambda c: write(c, now=time.time()))
+        except StoreError as exc:
+            log.warning("together-magic gateway: could not count an answer in %s: %s", self.store.folder, exc)
 
     # ------------------------------------------------------------------------------------------------
     async def _lookup(self, key: str) -> tuple[int, Made, str] | None:

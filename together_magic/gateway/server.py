@@ -37,6 +37,7 @@ __all__ = ["add_gateway_arguments", "misplaced_gateway_flags", "run_gateway"]
 APP = "together_magic.gateway.app:from_environment"
 _NO_UVICORN = "together-magic serve needs uvicorn: pip install 'together-magic[server]'"
 _GATEWAY_ONLY = (
+    "cache_mb",
     "workers",
     "data",
     "fallback",
@@ -107,6 +108,13 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--class-budget", type=_dollars, default=None, metavar="DOLLARS", help="dollars the class may spend"
     )
+    group.add_argument(
+        "--cache-mb",
+        type=_whole(1, 10**7),
+        default=None,
+        metavar="MB",
+        help="keep the shared cache and the wall's images under this size (default 2000)",
+    )
     group.add_argument("--ssl-keyfile", metavar="FILE", default=None, help="TLS key (with --ssl-certfile)")
     group.add_argument("--ssl-certfile", metavar="FILE", default=None, help="TLS certificate chain")
 
@@ -155,6 +163,7 @@ def _settings(args: argparse.Namespace) -> GatewaySettings | str:
             fallback=args.fallback,
             upstream_rate=args.upstream_rate or DEFAULT_UPSTREAM_RATE,
             class_budget=args.class_budget,
+            cache_mb=args.cache_mb or GatewaySettings.cache_mb,
         )
     except OptionError as exc:
         return f"argument {exc}"
