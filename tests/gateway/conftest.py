@@ -31,7 +31,7 @@ class Gateway:
     def __init__(self, data: Path, args: list[str], *, key: str | None = SENTINEL) -> None:
         self.data = data
         self.port = free_port()
-        self.root = f"http://127.0.0.1:{self.port}"
+        self.root = f"{'https' if '--ssl-certfile' in args else 'http'}://127.0.0.1:{self.port}"
         self.log = ROOT / "test-artifacts" / f"gateway-{self.port}.log"
         self.log.parent.mkdir(exist_ok=True)
         self._log_handle = self.log.open("w")
@@ -49,7 +49,7 @@ class Gateway:
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(f"{self.root}/", timeout=1).status_code == 200:
+                if httpx.get(f"{self.root}/", timeout=1, verify=False).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -23,6 +25,7 @@ from together_magic.errors import PaymentRequiredError
 from together_magic.offline.backend import MAX_BODY_BYTES
 
 from ..conftest import MODEL, Server, free_port
+from ..kernel import Kernel
 from .conftest import SENTINEL, Gateway, bearer, body
 
 GENERATIONS = "/v1/images/generations"
@@ -30,7 +33,9 @@ GENERATIONS = "/v1/images/generations"
 
 @pytest.fixture(scope="module")
 def gateway(upstream: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    gw = Gateway(tmp_path_factory.mktemp("class"), ["--upstream", upstream.base_url.removesuffix("/v1")])
+    """Two workers: a revocation or a spent budget must hold whichever worker takes the next request."""
+    root = upstream.base_url.removesuffix("/v1")
+    gw = Gateway(tmp_path_factory.mktemp("class"), ["--upstream", root, "--workers", "2"])
     yield gw
     gw.stop()
 
@@ -148,13 +153,15 @@ def test_bad_requests_are_together_shaped_and_free(
 
 
 def test_hostile_requests(gateway: Gateway) -> None:
-    token = gateway.add("hostile", images=2)
+    token = gateway.add("hostile", images=3)
     raw = httpx.post(f"{gateway.root}{GENERATIONS}", content=b"{not json", headers=bearer(token), timeout=10)
     assert raw.status_code == 400 and "not valid JSON" in raw.json()["error"]["message"]
     nan = httpx.post(
         f"{gateway.root}{GENERATIONS}", content=b'{"seed": NaN}', headers=bearer(token), timeout=10
     )
     assert nan.status_code == 400
+    nulls = body(None, n=None, width=None, height=None, negative_prompt=None, steps=None)
+    assert post(gateway, token, nulls).status_code == 200  # null is the default, as the SDKs send it
     odd = body(3, __class__=1, model_config={"x": 1}, extra="kept")
     assert post(gateway, token, odd).status_code == 200  # unknown fields are passed on, as Together does
     assert httpx.get(f"{gateway.root}{GENERATIONS}", timeout=10).status_code == 405
@@ -257,3 +264,48 @@ def test_practice_mode_upstream_offline_needs_no_key(start_gateway: Any) -> None
     assert post(gw, token, body(1)).headers["x-together-magic-cache"] == "hit"
     assert post(gw, token, body(2)).status_code == 402  # the quota holds in practice too
     assert "without a key" in gw.log.read_text()
+
+
+def test_the_magic_in_a_real_kernel_with_a_class_token(gateway: Gateway, tmp_path: Path) -> None:
+    token = gateway.add("kernel-student", images=2)
+    kernel = Kernel(tmp_path)
+    try:
+        kernel.ok(
+            f"import os\nos.environ.update(TOGETHER_BASE_URL={gateway.root!r}, TOGETHER_API_KEY={token!r})"
+        )
+        kernel.ok("%load_ext together_magic")
+        reply = kernel.ok("%%imagine --seed 3 --width 256 --height 256 -n 2\na fox in a notebook")
+        shown = [o for o in reply.outputs if o["msg_type"] in ("display_data", "execute_result")]
+        assert shown, reply.outputs
+        assert token not in str(reply.outputs)
+        spent = kernel.run("%%imagine --seed 9 --width 256 --height 256\none too many")
+        assert spent.status == "error"
+        assert "Your class budget is spent: 2 of 2 images" in str(spent.outputs)
+    finally:
+        kernel.stop()
+    usage = {u.name: u for u in gateway.roster.usage()}["kernel-student"]
+    assert (usage.images_used, usage.refused) == (2, 1)  # -n 2 sent as two single-image requests
+
+
+def test_tls_passes_through_to_uvicorn(upstream: Server, start_gateway: Any, tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make the test certificate (Debian: apt-get install openssl)")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    tls = ["--ssl-keyfile", str(key), "--ssl-certfile", str(cert)]
+    gw: Gateway = start_gateway("--upstream", upstream.base_url, "--host", "0.0.0.0", *tls)
+    trust = ssl.create_default_context(cafile=str(cert))
+    assert gw.root.startswith("https://") and "warning" not in gw.log.read_text()  # TLS: no warning
+    assert f"serving on https://127.0.0.1:{gw.port}" in gw.log.read_text()
+    token = gw.add("secure")
+    made = httpx.post(f"{gw.root}{GENERATIONS}", json=body(1, response_format="url"), headers=bearer(token),
+                      verify=trust, timeout=30)  # fmt: skip
+    assert made.status_code == 200 and made.json()["data"][0]["url"].startswith(f"{gw.root}/shrt/")
+    login = httpx.get(f"{gw.root}/class?token={gw.teacher_token()}", verify=trust, timeout=10)
+    assert "Secure" in login.headers["set-cookie"] and "HttpOnly" in login.headers["set-cookie"]
+    with pytest.raises(httpx.TransportError):  # plain HTTP is not served on the TLS port
+        httpx.get(f"http://127.0.0.1:{gw.port}/", timeout=5)

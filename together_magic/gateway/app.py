@@ -148,8 +148,12 @@ class GatewayApp:
         except OfflineAPIError as err:
             return Gateway.error(rid, err)
         server = scope.get("server") or ("127.0.0.1", 80)
-        host = headers.get("host") or f"{server[0]}:{server[1]}"
-        request = self.gateway.admit(who, raw, job, base_url=f"{scope['scheme']}://{host}", request_id=rid)
+        base_url = f"{scope['scheme']}://{headers.get('host') or f'{server[0]}:{server[1]}'}"
+        try:
+            request = self.gateway.admit(who, raw, job, base_url=base_url, request_id=rid)
+        except ValueError as exc:  # a field the validator let through but the request type cannot hold
+            detail = str(exc).splitlines()[0][:200]
+            return Gateway.error(rid, OfflineAPIError(400, f"Request body cannot be used: {detail}."))
         return await self.gateway.generate(request)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

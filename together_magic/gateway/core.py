@@ -102,8 +102,12 @@ class Gateway:
     def admit(
         self, student: Student, body: dict[str, Any], job: Job, *, base_url: str, request_id: str
     ) -> _Request:
-        """What will be asked upstream: the student's body, as base64, with a seed (chosen if missing)."""
-        forward = {**body, "response_format": "base64"}
+        """What will be asked upstream: the student's body, as base64, with a seed (chosen if missing).
+
+        ``null`` fields are dropped, as the SDKs drop ``None`` (``"n": null`` means the default).
+        """
+        forward = {k: v for k, v in body.items() if v is not None}
+        forward["response_format"] = "base64"
         seeded = body.get("seed") is not None
         if not seeded:
             forward["seed"] = job.seed  # picked by the validator, as Together would pick one
