@@ -145,3 +145,17 @@ def test_dollars_are_never_rounded_away(micros: int, text: str) -> None:
     from together_magic.gateway.roster import dollars
 
     assert dollars(micros) == text
+
+
+def test_evicting_the_cache_leaves_the_wall_row_without_images(tmp_path: Path) -> None:
+    r = roster(tmp_path)
+    sid = student(r, "evicted")
+    generation = r.store.record(
+        NewGeneration(source="gateway", request={"prompt": "p", "model": "m"}, images=[NewImage(jpeg())],
+                      backend="gateway", cache_key="k2")
+    )  # fmt: skip
+    entry = WallEntry(sid, generation, 1, "p", {"seed": 1}, "gateway", "cached")
+    wall_id = r.store.write(lambda c: ledger.free(c, entry, time.time()))
+    assert r.store.evict(0) == 1
+    query = "SELECT generation_id FROM gateway_wall WHERE id = ?"
+    assert r.store.read(lambda c: c.execute(query, (wall_id,)).fetchone()) == (None,)
