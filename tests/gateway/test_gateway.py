@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -227,15 +228,17 @@ def test_fallback_offline_when_the_budget_is_spent_or_the_upstream_is_down(
 
 
 def test_pace_keeps_the_upstream_under_its_rate(upstream: Server, start_gateway: Any) -> None:
-    gw: Gateway = start_gateway("--upstream", upstream.base_url, "--upstream-rate", "2")
-    token = gw.add("fast", images=10)
-    answers = [post(gw, token, body(seed)) for seed in (1, 2, 3)]
-    assert [a.status_code for a in answers] == [200, 200, 429]
-    paced = answers[2]
-    assert paced.json()["error"]["code"] == "class_rate_limit"
-    assert 30 <= int(paced.headers["retry-after"]) <= 61
-    assert post(gw, token, body(1)).status_code == 200  # the cache needs no slot
-    assert {u.name: u for u in gw.roster.usage()}["fast"].images_used == 2
+    gw: Gateway = start_gateway("--upstream", upstream.base_url, "--upstream-rate", "2", "--workers", "2")
+    tokens = [gw.add("fast", images=10), gw.add("furious", images=10)]
+    with ThreadPoolExecutor(4) as pool:  # two students, four requests at once, two workers: one window
+        answers = list(pool.map(lambda i: post(gw, tokens[i % 2], body(i)), range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 429, 429]
+    for paced in (a for a in answers if a.status_code == 429):
+        assert paced.json()["error"]["code"] == "class_rate_limit"
+        assert 30 <= int(paced.headers["retry-after"]) <= 61
+    done = next(i for i, a in enumerate(answers) if a.status_code == 200)
+    assert post(gw, tokens[done % 2], body(done)).status_code == 200  # the cache needs no slot
+    assert sum(u.images_used for u in gw.roster.usage()) == 2
 
 
 def test_wrong_upstream_key_is_the_teachers_problem_never_shown(upstream: Server, start_gateway: Any) -> None:
