@@ -88,7 +88,9 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
         help="forward image requests to this Together-compatible endpoint with the key in TOGETHER_API_KEY "
         "(e.g. https://api.together.xyz, or offline); students use class tokens",
     )
-    group.add_argument("--workers", type=_whole(1, 64), default=None, help="uvicorn worker processes (1)")
+    group.add_argument(
+        "--workers", type=_whole(1, 64), default=None, metavar="N", help="worker processes (default 1)"
+    )
     group.add_argument(
         "--data", metavar="DIR", default=None, help=f"class data (default {default_data_dir()})"
     )
