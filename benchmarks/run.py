@@ -433,7 +433,7 @@ def bench_memory(count: int) -> None:
 
 
 # Benchmarks that live in their own modules, each with ``run(add, quick)``.
-MODULES = ("offline", "files", "store", "sweep", "batch")
+MODULES = ("offline", "files", "store", "sweep", "batch", "gateway")
 
 
 def _module_step(name: str, quick: bool) -> Callable[[], None]:

@@ -63,6 +63,7 @@ RANKS: dict[str, int] = {
     "batchview": 11,
     "history": 11,
     "progress": 12,
+    "gateway": 12,  # a server front end: client, store, records, models, types, errors, offline, service
     "rewriter": 12,
     "clipboard": 12,
     "panel": 13,

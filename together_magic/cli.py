@@ -1,4 +1,5 @@
-"""The ``together-magic`` command: ``serve`` the offline backend, ``demo`` a few images, ``info``.
+"""The ``together-magic`` command: ``serve`` (the offline backend, or with ``--upstream`` a classroom
+gateway), ``class`` (the gateway's students), ``demo`` a few images, ``generate``, ``history``, ``info``.
 
 Errors are one line on stderr and a non-zero exit code: the command runs in classrooms and CI logs.
 """
@@ -64,10 +65,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"together-magic {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    serve = commands.add_parser("serve", help="run the offline, Together-compatible images endpoint")
+    serve = commands.add_parser(
+        "serve",
+        help="run the offline, Together-compatible images endpoint (or, with --upstream, a class gateway)",
+    )
+    from .gateway.commands import add_class_commands
+    from .gateway.server import add_gateway_arguments
     from .offline.server import add_serve_arguments
 
     add_serve_arguments(serve)
+    add_gateway_arguments(serve)
+    add_class_commands(commands)
 
     demo = commands.add_parser("demo", help="generate a few sample images and say where they are")
     demo.add_argument("--out", default="out/demo", help="folder for the images (default out/demo)")
@@ -99,9 +107,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from .gateway.server import misplaced_gateway_flags, run_gateway
     from .offline.server import run_serve
 
+    if args.upstream is not None:
+        return run_gateway(args)
+    misplaced = misplaced_gateway_flags(args)
+    if misplaced:
+        return _fail(misplaced, 2)
     return run_serve(args)
+
+
+def _class(args: argparse.Namespace) -> int:
+    from .gateway.commands import run_class
+
+    return run_class(args)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -280,6 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {
         "serve": _serve,
+        "class": _class,
         "demo": _demo,
         "generate": _generate,
         "batch": run_batch_command,

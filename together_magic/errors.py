@@ -307,7 +307,8 @@ def explain(err: TogetherError, where: Where = "notebook") -> TogetherError:
     elif isinstance(err, RateLimitError):
         err.hint = "still rate limited after retries: wait a minute, then try again"
     elif isinstance(err, PaymentRequiredError):
-        err.hint = "the account behind the key is out of credits or over its spending limit"
+        if err.code != "class_budget_spent":  # a classroom gateway's own message already says what to do
+            err.hint = "the account behind the key is out of credits or over its spending limit"
     elif isinstance(err, APITimeoutError):
         if err.timeout_name == "connect":
             err.hint = "the server did not accept a connection: check TOGETHER_BASE_URL and the network"

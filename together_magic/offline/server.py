@@ -126,7 +126,9 @@ def _resolve(host: str, port: int) -> tuple[socket.AddressFamily, tuple[str, int
 
 def _listen(family: socket.AddressFamily, address: tuple[str, int]) -> socket.socket:
     """Bind before saying anything, so "serving on" is only ever printed when it is true."""
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and without it
+    # every answer on a kept-alive connection waits ~40 ms (Nagle's algorithm meets the client's delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(address)

@@ -1,0 +1,14 @@
+"""Classroom mode: one teacher's key behind a gateway, per-student tokens and budgets, a shared cache, a wall.
+
+``together-magic serve --upstream URL`` runs :mod:`.app` under uvicorn; ``together-magic class ...``
+(:mod:`.commands`) manages the students in the same data folder. Students point ``TOGETHER_BASE_URL`` at
+the gateway and put their class token in ``TOGETHER_API_KEY``; every client works unchanged.
+
+Modules, bottom up: ``settings`` (flags, checked), ``schema`` / ``roster`` / ``ledger`` (the SQLite
+tables: tokens, reservations, pace, wall), ``upstream`` (the forwarding client and the offline fallback),
+``core`` (one request's path), ``asgi`` / ``wall`` / ``app`` (HTTP), ``server`` / ``commands`` (the CLI).
+"""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,258 @@
+"""Reservations, the global pace and the wall's rows: every decision that must hold across workers.
+
+Each function takes a connection inside ONE write transaction (``Store.write`` runs them under ``BEGIN
+IMMEDIATE`` and retries while another process holds the lock), so two workers can never both take the
+last image of a student, both send the identical request upstream, or both take the last slot of the pace.
+
+The life of an upstream request: :func:`claim` (checks the student, the single-flight table, the student's
+and the class's limits and the pace, then reserves) -> the upstream call -> :func:`settle` (the
+reservation becomes usage and a wall row) or :func:`release` (nothing is charged). A worker killed in
+between leaves a reservation that :data:`STALE_SECONDS` later stops counting.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import sqlite3
+from dataclasses import dataclass, field
+from typing import Any
+
+from .roster import Denied, judge
+from .roster import dollars as _dollars
+
+__all__ = [
+    "MAX_PACE_WAIT",
+    "PACE_WINDOW",
+    "STALE_SECONDS",
+    "Ask",
+    "Cached",
+    "Grant",
+    "Policy",
+    "Refused",
+    "Wait",
+    "WallEntry",
+    "claim",
+    "free",
+    "release",
+    "settle",
+]
+
+STALE_SECONDS = 900.0
+"""A reservation or single-flight claim older than this belonged to a worker that died: it stops counting.
+Well above the longest a request can take upstream (60 s read timeout, two retries, the pace wait)."""
+PACE_WINDOW = 61.0
+"""The pace's rolling window: the upstream's minute plus a second, so late sends never crowd its window."""
+MAX_PACE_WAIT = 20.0
+"""A request waits at most this long for its slot in the pace; beyond that it is answered 429 at once."""
+
+
+@dataclass(frozen=True)
+class Ask:
+    """What one request wants: images and estimated micro-dollars, and its cache key if it is seeded."""
+
+    student: int
+    images: int
+    micros: int
+    key: str | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    rate: int
+    """Upstream requests per rolling :data:`PACE_WINDOW`."""
+    class_micros: int | None = None
+    max_wait: float = MAX_PACE_WAIT
+
+
+@dataclass(frozen=True)
+class Grant:
+    reservation: int
+    send_at: float
+
+
+@dataclass(frozen=True)
+class Wait:
+    """An identical request is on its way upstream: wait for its answer in the cache (it will be free)."""
+
+
+@dataclass(frozen=True)
+class Cached:
+    """The cache already holds this request: read it (free)."""
+
+
+@dataclass(frozen=True)
+class Refused:
+    status: int
+    message: str
+    code: str
+    kind: str
+    """``auth`` (never falls back), ``budget``, ``class`` or ``pace``."""
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class WallEntry:
+    """A row of the wall: who made what, how, and where its images are."""
+
+    student: int
+    generation_id: int | None
+    images: int
+    prompt: str
+    params: dict[str, Any]
+    backend: str
+    how: str
+    """``upstream``, ``cached`` or ``offline``."""
+    url_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+
+
+def _limits(conn: sqlite3.Connection, ask: Ask, row: tuple[Any, ...], policy: Policy) -> Refused | None:
+    images_limit, budget, images_used, micros_used = row[4:8]
+    held_images, held_micros = conn.execute(
+        "SELECT COALESCE(SUM(images), 0), COALESCE(SUM(micros), 0) FROM gateway_reservations"
+        " WHERE student = ?",
+        (ask.student,),
+    ).fetchone()
+    taken = images_used + held_images
+    if images_limit is not None and taken + ask.images > images_limit:
+        if taken >= images_limit:
+            message = f"Your class budget is spent: {taken} of {images_limit} images"
+        else:
+            message = (
+                f"Your class budget has {images_limit - taken} of {images_limit} images left and this "
+                f"request asks for {ask.images}: ask for fewer (n)"
+            )
+        return Refused(402, f"{message}. Ask your teacher for more.", "class_budget_spent", "budget")
+    spent = micros_used + held_micros
+    if budget is not None and spent + ask.micros > budget:
+        if spent >= budget:
+            message = f"Your class budget is spent: {_dollars(spent)} of {_dollars(budget)}"
+        else:
+            message = (
+                f"This request would cost about {_dollars(ask.micros)} but your class budget has "
+                f"{_dollars(budget - spent)} of {_dollars(budget)} left: ask for fewer or smaller images"
+            )
+        return Refused(402, f"{message}. Ask your teacher for more.", "class_budget_spent", "budget")
+    if policy.class_micros is not None:
+        total = conn.execute(
+            "SELECT (SELECT COALESCE(SUM(micros_used), 0) FROM gateway_students)"
+            " + (SELECT COALESCE(SUM(micros), 0) FROM gateway_reservations)"
+        ).fetchone()[0]
+        if total + ask.micros > policy.class_micros:
+            return Refused(
+                402,
+                f"The whole class's budget is spent: {_dollars(total)} of {_dollars(policy.class_micros)}. "
+                "Tell your teacher.",
+                "class_budget_spent",
+                "class",
+            )
+    return None
+
+
+def _schedule(conn: sqlite3.Connection, policy: Policy, now: float) -> float | Refused:
+    """The time this request may go upstream (now, or a little later), or a 429 when that is too far."""
+    conn.execute("DELETE FROM gateway_pace WHERE at <= ?", (now - PACE_WINDOW,))
+    row = conn.execute(
+        "SELECT at FROM gateway_pace ORDER BY at DESC LIMIT 1 OFFSET ?", (policy.rate - 1,)
+    ).fetchone()
+    send_at = now if row is None else max(now, row[0] + PACE_WINDOW)
+    if send_at - now > policy.max_wait:
+        retry = max(1, math.ceil(send_at - now - policy.max_wait))
+        return Refused(
+            429,
+            f"The class is making images faster than the image service allows ({policy.rate} per minute "
+            f"for the whole class). Try again in {retry} s.",
+            "class_rate_limit",
+            "pace",
+            retry_after=retry,
+        )
+    conn.execute("INSERT INTO gateway_pace VALUES (?)", (send_at,))
+    return send_at
+
+
+def claim(
+    conn: sqlite3.Connection, ask: Ask, policy: Policy, now: float, *, check_cache: bool = True
+) -> Grant | Wait | Cached | Refused:
+    """Decide one request in one transaction (see the module docstring); may write, so retry-safe."""
+    row = conn.execute(
+        "SELECT id, name, revoked, expires, images_limit, budget_micros, images_used, micros_used"
+        " FROM gateway_students WHERE id = ?",
+        (ask.student,),
+    ).fetchone()
+    who = judge(None if row is None else row[:4], now)
+    if isinstance(who, Denied):
+        return Refused(401, who.message, "invalid_api_key", "auth")
+    conn.execute("UPDATE gateway_students SET last_seen = ? WHERE id = ?", (now, ask.student))
+    conn.execute("DELETE FROM gateway_reservations WHERE created < ?", (now - STALE_SECONDS,))
+    conn.execute("DELETE FROM gateway_inflight WHERE started < ?", (now - STALE_SECONDS,))
+    if ask.key is not None:
+        if (
+            check_cache
+            and conn.execute("SELECT 1 FROM generations WHERE cache_key = ? LIMIT 1", (ask.key,)).fetchone()
+        ):
+            return Cached()
+        if conn.execute("SELECT 1 FROM gateway_inflight WHERE cache_key = ?", (ask.key,)).fetchone():
+            return Wait()
+    refused = _limits(conn, ask, row, policy)
+    if refused is None:
+        slot = _schedule(conn, policy, now)
+        if isinstance(slot, Refused):
+            return slot
+        cursor = conn.execute(
+            "INSERT INTO gateway_reservations (student, images, micros, created) VALUES (?, ?, ?, ?)",
+            (ask.student, ask.images, ask.micros, now),
+        )
+        reservation = int(cursor.lastrowid or 0)
+        if ask.key is not None:
+            conn.execute("INSERT INTO gateway_inflight VALUES (?, ?, ?)", (ask.key, reservation, now))
+        return Grant(reservation, slot)
+    conn.execute("UPDATE gateway_students SET refused = refused + 1 WHERE id = ?", (ask.student,))
+    return refused
+
+
+def _wall(conn: sqlite3.Connection, entry: WallEntry, now: float) -> int:
+    cursor = conn.execute(
+        "INSERT INTO gateway_wall (student, created, generation_id, images, prompt, params, backend, how,"
+        " url_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            entry.student,
+            now,
+            entry.generation_id,
+            entry.images,
+            entry.prompt,
+            json.dumps(entry.params, separators=(",", ":")),
+            entry.backend,
+            entry.how,
+            entry.url_token,
+        ),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def settle(conn: sqlite3.Connection, grant: Grant, ask: Ask, entry: WallEntry, now: float) -> int:
+    """The upstream answered: charge the reservation, end the single flight, add the wall row."""
+    conn.execute(
+        "UPDATE gateway_students SET images_used = images_used + ?, micros_used = micros_used + ?"
+        " WHERE id = ?",
+        (ask.images, ask.micros, ask.student),
+    )
+    conn.execute("DELETE FROM gateway_reservations WHERE id = ?", (grant.reservation,))
+    conn.execute("DELETE FROM gateway_inflight WHERE reservation = ?", (grant.reservation,))
+    return _wall(conn, entry, now)
+
+
+def release(conn: sqlite3.Connection, grant: Grant) -> None:
+    """The upstream failed: nothing is charged, and identical requests stop waiting for this one."""
+    conn.execute("DELETE FROM gateway_reservations WHERE id = ?", (grant.reservation,))
+    conn.execute("DELETE FROM gateway_inflight WHERE reservation = ?", (grant.reservation,))
+
+
+def free(conn: sqlite3.Connection, entry: WallEntry, now: float) -> int:
+    """An answer that cost nothing (the shared cache, the offline fallback): counted apart, on the wall."""
+    column = "cached" if entry.how == "cached" else "offline"
+    conn.execute(
+        f"UPDATE gateway_students SET {column} = {column} + ?, last_seen = ? WHERE id = ?",
+        (entry.images, now, entry.student),
+    )
+    return _wall(conn, entry, now)

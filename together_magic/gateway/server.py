@@ -1,0 +1,271 @@
+"""``together-magic serve --upstream URL``: the gateway's flags, its checks, and uvicorn with N workers.
+
+Everything that can be wrong is found before anything listens (one line, exit 2): a flag, a missing key, a
+TLS file, an address. Then the socket is bound (so "serving on" is only printed when true), the class data
+is prepared, and uvicorn runs the app factory :func:`together_magic.gateway.app.from_environment` in each
+worker; the settings reach the workers as JSON in the environment, the key as ``TOGETHER_API_KEY``, which
+they inherit: it is never on a command line, in a file or in the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import inspect
+import ipaddress
+import os
+import ssl
+import sys
+from typing import Any
+
+from ..errors import OptionError
+from ..offline.options import DEFAULT_RATE_LIMIT
+from ..offline.server import _client_host, _listen, _resolve
+from ..store import StoreError
+from .roster import Roster
+from .settings import (
+    DEFAULT_UPSTREAM_RATE,
+    FALLBACKS,
+    KEY_ENV,
+    SETTINGS_ENV,
+    GatewaySettings,
+    default_data_dir,
+)
+
+__all__ = ["add_gateway_arguments", "misplaced_gateway_flags", "run_gateway"]
+
+APP = "together_magic.gateway.app:from_environment"
+_NO_UVICORN = "together-magic serve needs uvicorn: pip install 'together-magic[server]'"
+_GATEWAY_ONLY = (
+    "cache_mb",
+    "workers",
+    "data",
+    "fallback",
+    "upstream_rate",
+    "class_budget",
+    "ssl_keyfile",
+    "ssl_certfile",
+)
+_OFFLINE_ONLY = {
+    "require_key": None,
+    "latency": 0.0,
+    "fail_rate": 0.0,
+    "fault_seed": None,
+    "slow_seconds": 30.0,
+    "rate_limit": DEFAULT_RATE_LIMIT,
+}
+
+
+def _whole(low: int, high: int) -> Any:
+    def convert(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be from {low} to {high}, got {value}")
+        return value
+
+    return convert
+
+
+def _dollars(text: str) -> float:
+    try:
+        value = float(text.strip().removeprefix("$"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an amount of dollars: {text!r}") from None
+    if not 0 <= value <= 1_000_000:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be dollars from 0 to 1000000, got {text}")
+    return value
+
+
+def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
+    """The classroom gateway's flags of ``serve`` (they need ``--upstream``)."""
+    group = parser.add_argument_group("classroom gateway (together-magic class ... manages the students)")
+    group.add_argument(
+        "--upstream",
+        metavar="URL",
+        help="forward image requests to this Together-compatible endpoint with the key in TOGETHER_API_KEY "
+        "(e.g. https://api.together.xyz, or offline); students use class tokens",
+    )
+    group.add_argument(
+        "--workers", type=_whole(1, 64), default=None, metavar="N", help="worker processes (default 1)"
+    )
+    group.add_argument(
+        "--data", metavar="DIR", default=None, help=f"class data (default {default_data_dir()})"
+    )
+    group.add_argument(
+        "--fallback",
+        choices=FALLBACKS,
+        default=None,
+        help="answer with the offline renderer when the upstream fails or a budget is spent",
+    )
+    group.add_argument(
+        "--upstream-rate",
+        type=_whole(1, 1_000_000),
+        default=None,
+        metavar="N_PER_MIN",
+        help=f"requests per minute the whole class may send upstream (default {DEFAULT_UPSTREAM_RATE})",
+    )
+    group.add_argument(
+        "--class-budget", type=_dollars, default=None, metavar="DOLLARS", help="dollars the class may spend"
+    )
+    group.add_argument(
+        "--cache-mb",
+        type=_whole(1, 10**7),
+        default=None,
+        metavar="MB",
+        help="keep the shared cache and the wall's images under this size (default 2000)",
+    )
+    group.add_argument("--ssl-keyfile", metavar="FILE", default=None, help="TLS key (with --ssl-certfile)")
+    group.add_argument("--ssl-certfile", metavar="FILE", default=None, help="TLS certificate chain")
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def misplaced_gateway_flags(args: argparse.Namespace) -> str | None:
+    """The usage line for a gateway flag given without ``--upstream`` (the offline server ignores them)."""
+    for name in _GATEWAY_ONLY:
+        if getattr(args, name, None) is not None:
+            return f"argument {_flag(name)}: only with --upstream URL (the classroom gateway)"
+    return None
+
+
+def _usage_error(message: str) -> int:
+    print(f"together-magic serve: error: {message} (see --help)", file=sys.stderr)
+    return 2
+
+
+def _tls(args: argparse.Namespace) -> str | None:
+    """Why the TLS files cannot be used, or None (checked here so uvicorn never fails in a worker)."""
+    key, cert = args.ssl_keyfile, args.ssl_certfile
+    if (key is None) != (cert is None):
+        return "argument --ssl-keyfile/--ssl-certfile: give both, or neither"
+    if key is None:
+        return None
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        reason = getattr(exc, "strerror", None) or getattr(exc, "reason", None) or str(exc)
+        return f"argument --ssl-certfile: cannot use {cert} with {key}: {reason}"
+    return None
+
+
+def _settings(args: argparse.Namespace) -> GatewaySettings | str:
+    for name, default in _OFFLINE_ONLY.items():
+        if getattr(args, name, default) != default:
+            extra = " (use --upstream-rate for the class's pace)" if name == "rate_limit" else ""
+            return f"argument {_flag(name)}: only for the offline server, not with --upstream{extra}"
+    try:
+        return GatewaySettings(
+            upstream=args.upstream,
+            data=args.data or default_data_dir(),
+            fallback=args.fallback,
+            upstream_rate=args.upstream_rate or DEFAULT_UPSTREAM_RATE,
+            class_budget=args.class_budget,
+            cache_mb=args.cache_mb or GatewaySettings.cache_mb,
+        )
+    except OptionError as exc:
+        return f"argument {exc}"
+
+
+def run_gateway(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if isinstance(settings, str):
+        return _usage_error(settings)
+    key = (os.environ.get(KEY_ENV) or "").strip() or None
+    if key is not None and not (key.isascii() and key.isprintable()):
+        return _usage_error(f"{KEY_ENV} contains characters that cannot be sent in an HTTP header")
+    if key is None and settings.label == "together":
+        return _usage_error(
+            f"--upstream {settings.upstream} needs the teacher's key: export {KEY_ENV} in this shell "
+            "(it never leaves this server)"
+        )
+    problem = _tls(args)
+    if problem:
+        return _usage_error(problem)
+    if importlib.util.find_spec("uvicorn") is None:
+        print(f"together-magic: error: {_NO_UVICORN}", file=sys.stderr)
+        return 1
+    host = str(args.host).strip()
+    try:
+        if not host:
+            raise OSError("give an interface address or name, e.g. 127.0.0.1")
+        family, address = _resolve(host, args.port)
+    except (OSError, UnicodeError) as exc:
+        return _usage_error(f"argument --host: cannot use {host!r}: {getattr(exc, 'strerror', None) or exc}")
+    try:
+        roster = Roster(settings.data)
+        teacher = roster.first_teacher_token()
+        roster.close()
+    except (StoreError, OSError) as exc:
+        print(f"together-magic serve: error: class data in {settings.data}: {exc}", file=sys.stderr)
+        return 1
+    try:
+        sock = _listen(family, address)
+    except OSError as exc:
+        print(f"together-magic serve: error: cannot listen on {host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    secure = args.ssl_certfile is not None
+    if not secure and not ipaddress.ip_address(address[0]).is_loopback:
+        print(
+            f"together-magic serve: warning: --host {host} without --ssl-certfile: class tokens cross the "
+            "network unencrypted",
+            file=sys.stderr,
+            flush=True,
+        )
+    root = f"{'https' if secure else 'http'}://{_client_host(host, address[0])}:{args.port}"
+    _announce(settings, root, args.workers or 1, key is not None, teacher)
+    os.environ[SETTINGS_ENV] = settings.to_json()
+    try:
+        _run(args, sock)
+    finally:
+        sock.close()
+    return 0
+
+
+def _announce(settings: GatewaySettings, root: str, workers: int, keyed: bool, teacher: str | None) -> None:
+    data = f" --data {settings.data}" if settings.data != default_data_dir() else ""
+    wall = (
+        f"class wall: {root}/class?token={teacher}  (the teacher token, shown once; "
+        f"'together-magic class teacher{data}' makes a new one)"
+        if teacher
+        else f"class wall: {root}/class  (open it with your teacher token; "
+        f"'together-magic class teacher{data}' makes a new one)"
+    )
+    key = f"with the key in {KEY_ENV} (never shown, never stored)" if keyed else "without a key"
+    print(
+        f"together-magic classroom gateway: images from {settings.upstream} {key}\n"
+        f"serving on {root} ({workers} worker{'s' if workers > 1 else ''}; class data in {settings.data}; "
+        f"upstream pace: {settings.upstream_rate} per minute; fallback: {settings.fallback or 'none'})\n"
+        f"students: export TOGETHER_BASE_URL={root} TOGETHER_API_KEY=<their token from "
+        f"'together-magic class add NAME{data}'>\n{wall}",
+        flush=True,
+    )
+
+
+def _run(args: argparse.Namespace, sock: Any) -> None:
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    workers = args.workers or 1
+    config = uvicorn.Config(
+        APP,
+        factory=True,
+        workers=workers,
+        log_level=args.log_level,
+        access_log=args.log_level == "debug",
+        lifespan="on",
+        ssl_keyfile=args.ssl_keyfile,
+        ssl_certfile=args.ssl_certfile,
+    )
+    server = uvicorn.Server(config)
+    if workers == 1:
+        server.run(sockets=[sock])
+    elif "target" in inspect.signature(Multiprocess).parameters:  # uvicorn < 0.50
+        Multiprocess(config, target=server.run, sockets=[sock]).run()  # type: ignore[call-arg]
+    else:
+        Multiprocess(config, sockets=[sock]).run()
