@@ -17,6 +17,14 @@ ROOT = Path(__file__).resolve().parent.parent
 MODEL = "black-forest-labs/FLUX.1-schnell"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def artifacts_folder() -> Path:
+    """Where tests leave logs and screenshots; made first, whichever test runs first on a fresh clone."""
+    folder = ROOT / "test-artifacts"
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may see a developer's real key or base URL."""
