@@ -175,6 +175,11 @@ def generate(page: Any, panel: Any, images: int, cards_before: int) -> None:
     )
 
 
+def dropdown(panel: Any, label: str) -> Any:
+    """The panel's dropdown with this label (``Model``, ``Size``): by its label, not its place."""
+    return panel.locator(f".widget-dropdown:has(> label:text-is('{label}')) select")
+
+
 def no_stderr(page: Any) -> None:
     shown = page.locator('.jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
     assert shown.count() == 0, shown.all_inner_texts()
