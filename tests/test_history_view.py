@@ -67,6 +67,7 @@ def test_pages_hold_a_bounded_number_of_cards(ip: InteractiveShell) -> None:
 def test_card_actions_reach_the_last_panel(ip: InteractiveShell, tmp_path: Path) -> None:
     records = made(ip, 2)
     view = HistoryView(records)
+    ImaginePanel(shell=ip).close()  # the last panel made (here or by an earlier test) is closed: none left
     buttons(view, 1)["reuse in the panel"].click()  # type: ignore[attr-defined]
     assert "no panel in this kernel yet: run %imagine_panel" in view.status.value
     panel = ImaginePanel(shell=ip)

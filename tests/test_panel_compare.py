@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,11 +16,12 @@ from together_magic.lineparse import parse_line
 from together_magic.offline import shared_backend
 from together_magic.panel import ImaginePanel
 from together_magic.panel_compare import SweepEntry
+from together_magic.panel_gallery import MAX_GRID_CELLS, MAX_GRIDS, _beyond_bounds
 from together_magic.plan import build_plan
 from together_magic.runner import Interrupted
 from together_magic.sweeps import Sweep
 
-from .panel_helpers import make, shell
+from .panel_helpers import make, shell, shown
 
 __all__ = ["shell"]
 
@@ -65,9 +67,7 @@ async def test_compare_steps_makes_a_labelled_grid_entry(shell: InteractiveShell
     }
     assert panel.sweeps == [sweep] and panel.last_sweep is sweep
     grid = entry(panel)
-    assert (
-        panel.gallery.children[0] is grid.widget and "together-magic-sweep-entry" in grid.widget._dom_classes
-    )
+    assert shown(panel)[0] is grid.widget and "together-magic-sweep-entry" in grid.widget._dom_classes
     labels = [view.box.children[0].children[0].value for view in grid.views]
     assert [label.split(">")[1].split("<")[0] for label in labels] == ["steps=1", "steps=2", "steps=3"]
     assert all(view.card is not None for view in grid.views)
@@ -213,3 +213,43 @@ async def test_double_click_and_compare_while_generating(
     await panel.task  # type: ignore[misc]
     assert shared_backend().stats["requests"] == before + 2 and len(panel.sweeps) == 1
     assert panel.responses == []
+
+
+async def test_cancel_before_it_starts_sends_nothing(shell: InteractiveShell) -> None:
+    panel = make(shell)
+    before = shared_backend().stats["requests"]
+    panel.axis.value, panel.values.value = "seed", "1,2"
+    panel.compare.click()
+    panel.cancel.click()  # in the same moment: the task never ran
+    with pytest.raises(asyncio.CancelledError):
+        await panel.task  # type: ignore[misc]
+    assert panel.status.value == "cancelled before anything was sent"
+    assert [c.state for c in panel.last_sweep.cells] == ["cancelled", "cancelled"]  # type: ignore[union-attr]
+    assert all("cancelled" in v.box.children[0].children[1].value for v in entry(panel).views)
+    assert shared_backend().stats["requests"] == before and not panel.compare.disabled
+
+
+async def test_budget_and_bounded_grids(shell: InteractiveShell) -> None:
+    panel = make(shell)
+    panel.settings.budget = 0.001
+    panel.axis.value, panel.values.value = "seed", "1..4"
+    panel.compare.click()
+    assert panel.task is None and "would cost about" in panel.status.value and panel.sweeps == []
+    panel.settings.budget = None
+    for k in range(MAX_GRIDS + 1):
+        await compare(panel, "seed", f"{k},{k + 10}")
+    grids = [e for e in panel.entries if isinstance(e, SweepEntry)]
+    assert len(grids) == MAX_GRIDS and len(panel.sweeps) == MAX_GRIDS + 1  # every sweep is still kept
+    assert [g.sweep for g in grids] == panel.sweeps[:0:-1]  # newest first; the oldest grid was closed
+
+
+def test_live_grids_are_bounded_by_count_and_cells() -> None:
+    def grids(*sizes: int) -> list[Any]:  # newest first, as panel.entries holds them
+        return [SimpleNamespace(views=[None] * size) for size in sizes]
+
+    assert _beyond_bounds(grids(64, 16, 8)) == []
+    many = grids(4, 4, 4, 4, 4)
+    assert _beyond_bounds(many) == many[MAX_GRIDS:]
+    big = grids(40, 64, 8)  # 104 cells: the 64-cell grid goes, and the older one after it
+    assert _beyond_bounds(big) == big[1:] and MAX_GRID_CELLS < 104
+    assert _beyond_bounds(grids(500)) == []  # the newest grid always stays

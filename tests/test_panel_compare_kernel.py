@@ -45,7 +45,7 @@ def test_compare_click_returns_at_once_and_fills_a_grid(kernel: Kernel) -> None:
         kernel,
         "[await p.task is p.last_sweep, [c.request.steps for c in p.last_sweep.cells], "
         "p.status.value.split(' (')[0], len(p.entries[0].views), "
-        "p.gallery.children[0] is p.entries[0].widget]",
+        "p.gallery.children[-1] is p.entries[0].widget]",
     )
     assert done == [True, [1, 2, 4], "done: 3 cells", 3, True]
     set_latency(kernel, 0)

@@ -22,8 +22,7 @@ import ipywidgets as w
 from . import config as _config
 from .gallery import BADGE_STYLES, caption_parts, shorten
 from .history import PAGE_SIZE, History, HistoryRecord, set_viewer
-from .panel import CSS, last_panel
-from .panel_cards import Card, CardHost, choice_code, close_tree, make_card
+from .panel_cards import CSS, Card, CardHost, choice_code, close_tree, make_card
 
 __all__ = ["HistoryView", "show"]
 
@@ -74,8 +73,16 @@ class HistoryView(CardHost, w.VBox):
         for card in self.cards:
             close_tree(card.widget)
         chosen = self.items[self.page * self.page_size : (self.page + 1) * self.page_size]
-        self.cards = [self._card(record, position) for record, position in chosen]
+        self.cards = []
+        broken: list[str] = []
+        for record, position in chosen:
+            try:
+                self.cards.append(self._card(record, position))
+            except Exception as exc:  # a damaged image file: the others still show
+                broken.append(f"seed {record.generation.images[position].seed}: {type(exc).__name__}")
         self.grid.children = tuple(card.widget for card in self.cards)
+        if broken:
+            self._show_error(f"{len(broken)} image(s) could not be shown ({'; '.join(broken)[:200]})")
         self.newer.disabled = self.page == 0
         self.older.disabled = self.page >= self.pages - 1
         for button in (self.newer, self.older):  # one page: nothing to turn
@@ -120,13 +127,17 @@ class HistoryView(CardHost, w.VBox):
         if card is None or action == "save":
             super()._act(card, action)
             return
+        from .panel import last_panel  # here, not above: the panel module loads with the first panel
+
         panel = last_panel()
         if panel is None:
             self._show_error(_NO_PANEL)
             return
         seed = card.choice.seed
         request = card.choice.provenance.request
-        if action == "panel" and request is not None:
+        if action == "panel" and request is None:
+            self._show_error(f"the image with seed {seed} has no stored request to reuse")
+        elif action == "panel" and request is not None:
             notes = panel.apply_request(request.payload())
             told = f"settings from the history: seed {seed} (locked)"
             panel.status.value = "; ".join([told, *(html.escape(n) for n in notes)])

@@ -19,7 +19,6 @@ import asyncio
 import html
 import time
 import weakref
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -30,7 +29,7 @@ from ._http import resolve_settings
 from .errors import OptionError, TogetherError, explain
 from .gallery import BADGE_STYLES, backend_badge
 from .imageformat import image_info
-from .panel_cards import REFERENCE_FOLDER
+from .panel_cards import CSS, REFERENCE_FOLDER
 from .panel_compare import BUSY_NOTE, PanelCompare
 from .panel_form import SIZES, PanelForm
 from .panel_gallery import PanelGallery
@@ -43,7 +42,6 @@ from .types import ImageResponse
 __all__ = ["BUSY_NOTE", "PRESETS", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
 
 PRESETS = SIZES
-CSS = (Path(__file__).parent / "static" / "panel.css").read_text(encoding="utf-8")
 _HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BACKEND_NOTES = {
     "offline": "stand-in pictures, not a diffusion model · TOGETHER_API_KEY for Together AI",
@@ -88,9 +86,15 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         left.children = (*left.children, self._build_compare())
         self._build_gallery()
         self.header = w.HTML()
-        self.generate = w.Button(description="Generate", button_style="primary", icon="paint-brush")
-        self.cancel = w.Button(description="Cancel", disabled=True, icon="stop", layout={"width": "auto"})
-        self.status = w.HTML(value="ready", layout={"margin": "0 0 0 8px"})
+        self.generate = w.Button(
+            description="Generate", button_style="primary", icon="paint-brush", layout={"flex": "0 0 auto"}
+        )
+        self.cancel = w.Button(
+            description="Cancel", disabled=True, icon="stop", layout={"width": "auto", "flex": "0 0 auto"}
+        )
+        self.status = w.HTML(
+            value="ready", layout={"margin": "0 0 0 8px", "flex": "1 1 auto", "min_width": "0"}
+        )
         self.status.add_class("together-magic-status")
         style = w.HTML(f"<style>{CSS}</style>", layout={"display": "none"})
         actions = w.HBox(

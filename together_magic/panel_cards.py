@@ -35,6 +35,7 @@ from .types import ImageChoicesData, ImageResponse, sniff_format
 __all__ = [
     "CARD_ACTIONS",
     "COPY_TIP",
+    "CSS",
     "REFERENCE_FOLDER",
     "Card",
     "CardHost",
@@ -47,6 +48,8 @@ __all__ = [
 ]
 
 THUMB, VIEW = 256, 768
+CSS = (Path(__file__).parent / "static" / "panel.css").read_text(encoding="utf-8")
+"""The style sheet of the panel and the history view (cards, viewer, compare grids)."""
 REFERENCE_FOLDER = "references"
 COPY_TIP = "copy the %%imagine cell that makes this image alone"
 Files = list[tuple[Path, bytes]]

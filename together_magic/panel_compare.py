@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import copy as _copy
 import dataclasses
+import functools
 import html
 import time
 from dataclasses import dataclass, field
@@ -141,7 +142,7 @@ class PanelCompare:
             description="Compare",
             icon="th",
             tooltip="one image per value, everything else as in the form; a labelled grid in the gallery",
-            layout={"width": "auto"},
+            layout={"width": "auto", "flex": "0 0 auto"},
         )
         self.axis.add_class("together-magic-axis")
         self.values.add_class("together-magic-values")
@@ -206,11 +207,14 @@ class PanelCompare:
                 self._busy(False)
             return
         self.task = loop.create_task(coroutine)
-        self.task.add_done_callback(self._compare_ended)
+        self.task.add_done_callback(functools.partial(self._compare_ended, entry))
 
-    def _compare_ended(self, task: asyncio.Task[Any]) -> None:
+    def _compare_ended(self, entry: SweepEntry, task: asyncio.Task[Any]) -> None:
         self._busy(False)
         if task.cancelled():  # cancelled before the sweep started: nothing was sent
+            for cell in entry.sweep.cells:
+                cell.cancelled = cell.state == "pending"
+            self._finish_entry(entry)
             self.status.value = "cancelled before anything was sent"
         elif not isinstance(task.exception(), Interrupted | None):  # retrieved: nothing reaches stderr
             self._show_error(f"compare: {task.exception()}")

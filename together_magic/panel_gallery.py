@@ -2,8 +2,11 @@
 
 Each Generate adds one card per image (``panel_cards``: save, reuse this seed, use as reference, copy as
 code, click to enlarge); each Compare adds a grid entry spanning the gallery's width (``panel_compare``).
-Both keep their order in one list, ``entries``. ``snapshot_html`` is the gallery as plain HTML: the panel
-keeps it in its output so a saved notebook, nbconvert's HTML or GitHub show the images without widgets.
+Both keep their order in one list, ``entries`` (newest first). The grid widget gets new entries appended
+and shows them first through CSS ``order``: the front end re-renders a box's children from the first one
+that changed, so prepending would rebuild every card and grid on every click. Old entries are closed in
+batches for the same reason. ``snapshot_html`` is the gallery as plain HTML: the panel keeps it in its
+output so a saved notebook, nbconvert's HTML or GitHub show the images without widgets.
 """
 
 from __future__ import annotations
@@ -30,12 +33,26 @@ from .types import ImageChoicesData, ImageResponse
 if TYPE_CHECKING:
     from .panel_compare import SweepEntry
 
-__all__ = ["MAX_CARDS", "MAX_GRIDS", "REFERENCE_FOLDER", "Card", "PanelGallery", "reference_path"]
+__all__ = [
+    "KEEP_CARDS",
+    "MAX_CARDS",
+    "MAX_GRIDS",
+    "MAX_GRID_CELLS",
+    "REFERENCE_FOLDER",
+    "Card",
+    "PanelGallery",
+    "reference_path",
+]
 
 MAX_CARDS = 40
 """Cards kept live in the grid (older images stay in ``panel.responses``): a browser stays quick."""
+KEEP_CARDS = MAX_CARDS * 3 // 4
+"""Above ``MAX_CARDS`` the oldest cards go down to this many, so closing (and the front end's re-render
+it causes) happens once every few clicks, not on every one."""
 MAX_GRIDS = 3
 """Compare grids kept live (older sweeps stay in ``panel.sweeps``)."""
+MAX_GRID_CELLS = 96
+"""Cells of compare grids kept live together (the newest grid always stays, whatever its size)."""
 SNAPSHOT_IMAGES = 24
 SNAPSHOT_GRIDS = 2
 SNAPSHOT_SIDE = 192
@@ -54,6 +71,7 @@ class PanelGallery(CardHost):
         def set_reference(self, data: bytes | None, name: str = "") -> None: ...
 
     def _build_gallery(self) -> None:
+        self._made = 0
         self.entries: list[Card | SweepEntry] = []
         """What the gallery shows, newest first: image cards and compare grids."""
         self.gallery = w.GridBox(
@@ -73,20 +91,20 @@ class PanelGallery(CardHost):
         self._add_entries(new)
 
     def _add_entries(self, new: list[Any]) -> None:
-        """Put entries first, close what falls beyond the bounds, and show the result."""
-        kept: list[Card | SweepEntry] = []
-        cards = grids = 0
-        for entry in [*new, *self.entries]:
-            is_card = isinstance(entry, Card)
-            cards, grids = cards + is_card, grids + (not is_card)
-            if (is_card and cards > MAX_CARDS) or (not is_card and grids > MAX_GRIDS):
-                if self._viewing is not None and self._viewing.widget in _widgets(entry):
-                    self.close_viewer()
-                close_tree(entry.widget)
-            else:
-                kept.append(entry)
-        self.entries = kept
-        self.gallery.children = tuple(entry.widget for entry in kept)
+        """Show ``new`` (newest first) before the others, and close what falls beyond the bounds."""
+        top = self._made + len(new)
+        for k, entry in enumerate(new):
+            entry.widget.layout.order = str(k - top)  # the newest has the lowest order: shown first
+        self._made = top
+        entries: list[Card | SweepEntry] = [*new, *self.entries]
+        dropped = _beyond_bounds(entries)
+        for entry in dropped:
+            if self._viewing is not None and self._viewing.widget in _widgets(entry):
+                self.close_viewer()
+            close_tree(entry.widget)
+        self.entries = [entry for entry in entries if all(entry is not gone for gone in dropped)]
+        # oldest first: the children shown so far stay a prefix, so the front end only adds the new ones
+        self.gallery.children = tuple(entry.widget for entry in reversed(self.entries))
 
     def _card(self, response: ImageResponse, choice: ImageChoicesData, position: int) -> Card:
         return make_card(
@@ -157,6 +175,19 @@ class PanelGallery(CardHost):
             f'<div class="together-magic-snapshot"><div style="font:12px/1.6 sans-serif;opacity:.75">'
             f'{html.escape(head)}</div><div style="{grid}">{"".join(parts)}</div></div>'
         )
+
+
+def _beyond_bounds(entries: list[Any]) -> list[Any]:
+    """The entries (newest first) to close: cards past ``MAX_CARDS`` (down to ``KEEP_CARDS``), and grids
+    past ``MAX_GRIDS`` or ``MAX_GRID_CELLS`` (never the newest grid)."""
+    cards = [entry for entry in entries if isinstance(entry, Card)]
+    dropped = cards[KEEP_CARDS:] if len(cards) > MAX_CARDS else []
+    cells = 0
+    for count, grid in enumerate(entry for entry in entries if not isinstance(entry, Card)):
+        cells += len(grid.views)
+        if count and (count >= MAX_GRIDS or cells > MAX_GRID_CELLS):
+            dropped.append(grid)
+    return dropped
 
 
 def _widgets(entry: Any) -> list[w.Widget]:

@@ -34,6 +34,7 @@ from .support import (
     dropdown,
     generate,
     jupyter_env,
+    newest_card,
     no_stderr,
     open_notebook,
     run_first_cell,
@@ -115,7 +116,7 @@ def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: A
     dropdown(panel, "Model").select_option(label="FLUX.1 Kontext [pro] · Black Forest Labs")
     panel.locator("textarea").first.fill("the same fox at night")
     generate(page, panel, 1, 1)
-    panel.locator(".together-magic-card").first.locator(".together-magic-copy").click()
+    newest_card(panel).locator(".together-magic-copy").click()
     page.wait_for_function(
         "() => document.querySelector('.together-magic-status').textContent.includes('copied the cell')",
         timeout=10_000,
@@ -127,7 +128,7 @@ def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: A
     reference = head.split("--image ", 1)[1].split()[0]
     assert (lab.folder / reference).is_file()  # written next to the notebook when the code was copied
     # insert as cell below (the viewer's button): the same code lands in the notebook itself
-    panel.locator(".together-magic-card").first.locator(".together-magic-hit").click()
+    newest_card(panel).locator(".together-magic-hit").click()
     panel.get_by_role("button", name="insert as cell below").click()
     page.wait_for_function(
         "code => [...document.querySelectorAll('.jp-Cell .cm-content')]"
@@ -220,10 +221,11 @@ def test_projector_1024x768_saved_and_dark(lab: Server, browser: Any) -> None:
 def test_compare_row_and_history_at_1024x768(lab: Server, browser: Any) -> None:
     """(e) Compare five step counts on a projector: the grid is on screen without scrolling the page (its
     row scrolls sideways); then ``%imagine_history`` shows the same images as cards below."""
-    write_notebook(lab.folder / "compare.ipynb", [PANEL_CELL, "%imagine_history --last 8"])
+    # the lab's store also holds the other tests' images: the history asks for this test's prompt
+    write_notebook(lab.folder / "compare.ipynb", [PANEL_CELL, "%imagine_history owl compared --last 8"])
     page = open_notebook(browser, lab.page_url("/lab/tree/compare.ipynb"), (1024, 768))
     panel = run_first_cell(page, lab, "compare.ipynb")
-    panel.locator("textarea").first.fill(PROMPT)
+    panel.locator("textarea").first.fill("an owl compared at five step counts")
     panel.locator(".together-magic-axis select").select_option(value="steps")
     panel.locator(".together-magic-values input").fill("1,2,4,8,12")
     panel.get_by_role("button", name="Compare").click()
