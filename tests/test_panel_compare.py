@@ -21,7 +21,7 @@ from together_magic.plan import build_plan
 from together_magic.runner import Interrupted
 from together_magic.sweeps import Sweep
 
-from .panel_helpers import make, shell, shown
+from .panel_helpers import make, png, shell, shown
 
 __all__ = ["shell"]
 
@@ -253,3 +253,30 @@ def test_live_grids_are_bounded_by_count_and_cells() -> None:
     big = grids(40, 64, 8)  # 104 cells: the 64-cell grid goes, and the older one after it
     assert _beyond_bounds(big) == big[1:] and MAX_GRID_CELLS < 104
     assert _beyond_bounds(grids(500)) == []  # the newest grid always stays
+
+
+async def test_uploaded_reference_and_braces_copy_as_runnable_code(
+    shell: InteractiveShell, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # reference files are written next to the notebook when code is copied
+    panel = make(shell)
+    panel.model.value = "black-forest-labs/FLUX.1-kontext-pro"
+    panel.prompt.value = "the fox in {{ braces }}, kept literally"
+    panel.set_reference(png((200, 30, 30)), "upload red.png")
+    sweep = await compare(panel, "seed", "3,4")
+    assert sweep.cells[0].request.model_extra["image_url"].startswith("data:image/png;base64,")  # type: ignore[index]
+    view, grid = entry(panel).views[1], entry(panel)
+    for code in (view.code[0], grid.copy.text):
+        head, body = code.split("\n", 1)
+        assert "--image references/reference-" in head and head.endswith("--no-interpolate")
+        assert body == "the fox in {{ braces }}, kept literally"
+    reference = view.code[0].split("--image ", 1)[1].split()[0]
+    assert not (tmp_path / reference).exists()
+    cell_buttons(view)["copy as code"].click()
+    assert (tmp_path / reference).read_bytes() == png((200, 30, 30))
+    head, body = view.code[0].split("\n", 1)
+    options = parse_line(head.removeprefix("%%imagine "), body, {})
+    assert build_plan(options, config=panel.settings).request == sweep.cells[1].request
+    panel.prompt.value = "   "
+    panel.compare.click()
+    assert "⚠ the prompt is empty" in panel.status.value and len(panel.sweeps) == 1  # nothing new sent

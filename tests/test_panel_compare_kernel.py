@@ -60,19 +60,21 @@ def test_cancel_mid_sweep_keeps_the_finished_cells(kernel: Kernel) -> None:
     kernel.click(cancel)
     ended = values(
         kernel,
-        "[await asyncio.sleep(0.3), isinstance(p.task.exception(), Interrupted), "
-        "p.task.exception().result is p.last_sweep, [c.state for c in p.last_sweep.cells], p.status.value, "
+        "[await asyncio.sleep(0.3), p.task.done() and not p.task.cancelled(), "
+        "[c.state for c in p.last_sweep.cells], p.status.value, "
         "[v.card is not None for v in p.entries[0].views], p.compare.disabled]",
     )
     assert ended == [
         None,
-        True,
-        True,
+        True,  # ended with an exception (Interrupted, carrying the sweep: see test_panel_compare.py)
         ["done", "cancelled", "cancelled", "cancelled"],
         "sweep interrupted: 1 of 4 cells finished (kept in the grid), 3 cancelled",
         [True, False, False, False],
         False,
     ]
+    # The panel took the task's exception itself: dropping the task logs nothing to stderr
+    collected = kernel.ok("import gc\np.task = None\ngc.collect()\nawait asyncio.sleep(0.1)")
+    assert collected.of_type("stream") == [], collected.outputs
     kernel.ok("p.settings.max_concurrency = 4")
     set_latency(kernel, 0)
     assert values(kernel, "len(p.last_sweep.cells)") == 4  # the kernel is usable afterwards

@@ -22,7 +22,7 @@ import ipywidgets as w
 from . import config as _config
 from .gallery import BADGE_STYLES, caption_parts, shorten
 from .history import PAGE_SIZE, History, HistoryRecord, set_viewer
-from .panel_cards import CSS, Card, CardHost, choice_code, close_tree, make_card
+from .panel_cards import CSS, Card, CardHost, choice_code, close_tree, last_panel, make_card
 
 __all__ = ["HistoryView", "show"]
 
@@ -127,8 +127,6 @@ class HistoryView(CardHost, w.VBox):
         if card is None or action == "save":
             super()._act(card, action)
             return
-        from .panel import last_panel  # here, not above: the panel module loads with the first panel
-
         panel = last_panel()
         if panel is None:
             self._show_error(_NO_PANEL)

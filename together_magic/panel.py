@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-import weakref
 from typing import Any
 
 import ipywidgets as w
@@ -29,7 +28,7 @@ from ._http import resolve_settings
 from .errors import OptionError, TogetherError, explain
 from .gallery import BADGE_STYLES, backend_badge
 from .imageformat import image_info
-from .panel_cards import CSS, REFERENCE_FOLDER
+from .panel_cards import CSS, REFERENCE_FOLDER, last_panel, remember_panel
 from .panel_compare import BUSY_NOTE, PanelCompare
 from .panel_form import SIZES, PanelForm
 from .panel_gallery import PanelGallery
@@ -47,15 +46,6 @@ _BACKEND_NOTES = {
     "offline": "stand-in pictures, not a diffusion model · TOGETHER_API_KEY for Together AI",
     "together": "Together AI: images are billed to your key",
 }
-
-
-_last: weakref.ref[ImaginePanel] | None = None
-
-
-def last_panel() -> ImaginePanel | None:
-    """The panel made last in this kernel, if it is still open (``%imagine_history`` sends images to it)."""
-    found = _last() if _last is not None else None
-    return found if found is not None and getattr(found, "comm", None) is not None else None
 
 
 class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
@@ -112,8 +102,7 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         self.add_class("together-magic-panel")
         self._show_backend(self._expected_backend())
         self._show_cost()
-        global _last
-        _last = weakref.ref(self)
+        remember_panel(self)  # %imagine_history's cards send images to the panel made last
 
     # ------------------------------------------------------------------------------ public surface
     def __repr__(self) -> str:

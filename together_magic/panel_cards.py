@@ -17,10 +17,11 @@ from __future__ import annotations
 import functools
 import hashlib
 import html
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import ipywidgets as w
 
@@ -42,8 +43,10 @@ __all__ = [
     "cell_code",
     "choice_code",
     "close_tree",
+    "last_panel",
     "make_card",
     "reference_path",
+    "remember_panel",
     "write_references",
 ]
 
@@ -75,6 +78,31 @@ class Card:
     files: Files
     caption: str = ""
     """The caption's HTML (the viewer shows it too)."""
+
+
+class PanelTarget(Protocol):
+    """What the history's cards need of a panel: its status line, its form, its reference image."""
+
+    status: w.HTML
+
+    def apply_request(self, payload: dict[str, Any]) -> list[str]: ...
+
+    def set_reference(self, data: bytes | None, name: str = "") -> None: ...
+
+
+_last_panel: weakref.ref[Any] | None = None
+
+
+def remember_panel(panel: PanelTarget) -> None:
+    """Called by each new panel: the history's cards send images to the panel made last."""
+    global _last_panel
+    _last_panel = weakref.ref(panel)
+
+
+def last_panel() -> PanelTarget | None:
+    """The panel made last in this kernel, if it is still open (not closed)."""
+    found = _last_panel() if _last_panel is not None else None
+    return found if found is not None and getattr(found, "comm", None) is not None else None
 
 
 # ------------------------------------------------------------------------------------------ copy as code
