@@ -193,7 +193,11 @@ def show(records: History) -> bool:
     shell = get_ipython()
     if shell is None or getattr(shell, "kernel", None) is None:
         return False  # a terminal or a plain shell: the text and static page are the right output
-    HistoryView(records)._ipython_display_()
+    try:
+        view = HistoryView(records)
+    except Exception:  # the cards could not be made: the static page still shows every image's code
+        return False
+    view._ipython_display_()
     return True
 
 

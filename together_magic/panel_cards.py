@@ -14,6 +14,8 @@ reference actions do (``_act``).
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import hashlib
 import html
@@ -31,6 +33,7 @@ from .files import atomic_write_new
 from .gallery import preview, short_path
 from .options import ImagineOptions, from_request
 from .outputs import save_images
+from .sweeps import Cell, Sweep
 from .types import ImageChoicesData, ImageResponse, sniff_format
 
 __all__ = [
@@ -41,12 +44,14 @@ __all__ = [
     "Card",
     "CardHost",
     "cell_code",
+    "cell_code_of",
     "choice_code",
     "close_tree",
     "last_panel",
     "make_card",
     "reference_path",
     "remember_panel",
+    "sweep_code",
     "write_references",
 ]
 
@@ -167,6 +172,20 @@ def choice_code(choice: ImageChoicesData, default_format: str) -> tuple[str, Fil
     if request is None:
         return "", []
     return cell_code(from_request(request.payload(), default_format=default_format))
+
+
+def cell_code_of(cell: Cell) -> tuple[str, list[tuple[Path, bytes]]]:
+    """``cell.to_cell()`` with an uploaded image named as a file (and that file), so it runs anywhere."""
+    options, files = with_files(cell.options)
+    return dataclasses.replace(cell, options=options).to_cell(), files
+
+
+def sweep_code(sweep: Sweep) -> tuple[str, list[tuple[Path, bytes]]]:
+    """``sweep.to_cell()``: the ``%%imagine --vary`` cell of the whole grid, with its reference files."""
+    options, files = with_files(sweep.options)
+    named = copy.copy(sweep)
+    named.options = options
+    return named.to_cell(), files
 
 
 # ------------------------------------------------------------------------------------------ widgets

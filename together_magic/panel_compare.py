@@ -12,8 +12,6 @@ the sweep" gives the ``%%imagine --vary`` cell of the whole grid.
 from __future__ import annotations
 
 import asyncio
-import copy as _copy
-import dataclasses
 import functools
 import html
 import time
@@ -28,7 +26,15 @@ from .axisvalues import AXES
 from .clipboard import CopyButton, CopyResult
 from .errors import OptionError, TogetherError, explain
 from .gallery import caption_parts
-from .panel_cards import Card, action_button, close_tree, make_card, with_files, write_references
+from .panel_cards import (
+    Card,
+    action_button,
+    cell_code_of,
+    close_tree,
+    make_card,
+    sweep_code,
+    write_references,
+)
 from .runner import Interrupted, run_blocking
 from .service import check_budget
 from .sweeping import announce, interrupted_message, plan_sweep, run_sweep
@@ -38,7 +44,7 @@ if TYPE_CHECKING:
     from .config import Imagine
     from .options import ImagineOptions
 
-__all__ = ["BUSY_NOTE", "EXAMPLES", "CellView", "PanelCompare", "SweepEntry", "cell_code_of", "sweep_code"]
+__all__ = ["BUSY_NOTE", "EXAMPLES", "CellView", "PanelCompare", "SweepEntry"]
 
 BUSY_NOTE = "Generate and Compare wait until this finishes; Cancel stops it."
 
@@ -99,6 +105,7 @@ class PanelCompare:
     cancel: w.Button
     lock: w.ToggleButton
     seed: w.BoundedIntText
+    code: w.Textarea
     model_id: str
     task: asyncio.Task[Any] | None
     sent: int
@@ -190,6 +197,7 @@ class PanelCompare:
             self._show_error(str(exc))
             return
         self.status.value = html.escape(announce(sweep, self.settings))
+        self.code.layout.display = "none"
         entry = self._entry(sweep)
         self.sweeps.append(sweep)
         self._add_entries([entry])
@@ -369,20 +377,6 @@ class PanelCompare:
             self._show_error(f"copy the sweep: could not write the reference image: {exc.strerror or exc}")
             return
         self._report_copy("the sweep's %%imagine --vary cell", entry.copy.text, result)
-
-
-def cell_code_of(cell: Cell) -> tuple[str, list[tuple[Path, bytes]]]:
-    """``cell.to_cell()`` with an uploaded image named as a file (and that file), so it runs anywhere."""
-    options, files = with_files(cell.options)
-    return dataclasses.replace(cell, options=options).to_cell(), files
-
-
-def sweep_code(sweep: Sweep) -> tuple[str, list[tuple[Path, bytes]]]:
-    """``sweep.to_cell()``: the ``%%imagine --vary`` cell of the whole grid, with its reference files."""
-    options, files = with_files(sweep.options)
-    named = _copy.copy(sweep)
-    named.options = options
-    return named.to_cell(), files
 
 
 def _line(text: str) -> str:
