@@ -5,7 +5,8 @@ class learns one set of buttons: *save*, a seed action, *use as reference* and *
 thumbnail opens it large in a viewer laid over its host, with the same actions plus "insert as cell below".
 "Copy as code" is computed when the card is made, so the browser copies inside the click itself
 (``clipboard.CopyButton``); an uploaded reference image becomes a file next to the notebook, written when
-the code is copied, so the cell is self-contained.
+the code is copied, so the cell is self-contained. A compare grid's cell copies ``cell.to_cell()`` and
+"copy the sweep" ``sweep.to_cell()``, with uploads named as files the same way.
 
 ``CardHost`` is the half a widget needs to host cards (a mixin): the viewer, the code box shown when the
 browser refuses the clipboard, saving, and what a copy reports. The host decides what the seed and
