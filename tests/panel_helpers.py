@@ -34,8 +34,14 @@ def make(shell: InteractiveShell, **kwargs: Any) -> ImaginePanel:
     return panel
 
 
+def shown(panel: ImaginePanel) -> list[Any]:
+    """The gallery's widgets as the browser orders them (CSS ``order``; children are oldest first)."""
+    return sorted(panel.gallery.children, key=lambda widget: int(widget.layout.order))
+
+
 def card_parts(panel: ImaginePanel, position: int = 0) -> dict[str, Any]:
-    thumb, caption, actions, note = panel.gallery.children[position].children
+    """The parts of the card at ``position`` as the gallery shows them (0: the newest)."""
+    thumb, caption, actions, note = shown(panel)[position].children
     return {
         "image": thumb.children[0],
         "enlarge": thumb.children[1],

@@ -44,9 +44,13 @@ def test_generations_are_recorded_and_searchable(ip: InteractiveShell, tmp_path:
     assert len(history(last=1, config=settings)) == 1
     with capture_output() as shown:
         result = ip.run_cell("%imagine_history fox --last 5")
-    assert result.success and "2 generations matching 'fox'" in shown.stdout
-    html = result.result._repr_mimebundle_()[0]["text/html"]
+    # no kernel here (a terminal, a plain shell): the text and the static page, no widgets
+    (output,) = shown.outputs
+    assert result.success and sorted(output.data) == ["text/html", "text/plain"]
+    assert output.data["text/plain"].startswith("2 generations matching 'fox'\n")
+    html = output.data["text/html"]
     assert html.count("<img ") == 2 and html.count("copy as code") == 2 and "%%imagine --model" in html
+    assert html == result.result._repr_mimebundle_()[0]["text/html"]
 
 
 def test_clear_needs_a_confirmation_and_deletes_only_what_matches(ip: InteractiveShell) -> None:

@@ -19,10 +19,10 @@ from together_magic.lineparse import parse_line
 from together_magic.offline import shared_backend
 from together_magic.panel import BUSY_NOTE
 from together_magic.panel_form import READABLE_SEEDS
-from together_magic.panel_gallery import MAX_CARDS
+from together_magic.panel_gallery import KEEP_CARDS, MAX_CARDS
 from together_magic.plan import build_plan
 
-from .panel_helpers import card_parts, generate, make, shell
+from .panel_helpers import card_parts, generate, make, shell, shown
 
 __all__ = ["shell"]
 
@@ -252,5 +252,11 @@ async def test_gallery_keeps_a_bounded_number_of_cards(shell: InteractiveShell) 
     rounds = MAX_CARDS // 4 + 1
     for _ in range(rounds):
         await generate(panel)
-    assert len(panel.cards) == len(panel.gallery.children) == MAX_CARDS
+    # past MAX_CARDS the oldest go in one batch (the front end re-renders once, not on every click)
+    assert len(panel.cards) == len(panel.gallery.children) == KEEP_CARDS
+    assert panel.cards[0].choice is panel.last.data[0]  # type: ignore[union-attr,index]
     assert len(panel.responses) == rounds  # every response is still kept
+    before = panel.gallery.children
+    await generate(panel)
+    assert panel.gallery.children[: len(before)] == before  # new cards are added, none rebuilt
+    assert shown(panel)[:4] == [card.widget for card in panel.cards[:4]]

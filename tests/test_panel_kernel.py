@@ -108,7 +108,8 @@ def test_copy_reported_by_the_browser_writes_the_reference(kernel: Kernel, tmp_p
 
 
 def test_saved_panel_converted_with_nbconvert_shows_both_images(tmp_path: Path) -> None:
-    """A notebook whose panel generated twice, executed, saved and converted to HTML keeps both images."""
+    """A notebook whose panel generated twice and compared two seeds, executed, saved and converted to
+    HTML keeps both images and the grid."""
     import nbformat
     from nbclient import NotebookClient
     from nbconvert import HTMLExporter
@@ -119,7 +120,8 @@ def test_saved_panel_converted_with_nbconvert_shows_both_images(tmp_path: Path) 
         nbformat.v4.new_code_cell(
             "p.prompt.value = 'a lighthouse by the sea'\np.width.value = p.height.value = 256\n"
             "for seed in (5, 6):\n    p.seed.value, p.lock.value = seed, True\n"
-            "    p.generate.click()\n    await p.task"
+            "    p.generate.click()\n    await p.task\n"
+            "p.axis.value, p.values.value = 'seed', '7,8'\np.compare.click()\nsweep = await p.task"
         ),
     ]
     book.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -133,5 +135,6 @@ def test_saved_panel_converted_with_nbconvert_shows_both_images(tmp_path: Path) 
     ]
     html, _ = HTMLExporter().from_notebook_node(nbformat.read(path, as_version=4))
     copy = html[html.index("together-magic-snapshot") :]
-    assert copy.count("<img ") == 2 and "seed 6" in copy and "seed 5" in copy
-    assert copy.index("seed 6") < copy.index("seed 5")  # newest first
+    assert copy.count("<img ") == 4 and "seed 6" in copy and "seed 5" in copy
+    assert copy.index("together-magic-sweep") < copy.index("seed 6") < copy.index("seed 5")  # newest first
+    assert "2 images and 1 compare grid" in copy and "<b>7</b>" in copy and "<b>8</b>" in copy

@@ -84,8 +84,8 @@ _EXPORTS: dict[str, str] = {
         )
     },
 }
-# Modules that make responses display themselves when loaded (the renderer registers with ``types``).
-_DISPLAY_MODULE = "gallery"
+# Modules that make results display themselves when loaded (the renderers register with the module below).
+_DISPLAY_MODULES = {"client": "gallery", "types": "gallery", "history": "history_view"}
 
 __all__ = sorted([*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"])
 
@@ -137,8 +137,8 @@ def __getattr__(name: str) -> Any:
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     module = importlib.import_module(f".{home}", __name__)
-    if home in ("client", "types"):
-        importlib.import_module(f".{_DISPLAY_MODULE}", __name__)  # responses show their grid in notebooks
+    if home in _DISPLAY_MODULES:  # responses show their grid, the history its cards, in notebooks
+        importlib.import_module(f".{_DISPLAY_MODULES[home]}", __name__)
     value = getattr(module, name)
     globals()[name] = value
     return value

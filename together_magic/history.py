@@ -2,8 +2,11 @@
 
 Records come from the local store (``Imagine.cache_dir``), newest first. Each ``HistoryRecord`` carries the
 usual types: ``.response`` (an ``ImageResponse`` whose images each keep the request that reproduces them)
-and ``.request``. The collection shows itself as a thumbnail gallery with each image's own "copy as code"
-cell; ``--clear`` deletes records and their image files after a confirmation flag.
+and ``.request``. ``--clear`` deletes records and their image files after a confirmation flag.
+
+In a notebook the collection shows itself with the panel's cards, a page at a time (``history_view``, a
+front end above this module, registers itself through ``set_viewer``); without widgets (a terminal, a saved
+notebook, nbconvert) it is a static page of thumbnails, each with its own "copy as code" cell.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import json
 import re
 import shlex
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -29,11 +32,29 @@ from .service import stored_response
 from .store import Generation
 from .types import ImageRequest, ImageResponse
 
-__all__ = ["History", "HistoryRecord", "clear_history", "history", "parse_history_line", "parse_since"]
+__all__ = [
+    "PAGE_SIZE",
+    "History",
+    "HistoryRecord",
+    "clear_history",
+    "history",
+    "parse_history_line",
+    "parse_since",
+    "set_viewer",
+]
 
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 THUMB = 192
+PAGE_SIZE = 24
+"""Images per page: a long history never floods the notebook (the live view pages through the rest)."""
+_viewer: Callable[[History], bool] | None = None
+
+
+def set_viewer(viewer: Callable[[History], bool] | None) -> None:
+    """Register how a ``History`` shows itself in a notebook (returns False where it cannot: no kernel)."""
+    global _viewer
+    _viewer = viewer
 
 
 def parse_since(text: str | None, *, now: float | None = None) -> float | None:
@@ -97,7 +118,7 @@ class HistoryRecord:
 
 
 class History(Sequence[HistoryRecord]):
-    """Records, newest first; in a notebook, a gallery of thumbnails with each image's code to re-run it."""
+    """Records, newest first; in a notebook, pages of cards with each image's actions and code."""
 
     def __init__(self, records: list[HistoryRecord], query: str = "") -> None:
         self.records = records
@@ -123,29 +144,58 @@ class History(Sequence[HistoryRecord]):
             )
         return "\n".join(lines)
 
+    def images(self) -> list[tuple[HistoryRecord, int]]:
+        """Every image as (record, position in its response), newest first: what the pages hold."""
+        return [(record, k) for record in self.records for k in range(len(record.response.data or []))]
+
+    def pages(self, page_size: int = PAGE_SIZE) -> int:
+        return max(1, -(-len(self.images()) // max(1, page_size)))
+
+    def page_note(self, page: int, page_size: int = PAGE_SIZE) -> str:
+        """``images 25-48 of 57, page 2 of 3`` (empty when everything fits on one page)."""
+        total = len(self.images())
+        if total <= page_size:
+            return ""
+        first = page * page_size
+        last = min(total, first + page_size)
+        return f"images {first + 1}-{last} of {total}, page {page + 1} of {self.pages(page_size)}"
+
+    def html(self, page: int = 0, page_size: int = PAGE_SIZE) -> str:
+        """One page as plain HTML: thumbnails, each with its ``%%imagine`` cell under "copy as code"."""
+        figures = []
+        chosen = self.images()[page * page_size : (page + 1) * page_size]
+        for record, position in chosen:
+            g = record.generation
+            choice = (record.response.data or [])[position]
+            own = choice.provenance.request
+            code = from_request(own.payload()).to_cell() if own is not None else ""
+            caption = (
+                f'<div style="font:12px sans-serif;white-space:nowrap;overflow:hidden;'
+                f'text-overflow:ellipsis" title="{html.escape(g.prompt, quote=True)}">'
+                f"{html.escape(shorten(g.prompt, 40))}</div>"
+                f'<div style="font:11px monospace;opacity:.75">{record.created:%Y-%m-%d %H:%M} · '
+                f"{html.escape(g.source)} · seed {choice.seed}</div>"
+                f'<details><summary style="font:11px sans-serif;cursor:pointer">copy as code</summary>'
+                f'<pre style="font-size:11px;white-space:pre-wrap">{html.escape(code)}</pre></details>'
+            )
+            figures.append(figure(choice, THUMB, title=g.prompt, caption_html=caption, width_hint=THUMB))
+        note = self.page_note(page, page_size)
+        line = repr(self).splitlines()[0] + (f" · {note}" if note else "")
+        head = f"<div style='font:12px sans-serif;opacity:.75'>{html.escape(line)}</div>"
+        return head + _wrap(figures)
+
     def _repr_mimebundle_(
         self, include: Any = None, exclude: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
-        figures = []
-        for record in self.records:
-            g = record.generation
-            for choice in record.response.data or []:
-                own = choice.provenance.request
-                code = from_request(own.payload()).to_cell() if own is not None else ""
-                caption = (
-                    f'<div style="font:12px sans-serif;white-space:nowrap;overflow:hidden;'
-                    f'text-overflow:ellipsis" title="{html.escape(g.prompt, quote=True)}">'
-                    f"{html.escape(shorten(g.prompt, 40))}</div>"
-                    f'<div style="font:11px monospace;opacity:.75">{record.created:%Y-%m-%d %H:%M} · '
-                    f"{html.escape(g.source)} · seed {choice.seed}</div>"
-                    f'<details><summary style="font:11px sans-serif;cursor:pointer">copy as code</summary>'
-                    f'<pre style="font-size:11px;white-space:pre-wrap">{html.escape(code)}</pre></details>'
-                )
-                figures.append(figure(choice, THUMB, title=g.prompt, caption_html=caption, width_hint=THUMB))
-        head = (
-            f"<div style='font:12px sans-serif;opacity:.75'>{html.escape(repr(self).splitlines()[0])}</div>"
-        )
-        return {"text/plain": repr(self), "text/html": head + _wrap(figures)}, {}
+        return {"text/plain": repr(self), "text/html": self.html()}, {}
+
+    def _ipython_display_(self) -> None:
+        """The cards where a viewer is registered and a kernel shows widgets; else the static page."""
+        if _viewer is not None and _viewer(self):
+            return
+        from IPython.display import display
+
+        display(self._repr_mimebundle_()[0], raw=True)  # type: ignore[no-untyped-call]
 
 
 def _wrap(figures: list[str]) -> str:

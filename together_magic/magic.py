@@ -125,6 +125,7 @@ class ImagineMagics(Magics):
         Usage: ``%imagine_history [TEXT] [--last N] [--model MODEL] [--since DATE] [--clear [--yes]]``.
         DATE: 2026-11-20, 2026-11-20T14:00, today, yesterday, or an age such as 3h or 2d.
         """
+        from . import history_view  # noqa: F401  (the history shows itself as cards in a notebook)
         from .history import parse_history_line, run_history
 
         try:

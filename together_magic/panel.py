@@ -1,11 +1,12 @@
 """``%imagine_panel``: generate from a form, keep a gallery, and show the class the code.
 
 The form (``panel_form``) becomes an ``ImagineOptions`` and goes through the magic's own plan and service,
-so "copy as code" gives a cell that builds exactly the same request. Nothing is written into the user's
+so "copy as code" gives a cell that builds exactly the same request; Compare (``panel_compare``) sweeps one
+axis of it as ``%%imagine --vary`` would. Nothing is written into the user's
 namespace except the variable they name ("Bind to"). A click schedules the generation as a task on the
-kernel's running loop and returns at once; the kernel stays free, Cancel stops the request, and Generate is
-disabled while one runs (no duplicate requests). The task updates widgets through their traits only (never
-``with out:``, which follows the *current* cell).
+kernel's running loop and returns at once; the kernel stays free, Cancel stops the request, and Generate and
+Compare are disabled while one runs (no duplicate requests). The task updates widgets through their traits
+only (never ``with out:``, which follows the *current* cell).
 
 Displaying the panel makes two outputs: the widget, and a static HTML copy of its gallery (updated on every
 result through its display id). Live, the panel's style sheet hides the copy; in a saved notebook, in
@@ -17,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import html
 import time
-from pathlib import Path
 from typing import Any
 
 import ipywidgets as w
@@ -28,19 +28,19 @@ from ._http import resolve_settings
 from .errors import OptionError, TogetherError, explain
 from .gallery import BADGE_STYLES, backend_badge
 from .imageformat import image_info
+from .panel_cards import CSS, REFERENCE_FOLDER, last_panel, remember_panel
+from .panel_compare import BUSY_NOTE, PanelCompare
 from .panel_form import SIZES, PanelForm
-from .panel_gallery import REFERENCE_FOLDER, PanelGallery
+from .panel_gallery import PanelGallery
 from .plan import Plan, build_plan
 from .progress import OFFLINE_NOTICE_TEXT
 from .runner import run_blocking
 from .service import generate, session
 from .types import ImageResponse
 
-__all__ = ["BUSY_NOTE", "PRESETS", "REFERENCE_FOLDER", "ImaginePanel", "panel"]
+__all__ = ["BUSY_NOTE", "PRESETS", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
 
 PRESETS = SIZES
-BUSY_NOTE = "Generate is disabled until this finishes; Cancel stops it."
-CSS = (Path(__file__).parent / "static" / "panel.css").read_text(encoding="utf-8")
 _HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BACKEND_NOTES = {
     "offline": "stand-in pictures, not a diffusion model · TOGETHER_API_KEY for Together AI",
@@ -48,8 +48,9 @@ _BACKEND_NOTES = {
 }
 
 
-class ImaginePanel(PanelForm, PanelGallery, w.VBox):
-    """The panel widget. ``responses`` holds every response (newest last); ``last`` the newest."""
+class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
+    """The panel widget. ``responses`` holds every response (newest last), ``last`` the newest; ``sweeps``
+    every compare grid's ``Sweep`` (newest last)."""
 
     def __init__(self, *, bind: str | None = None, shell: Any = None, **kwargs: Any) -> None:
         self.settings = _config.current()
@@ -69,17 +70,26 @@ class ImaginePanel(PanelForm, PanelGallery, w.VBox):
             tooltip="settings from an image",
         )
         self.load_settings.add_class("together-magic-upload")
-        form = self._build_form(
-            bind, [w.HBox([self.load_settings, self.cost], layout={"align_items": "center"})]
-        )
+        settings_row = w.HBox([self.load_settings, self.cost], layout={"align_items": "center"})
+        form = self._build_form(bind, [settings_row])
+        left = form.children[0]  # the compare row ends the left column (it needs the model chosen above)
+        left.children = (*left.children, self._build_compare())
         self._build_gallery()
         self.header = w.HTML()
-        self.generate = w.Button(description="Generate", button_style="primary", icon="paint-brush")
-        self.cancel = w.Button(description="Cancel", disabled=True, icon="stop", layout={"width": "auto"})
-        self.status = w.HTML(value="ready", layout={"margin": "0 0 0 8px"})
+        self.generate = w.Button(
+            description="Generate", button_style="primary", icon="paint-brush", layout={"flex": "0 0 auto"}
+        )
+        self.cancel = w.Button(
+            description="Cancel", disabled=True, icon="stop", layout={"width": "auto", "flex": "0 0 auto"}
+        )
+        self.status = w.HTML(
+            value="ready", layout={"margin": "0 0 0 8px", "flex": "1 1 auto", "min_width": "0"}
+        )
         self.status.add_class("together-magic-status")
         style = w.HTML(f"<style>{CSS}</style>", layout={"display": "none"})
-        actions = w.HBox([self.generate, self.cancel, self.status], layout={"align_items": "center"})
+        actions = w.HBox(
+            [self.generate, self.compare, self.cancel, self.status], layout={"align_items": "center"}
+        )
         self.generate.on_click(self._on_generate)
         self.cancel.on_click(self._on_cancel)
         self.load_settings.observe(self._on_load_settings, names="value")
@@ -92,6 +102,7 @@ class ImaginePanel(PanelForm, PanelGallery, w.VBox):
         self.add_class("together-magic-panel")
         self._show_backend(self._expected_backend())
         self._show_cost()
+        remember_panel(self)  # %imagine_history's cards send images to the panel made last
 
     # ------------------------------------------------------------------------------ public surface
     def __repr__(self) -> str:
@@ -120,10 +131,18 @@ class ImaginePanel(PanelForm, PanelGallery, w.VBox):
 
     def _snapshot_bundle(self) -> dict[str, str]:
         count = sum(len(r.data or []) for r in self.responses)
-        return {
-            "text/html": self.snapshot_html(),
-            "text/plain": f"ImaginePanel gallery: {count} image{'s' if count != 1 else ''} (static copy)",
-        }
+        text = f"ImaginePanel gallery: {count} image{'s' if count != 1 else ''}"
+        if self.sweeps:
+            text += f", {len(self.sweeps)} compare grid{'s' if len(self.sweeps) != 1 else ''}"
+        return {"text/html": self.snapshot_html(), "text/plain": f"{text} (static copy)"}
+
+    def _after_result(self, backend: str | None) -> None:
+        """A result is in the gallery: the header, the cost line and the static copy catch up."""
+        if backend is not None:
+            self._show_backend(backend)
+        self._show_cost()
+        if self._snapshot is not None:
+            self._snapshot.update(self._snapshot_bundle(), raw=True)
 
     # ------------------------------------------------------------------------------ header and cost
     def _expected_backend(self) -> str | None:
@@ -173,7 +192,7 @@ class ImaginePanel(PanelForm, PanelGallery, w.VBox):
             self._show_error(f"Bind to must be a Python variable name, got {bind!r}")
             return
         self._started = time.perf_counter()
-        self.generate.disabled, self.cancel.disabled = True, False
+        self._busy(True)
         self.code.layout.display = "none"
         self.status.value = f"generating… 0.0 s — {BUSY_NOTE}"
         coroutine = self._run(plan, bind or None)
@@ -183,22 +202,24 @@ class ImaginePanel(PanelForm, PanelGallery, w.VBox):
             try:
                 run_blocking(lambda: coroutine)
             finally:
-                self._idle()
+                self._busy(False)
             return
         self.task = loop.create_task(coroutine)
         self.task.add_done_callback(self._after)
 
     def _after(self, task: asyncio.Task[Any]) -> None:
-        self._idle()
+        self._busy(False)
         if task.cancelled():
             seconds = time.perf_counter() - self._started
             self.status.value = f"cancelled after {seconds:.1f} s (nothing was kept)"
 
-    def _idle(self) -> None:
-        self.generate.disabled, self.cancel.disabled = False, True
+    def _busy(self, busy: bool) -> None:
+        self.generate.disabled = self.compare.disabled = busy
+        self.cancel.disabled = not busy
 
     def _on_cancel(self, _: Any = None) -> None:
         if self.busy and self.task is not None:
+            self.cancel.disabled = True  # one cancel: a second would cut short the sweep's own cleanup
             self.task.cancel()
 
     def _on_load_settings(self, change: dict[str, Any]) -> None:
@@ -243,10 +264,7 @@ class ImaginePanel(PanelForm, PanelGallery, w.VBox):
             self._namespace()[bind] = response
         try:
             self._add_to_gallery(response)
-            self._show_backend(response.provenance.backend)
-            self._show_cost()
-            if self._snapshot is not None:
-                self._snapshot.update(self._snapshot_bundle(), raw=True)
+            self._after_result(response.provenance.backend)
         except Exception as exc:  # kept in panel.responses; the gallery says what went wrong
             self._show_error(f"the images arrived but could not be shown: {type(exc).__name__}: {exc}")
             return
@@ -257,11 +275,6 @@ class ImaginePanel(PanelForm, PanelGallery, w.VBox):
         while True:
             self.status.value = f"generating… {time.perf_counter() - started:.1f} s — {BUSY_NOTE}"
             await asyncio.sleep(0.25)
-
-    def _show_error(self, message: str) -> None:
-        self.status.value = (
-            f'<span style="color:var(--jp-error-color1,#c62828)">⚠ {html.escape(message)}</span>'
-        )
 
     def _namespace(self) -> dict[str, Any]:
         if self.shell is None:

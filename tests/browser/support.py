@@ -169,10 +169,20 @@ def generate(page: Any, panel: Any, images: int, cards_before: int) -> None:
     panel.get_by_role("button", name="Generate").click()
     page.wait_for_function(
         "n => { const imgs = [...document.querySelectorAll('.together-magic-card img')];"
-        " return imgs.length >= n && imgs.slice(0, n).every(i => i.complete && i.naturalWidth > 0); }",
+        " return imgs.length >= n && imgs.every(i => i.complete && i.naturalWidth > 0); }",
         arg=cards_before + images,
         timeout=60_000,
     )
+
+
+def newest_card(panel: Any) -> Any:
+    """The card shown first: the newest (the gallery appends cards and orders them with CSS)."""
+    return panel.locator(".together-magic-card").last
+
+
+def dropdown(panel: Any, label: str) -> Any:
+    """The panel's dropdown with this label (``Model``, ``Size``): by its label, not its place."""
+    return panel.locator(f".widget-dropdown:has(> label:text-is('{label}')) select")
 
 
 def no_stderr(page: Any) -> None:

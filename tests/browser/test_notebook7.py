@@ -21,6 +21,7 @@ from .support import (
     PROMPT,
     Server,
     browser,
+    dropdown,
     generate,
     jupyter_env,
     no_stderr,
@@ -78,7 +79,7 @@ def test_panel_generates_in_notebook7(notebook7: Server, browser: Any) -> None:
     page = open_notebook(browser, notebook7.url, (1280, 900))
     panel = run_first_cell(page, notebook7, "panel.ipynb")
     panel.locator("textarea").first.fill(PROMPT)
-    panel.locator("select").nth(1).select_option(label="landscape 1024x768")
+    dropdown(panel, "Size").select_option(label="landscape 1024x768")
     generate(page, panel, 1, 0)
     caption = panel.locator(".together-magic-card .together-magic-caption").first.get_attribute("title") or ""
     assert re.search(r"seed \d+", caption) and "1024x768" in caption, caption

@@ -31,8 +31,10 @@ from .support import (
     Server,
     browser,
     dismiss_dialogs,
+    dropdown,
     generate,
     jupyter_env,
+    newest_card,
     no_stderr,
     open_notebook,
     run_first_cell,
@@ -111,10 +113,10 @@ def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: A
     panel.locator("textarea").first.fill(PROMPT)
     generate(page, panel, 1, 0)
     panel.locator(".together-magic-card").first.get_by_role("button", name="use as reference").click()
-    panel.locator("select").first.select_option(label="FLUX.1 Kontext [pro] · Black Forest Labs")
+    dropdown(panel, "Model").select_option(label="FLUX.1 Kontext [pro] · Black Forest Labs")
     panel.locator("textarea").first.fill("the same fox at night")
     generate(page, panel, 1, 1)
-    panel.locator(".together-magic-card").first.locator(".together-magic-copy").click()
+    newest_card(panel).locator(".together-magic-copy").click()
     page.wait_for_function(
         "() => document.querySelector('.together-magic-status').textContent.includes('copied the cell')",
         timeout=10_000,
@@ -126,7 +128,7 @@ def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: A
     reference = head.split("--image ", 1)[1].split()[0]
     assert (lab.folder / reference).is_file()  # written next to the notebook when the code was copied
     # insert as cell below (the viewer's button): the same code lands in the notebook itself
-    panel.locator(".together-magic-card").first.locator(".together-magic-hit").click()
+    newest_card(panel).locator(".together-magic-hit").click()
     panel.get_by_role("button", name="insert as cell below").click()
     page.wait_for_function(
         "code => [...document.querySelectorAll('.jp-Cell .cm-content')]"
@@ -214,6 +216,62 @@ def test_projector_1024x768_saved_and_dark(lab: Server, browser: Any) -> None:
     contrast = page.evaluate(CONTRAST)
     assert min(contrast.values()) >= 4.5, contrast
     page.screenshot(path=str(ARTIFACTS / "panel-dark.png"))
+
+
+def test_compare_row_and_history_at_1024x768(lab: Server, browser: Any) -> None:
+    """(e) Compare five step counts on a projector: the grid is on screen without scrolling the page (its
+    row scrolls sideways); then ``%imagine_history`` shows the same images as cards below."""
+    # the lab's store also holds the other tests' images: the history asks for this test's prompt
+    write_notebook(lab.folder / "compare.ipynb", [PANEL_CELL, "%imagine_history owl compared --last 8"])
+    page = open_notebook(browser, lab.page_url("/lab/tree/compare.ipynb"), (1024, 768))
+    panel = run_first_cell(page, lab, "compare.ipynb")
+    panel.locator("textarea").first.fill("an owl compared at five step counts")
+    panel.locator(".together-magic-axis select").select_option(value="steps")
+    panel.locator(".together-magic-values input").fill("1,2,4,8,12")
+    panel.get_by_role("button", name="Compare").click()
+    page.wait_for_function(
+        "() => { const imgs = [...document.querySelectorAll('.together-magic-sweep-entry img')];"
+        " return imgs.length === 5 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=60_000,
+    )
+    status = panel.locator(".together-magic-status").inner_text()
+    assert status.startswith("done: 5 cells (steps): 5 done"), status
+    labels = panel.locator(".together-magic-cell-label").all_inner_texts()
+    assert labels == ["steps=1", "steps=2", "steps=4", "steps=8", "steps=12"]
+    entry = panel.locator(".together-magic-sweep-entry").bounding_box()
+    gallery = panel.locator(".together-magic-gallery").bounding_box()
+    assert entry is not None and gallery is not None and entry["width"] >= gallery["width"] - 1  # spans it
+    cells = [panel.locator(".together-magic-cell").nth(i).bounding_box() for i in range(4)]
+    for box in cells:  # four whole cells (label, image, caption, buttons) on screen, side by side
+        assert box is not None and box["width"] > 100
+        assert box["y"] >= 0 and box["y"] + box["height"] <= 768, cells
+        assert box["x"] >= 0 and box["x"] + box["width"] <= 1024, cells
+    assert len({round(box["y"]) for box in cells if box}) == 1
+    scrolled = page.evaluate(
+        "() => [...document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook')]"
+        ".map(e => e.scrollTop).reduce((a, b) => a + b, 0)"
+    )
+    assert scrolled == 0  # nobody scrolled the page: the grid is on screen
+    rows = page.evaluate(
+        "() => { const r = document.querySelector('.together-magic-sweep-rows');"
+        " const out = r.closest('.jp-OutputArea-output').getBoundingClientRect();"
+        " return [r.scrollWidth > r.clientWidth, r.getBoundingClientRect().right <= out.right + 0.5]; }"
+    )
+    assert rows == [True, True]  # the row scrolls sideways inside the output, never past it
+    page.screenshot(path=str(ARTIFACTS / "compare-1024x768.png"))
+    page.locator(".jp-Cell .cm-content", has_text="imagine_history").click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function(
+        "() => { const imgs = [...document.querySelectorAll("
+        "'.together-magic-history .together-magic-card img')];"
+        " return imgs.length === 5 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=30_000,
+    )
+    snapshots = page.locator(".together-magic-snapshot")
+    assert snapshots.count() == 2 and not snapshots.first.is_visible() and not snapshots.last.is_visible()
+    no_stderr(page)
+    page.locator(".together-magic-history").scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "history-1024x768.png"))
 
 
 CONTRAST = """() => {
