@@ -12,10 +12,10 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 from together_magic import config as tm_config
-from together_magic.history import History, history
+from together_magic.histories import History, history
 from together_magic.history_view import HistoryView
 from together_magic.lineparse import parse_line
-from together_magic.panel import ImaginePanel
+from together_magic.panelapp import ImaginePanel
 from together_magic.plan import build_plan
 
 

@@ -41,3 +41,22 @@ def test_readme_model_table_is_the_catalogue() -> None:
     assert body == models_markdown(), (
         "README's model table is stale: paste `together-magic info --models --markdown`"
     )
+
+
+def test_public_functions_survive_their_modules_being_imported() -> None:
+    """``together_magic.panel()``, ``history()`` and ``sweep()`` stay functions after the magics import the
+    modules behind them (a submodule named like a function would replace it on the package)."""
+    import importlib
+    import subprocess
+    import sys
+
+    code = (
+        "import together_magic as tm, importlib\n"
+        "for name in ('panelapp', 'histories', 'history_view', 'sweepapi', 'sweeps', 'batch', 'gallery'):\n"
+        "    importlib.import_module('together_magic.' + name)\n"
+        "print([callable(getattr(tm, n)) and not isinstance(getattr(tm, n), type(tm)) "
+        "for n in ('panel', 'history', 'sweep', 'asweep', 'compare', 'generate_many', 'list_models')])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == str([True] * 7), out.stderr
+    assert importlib.import_module("together_magic").__all__  # the table builds __all__

@@ -17,9 +17,9 @@ from together_magic import models
 from together_magic.clipboard import CopyButton
 from together_magic.lineparse import parse_line
 from together_magic.offline import shared_backend
-from together_magic.panel import BUSY_NOTE
 from together_magic.panel_form import READABLE_SEEDS
 from together_magic.panel_gallery import KEEP_CARDS, MAX_CARDS
+from together_magic.panelapp import BUSY_NOTE
 from together_magic.plan import build_plan
 
 from .panel_helpers import card_parts, generate, make, shell, shown

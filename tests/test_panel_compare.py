@@ -14,9 +14,9 @@ from IPython.utils.capture import capture_output
 from together_magic import service
 from together_magic.lineparse import parse_line
 from together_magic.offline import shared_backend
-from together_magic.panel import ImaginePanel
 from together_magic.panel_compare import SweepEntry
 from together_magic.panel_gallery import MAX_GRID_CELLS, MAX_GRIDS, _beyond_bounds
+from together_magic.panelapp import ImaginePanel
 from together_magic.plan import build_plan
 from together_magic.runner import Interrupted
 from together_magic.sweeps import Sweep

@@ -33,10 +33,10 @@ if TYPE_CHECKING:
         UnprocessableEntityError,
     )
     from .gallery import compare, list_models
-    from .history import history
+    from .histories import history
     from .options import ImagineOptions
     from .outputs import read_parameters
-    from .panel import ImaginePanel, panel
+    from .panelapp import ImaginePanel, panel
     from .sweepapi import asweep, sweep
     from .sweeps import Sweep
     from .types import ImageChoicesData, ImageRequest, ImageResponse, Provenance, RateLimit
@@ -56,10 +56,10 @@ _EXPORTS: dict[str, str] = {
     "Batch": "batchview",
     "read_parameters": "outputs",
     "compare": "gallery",
-    "history": "history",
+    "history": "histories",
     "list_models": "gallery",
-    "panel": "panel",
-    "ImaginePanel": "panel",
+    "panel": "panelapp",
+    "ImaginePanel": "panelapp",
     "sweep": "sweepapi",
     "asweep": "sweepapi",
     "Sweep": "sweeps",
@@ -85,7 +85,7 @@ _EXPORTS: dict[str, str] = {
     },
 }
 # Modules that make results display themselves when loaded (the renderers register with the module below).
-_DISPLAY_MODULES = {"client": "gallery", "types": "gallery", "history": "history_view"}
+_DISPLAY_MODULES = {"client": "gallery", "types": "gallery", "histories": "history_view"}
 
 __all__ = sorted([*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"])
 

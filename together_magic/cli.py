@@ -21,7 +21,7 @@ from .client import Together, resolve_settings
 from .config import Imagine
 from .errors import OptionError, TogetherError, explain
 from .gallery import captions, models_markdown
-from .history import as_json, history_parser, run_history
+from .histories import as_json, history_parser, run_history
 from .lineparse import from_args, option_strings
 from .models import DEFAULT_MODEL, MODELS, PRICES_AS_OF, closest
 from .options import add_options

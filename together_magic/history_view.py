@@ -21,7 +21,7 @@ import ipywidgets as w
 
 from . import config as _config
 from .gallery import BADGE_STYLES, caption_parts, shorten
-from .history import PAGE_SIZE, History, HistoryRecord, set_viewer
+from .histories import PAGE_SIZE, History, HistoryRecord, set_viewer
 from .panel_cards import CSS, Card, CardHost, choice_code, close_tree, last_panel, make_card
 
 __all__ = ["HistoryView", "show"]

@@ -111,7 +111,7 @@ class ImagineMagics(Magics):
 
         Usage: ``%imagine_panel [NAME]``; with NAME, the latest response is also bound to that variable.
         """
-        from .panel import ImaginePanel
+        from .panelapp import ImaginePanel
 
         name = line.strip()
         if name and not name.isidentifier():
@@ -126,7 +126,7 @@ class ImagineMagics(Magics):
         DATE: 2026-11-20, 2026-11-20T14:00, today, yesterday, or an age such as 3h or 2d.
         """
         from . import history_view  # noqa: F401  (the history shows itself as cards in a notebook)
-        from .history import parse_history_line, run_history
+        from .histories import parse_history_line, run_history
 
         try:
             result = run_history(parse_history_line(line), self.settings)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import together_magic as tm
 from together_magic.files import STALE_AFTER, atomic_write_new, remove_stale_temps
 from together_magic.outputs import save_response
-from together_magic.panel import ImaginePanel
+from together_magic.panelapp import ImaginePanel
 from together_magic.types import Provenance, attach_provenance
 
 from ..conftest import MODEL
