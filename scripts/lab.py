@@ -28,6 +28,15 @@ ROOT = Path(__file__).resolve().parent.parent
 START_SECONDS = 180
 
 
+def port_in_use(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
 def free_port(first: int = 8888) -> int:
     for port in range(first, first + 100):
         with socket.socket() as sock:
@@ -87,8 +96,25 @@ def main(argv: list[str] | None = None) -> int:
     if not (folder / args.notebook).is_file():
         print(f"lab: no notebook {args.notebook} in {folder}", file=sys.stderr)
         return 2
-    port = args.port or free_port()
     token = secrets.token_hex(24)
+    for attempt in range(1 if args.port else 5):
+        # A port seen free can be taken before JupyterLab binds it (another server starting at the same
+        # moment): with no --port given, such a start is simply tried again on the next free port.
+        port = args.port or free_port()
+        code = run(port, token, folder, args)
+        if code != PORT_TAKEN:
+            return code
+        print(
+            f"lab: port {port} was taken meanwhile; trying another (attempt {attempt + 2})", file=sys.stderr
+        )
+    return 1
+
+
+PORT_TAKEN = -1
+
+
+def run(port: int, token: str, folder: Path, args: argparse.Namespace) -> int:
+    """Start JupyterLab on ``port`` and wait for it; PORT_TAKEN if it could not bind."""
     command = [
         sys.executable,
         "-m",
@@ -114,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         deadline = time.monotonic() + START_SECONDS
         while not ready(port, token):
             if server.poll() is not None:
+                if not args.port and port_in_use(port):
+                    return PORT_TAKEN
                 print(
                     f"lab: JupyterLab exited with code {server.returncode}; see the lines above",
                     file=sys.stderr,
