@@ -29,6 +29,7 @@ from .outputs import save_response
 from .plan import build_plan
 from .runner import Interrupted, close_loop_client
 from .service import generate
+from .store import StoreError
 from .sweeping import (
     announce,
     interrupted_message,
@@ -286,6 +287,8 @@ def _history(args: argparse.Namespace) -> int:
         result = run_history(args, Imagine())
     except OptionError as exc:
         return _fail(str(exc), 2)
+    except StoreError as exc:  # the cache folder is a file, read-only, on a full disk...
+        return _fail(str(exc), 1)
     if isinstance(result, str):
         print(result)
     elif args.json:
