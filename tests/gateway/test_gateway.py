@@ -174,6 +174,31 @@ def test_hostile_requests(gateway: Gateway) -> None:
     assert MODEL in {m["id"] for m in models}
 
 
+@pytest.mark.parametrize(
+    ("raw", "param"),
+    [
+        (b'"prompt": "a \\ud800 fox"', "prompt"),
+        (b'"prompt": "a fox", "negative_prompt": "\\udfff"', "negative_prompt"),
+        (b'"prompt": "a fox", "note": {"deep": ["ok", "\\udbff"]}', "note"),
+        (b'"prompt": "a fox", "\\ud800": 1', None),
+        (b'"prompt": "a fox", "strength": 1e999', "strength"),
+        (b'"prompt": "a fox", "extra": [1, -1e400]', "extra"),
+    ],
+)
+def test_bodies_the_gateway_cannot_forward_are_400_and_free(
+    gateway: Gateway, raw: bytes, param: str | None
+) -> None:
+    """JSON the gateway can parse but not send upstream as JSON (lone surrogates, numbers that overflow
+    to infinity) is the student's 400 naming the field, never a 500, and costs nothing."""
+    token = gateway.add(f"unsendable-{time.monotonic_ns()}", images=1)
+    content = b'{"model": "%s", "width": 256, "height": 256, "seed": 3, %s}' % (MODEL.encode(), raw)
+    response = httpx.post(f"{gateway.root}{GENERATIONS}", content=content, headers=bearer(token), timeout=30)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param, error
+    assert post(gateway, token, body(None)).status_code == 200  # the one image allowed is still there
+
+
 def test_budget_in_dollars_and_for_the_whole_class(upstream: Server, start_gateway: Any) -> None:
     # 256x256 FLUX.1 schnell is estimated at $0.000169; the class may spend $0.0004: two images.
     gw: Gateway = start_gateway("--upstream", upstream.base_url, "--class-budget", "0.0004")
