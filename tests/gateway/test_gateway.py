@@ -27,6 +27,7 @@ from together_magic.offline.backend import MAX_BODY_BYTES
 
 from ..conftest import MODEL, Server, free_port
 from ..kernel import Kernel
+from ..offline.test_hostile import HOSTILE
 from .conftest import SENTINEL, Gateway, bearer, body
 
 GENERATIONS = "/v1/images/generations"
@@ -197,6 +198,18 @@ def test_bodies_the_gateway_cannot_forward_are_400_and_free(
     error = response.json()["error"]
     assert error["type"] == "invalid_request_error" and error["param"] == param, error
     assert post(gateway, token, body(None)).status_code == 200  # the one image allowed is still there
+
+
+def test_every_hostile_body_of_the_offline_suite_is_a_4xx_or_2xx_at_the_gateway(gateway: Gateway) -> None:
+    """The offline server's table of hostile bodies, sent to the gateway with a valid token: the gateway
+    parses, validates and forwards, so anything it lets through must also be sendable upstream."""
+    token = gateway.add(f"hostile-table-{time.monotonic_ns()}", images=None)
+    statuses = {}
+    with httpx.Client(base_url=gateway.root, headers=bearer(token), timeout=60) as http:
+        for name, content in HOSTILE.items():
+            statuses[name] = http.post(GENERATIONS, content=content).status_code
+    assert {name: code for name, code in statuses.items() if code >= 500} == {}
+    assert statuses["lone surrogate in prompt"] == 400 and statuses["1e400"] == 400
 
 
 def test_budget_in_dollars_and_for_the_whole_class(upstream: Server, start_gateway: Any) -> None:
