@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import together_magic as tm
 from together_magic import metadata
@@ -209,3 +211,36 @@ def test_a_second_process_cannot_fill_the_same_folder(tmp_path: Path) -> None:
 
     with Manifest.open(tmp_path), pytest.raises(OptionError, match="another process is filling"):
         many(["x"], tmp_path)
+
+
+def pixels(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.tobytes()
+
+
+def test_batch_images_are_in_the_history_each_reproducible_alone(tmp_path: Path) -> None:
+    """The README's promise: every generation, batches included, is in the history, each image with the
+    request that makes it alone (its own seed), and a seeded one answers a later identical request."""
+    config = Imagine(cache_dir=str(tmp_path / "store"))
+    out = tmp_path / "set"
+    batch = tm.generate_many(["a bell", "a kite"], out=out, config=config, n=2, seed=70, **SMALL)
+    assert len(batch.done) == 2
+    found = tm.history(config=config)
+    assert {r.source for r in found} == {"batch"}
+    seeds = sorted(choice.seed for r in found for choice in r.response.data or [])
+    assert seeds == [70, 70, 71, 71]  # each item: 70 and 71, one record per request
+    on_disk = {p.name: pixels(p.read_bytes()) for item in batch.done for p in item.files}
+    for record in found:
+        (choice,) = record.response.data or []
+        own = choice.provenance.request
+        assert own is not None and own.n == 1 and own.seed == choice.seed
+        name = f"{safe_stem(own.prompt)}-s{own.seed}.jpg"
+        assert pixels(choice.image_bytes()) == on_disk[name]  # the batch's picture (files embed parameters)
+        assert [Path(p).name for p in record.generation.saved_paths] == [name]
+    before = sent()
+    again = tm.generate_many(["a bell"], out=tmp_path / "elsewhere", config=config, n=2, seed=70, **SMALL)
+    assert len(again.done) == 1 and sent() - before == 2  # a batch is a batch: it asks (and resumes)
+    assert len(tm.history(config=config)) == 6
+    unrecorded = Imagine(cache_dir=str(tmp_path / "off"), cache_size_mb=0)  # 0 turns recording off
+    tm.generate_many(["a drum"], out=tmp_path / "drum", config=unrecorded, **SMALL)
+    assert len(tm.history(config=unrecorded)) == 0
