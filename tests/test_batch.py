@@ -143,6 +143,11 @@ def test_a_dataframe(tmp_path: Path) -> None:
         (["ok"], {"colour": "red"}, "generate_many: unknown field 'colour'"),
         (["ok"], {"concurrency": 0}, "--concurrency must be 1 or more"),
         (["ok"], {"rpm": -1}, "--rpm must be more than 0"),
+        (["ok"], {"concurrency": 2.5}, "--concurrency must be a whole number, 1 or more, got 2.5"),
+        (["ok"], {"concurrency": "4"}, "--concurrency must be a whole number, 1 or more, got '4'"),
+        (["ok"], {"concurrency": True}, "--concurrency must be a whole number, 1 or more, got True"),
+        (["ok"], {"rpm": "60"}, "--rpm must be more than 0 requests a minute, got '60'"),
+        (["ok"], {"rpm": float("nan")}, "--rpm must be more than 0 requests a minute, got nan"),
     ],
 )
 def test_mistakes_are_one_line_and_send_nothing(
@@ -153,6 +158,14 @@ def test_mistakes_are_one_line_and_send_nothing(
         many(items, tmp_path / "out", **kwargs)
     assert message in str(info.value) and "\n" not in str(info.value)
     assert sent() == before
+
+
+@pytest.mark.parametrize("out", [None, "", "  ", 3])
+def test_out_must_name_a_folder(tmp_path: Path, out: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # "" used to mean the current folder: a batch spilled where the user stood
+    with pytest.raises(OptionError, match=r"^--out must name a folder for the images and the manifest, got"):
+        tm.generate_many(["ok"], out=out, config=Imagine(), **SMALL)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_files_name_their_line(tmp_path: Path) -> None:
