@@ -249,7 +249,7 @@ def test_batch_images_are_in_the_history_each_reproducible_alone(tmp_path: Path)
         assert own is not None and own.n == 1 and own.seed == choice.seed
         name = f"{safe_stem(own.prompt)}-s{own.seed}.jpg"
         assert pixels(choice.image_bytes()) == on_disk[name]  # the batch's picture (files embed parameters)
-        assert [Path(p).name for p in record.generation.saved_paths] == [name]
+        assert [Path(p) for p in record.generation.saved_paths] == [out.absolute() / name]
     before = sent()
     again = tm.generate_many(["a bell"], out=tmp_path / "elsewhere", config=config, n=2, seed=70, **SMALL)
     assert len(again.done) == 1 and sent() - before == 2  # a batch is a batch: it asks (and resumes)

@@ -292,7 +292,7 @@ class Runner:
             if path is not None:
                 files.append(FileEntry(path.name, sha256_of(path), job.part * job.request.n + position))
         problems = [e for e in report.errors if e]
-        saved = [self.folder / f.name for f in files]
+        saved = [(self.folder / f.name).absolute() for f in files]  # the history is read from anywhere
         self._record(response, job, elapsed, cost, saved)
         return files, (f"could not write the image: {problems[0]}" if problems else None)
 
