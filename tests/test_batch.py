@@ -231,11 +231,14 @@ def pixels(data: bytes) -> bytes:
         return image.tobytes()
 
 
-def test_batch_images_are_in_the_history_each_reproducible_alone(tmp_path: Path) -> None:
+def test_batch_images_are_in_the_history_each_reproducible_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The README's promise: every generation, batches included, is in the history, each image with the
-    request that makes it alone (its own seed), and a seeded one answers a later identical request."""
+    request that makes it alone (its own seed) and where it was saved (a path valid from anywhere)."""
     config = Imagine(cache_dir=str(tmp_path / "store"))
-    out = tmp_path / "set"
+    monkeypatch.chdir(tmp_path)
+    out = Path("set")
     batch = tm.generate_many(["a bell", "a kite"], out=out, config=config, n=2, seed=70, **SMALL)
     assert len(batch.done) == 2
     found = tm.history(config=config)
@@ -249,7 +252,7 @@ def test_batch_images_are_in_the_history_each_reproducible_alone(tmp_path: Path)
         assert own is not None and own.n == 1 and own.seed == choice.seed
         name = f"{safe_stem(own.prompt)}-s{own.seed}.jpg"
         assert pixels(choice.image_bytes()) == on_disk[name]  # the batch's picture (files embed parameters)
-        assert [Path(p) for p in record.generation.saved_paths] == [out.absolute() / name]
+        assert [Path(p) for p in record.generation.saved_paths] == [tmp_path / "set" / name]
     before = sent()
     again = tm.generate_many(["a bell"], out=tmp_path / "elsewhere", config=config, n=2, seed=70, **SMALL)
     assert len(again.done) == 1 and sent() - before == 2  # a batch is a batch: it asks (and resumes)
