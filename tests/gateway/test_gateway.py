@@ -297,6 +297,28 @@ def test_serve_output_names_the_wall_and_not_the_key(gateway: Gateway) -> None:
     assert SENTINEL not in text  # ...never its value
 
 
+def test_debug_access_logs_never_hold_a_token(upstream: Server, start_gateway: Any) -> None:
+    """``--log-level debug`` turns uvicorn's access log on; the wall's ``?token=`` (and anything a client
+    puts in a query) must not land in it, in any worker."""
+    gw: Gateway = start_gateway("--upstream", upstream.base_url, "--workers", "2", "--log-level", "debug")
+    teacher = gw.teacher_token()
+    student = gw.add("logged", images=2)
+    with httpx.Client(base_url=gw.root, timeout=30) as http:
+        for _ in range(4):  # several connections, so both workers answer some
+            assert http.get(f"/class?token={teacher}").status_code == 303
+            assert http.post(f"{GENERATIONS}?api_key={student}", json=body(None)).status_code in (200, 401)
+            with httpx.Client(base_url=gw.root, timeout=30) as other:
+                other.get(f"/class/api/wall?token={teacher}")
+    deadline = time.monotonic() + 5
+    while gw.log.read_text().count("GET /class") < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = gw.log.read_text()
+    assert text.count("GET /class") >= 4  # the access log is on...
+    startup, _, access = text.partition("GET ")
+    assert teacher in startup  # the teacher token is printed once at the first start, as documented
+    assert teacher not in access and student not in text  # ...and holds no token
+
+
 def test_practice_mode_upstream_offline_needs_no_key(start_gateway: Any) -> None:
     gw: Gateway = start_gateway("--upstream", "offline", key=None)
     token = gw.add("practice", images=1)
