@@ -198,6 +198,13 @@ class Runner:
         dispatcher = asyncio.ensure_future(self._dispatch())
         try:
             await self._finished.wait()
+            if self._fatal is not None:
+                # A 401/402 stops the batch, but the requests already in flight may have been granted and
+                # paid for (a class budget runs out mid-batch): let them finish and save, send nothing new.
+                dispatcher.cancel()
+                for timer in self._timers:
+                    timer.cancel()
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
         finally:
             dispatcher.cancel()
             for timer in self._timers:
@@ -231,6 +238,9 @@ class Runner:
             self._finished.set()
 
     async def _send_and_save(self, job: Job) -> None:
+        if self._fatal is not None:  # dispatched just before a 401/402 stopped the batch: send nothing
+            self.pacer.release()
+            return
         headers = {**job.headers, RETRY_HEADER: str(job.attempts_before + job.sent)}
         job.sent += 1
         self.states[job.item].sent += 1
