@@ -300,7 +300,18 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tolerant_output() -> None:
+    """A terminal that cannot show a character (an ASCII-only locale, ``PYTHONIOENCODING=ascii``) gets a
+    replacement for it: captions use '·' and prompts hold anything, and a print must never fail after the
+    work is done (the image saved, the command then dying with a traceback)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_output()
     args = build_parser().parse_args(argv)
     handlers = {
         "serve": _serve,
