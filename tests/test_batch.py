@@ -260,3 +260,13 @@ def test_batch_images_are_in_the_history_each_reproducible_alone(
     unrecorded = Imagine(cache_dir=str(tmp_path / "off"), cache_size_mb=0)  # 0 turns recording off
     tm.generate_many(["a drum"], out=tmp_path / "drum", config=unrecorded, **SMALL)
     assert len(tm.history(config=unrecorded)) == 0
+
+
+def test_preset_sizes_work_per_item_and_as_defaults_like_in_the_magic(tmp_path: Path) -> None:
+    gemini = "google/gemini-3-pro-image"
+    items = [{"prompt": "a dune", "size": "1K"}, {"prompt": "a reef", "size": "2K"}, "a glacier"]
+    batch = many(items, tmp_path / "set", model=gemini, size="1K")
+    sizes = sorted((item.request["width"], item.request["height"]) for item in batch.done)
+    assert len(batch.done) == 3 and sizes[0] == sizes[1] and sizes[2][0] > sizes[0][0]
+    with pytest.raises(OptionError, match=r"^item 0: --size must be one of .*got 'huge'$"):
+        many([{"prompt": "x", "size": "huge"}], tmp_path / "bad", model=gemini)
