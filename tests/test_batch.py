@@ -143,6 +143,8 @@ def test_a_dataframe(tmp_path: Path) -> None:
         (["ok"], {"colour": "red"}, "generate_many: unknown field 'colour'"),
         (["ok"], {"concurrency": 0}, "--concurrency must be 1 or more"),
         (["ok"], {"rpm": -1}, "--rpm must be more than 0"),
+        ([{"prompt": {"text": "a fox"}}], {}, "item 0: prompt must be text, got a dict"),
+        ([{"prompt": ["a", "fox"]}], {}, "item 0: prompt must be text, got a list"),
         (["ok"], {"concurrency": 2.5}, "--concurrency must be a whole number, 1 or more, got 2.5"),
         (["ok"], {"concurrency": "4"}, "--concurrency must be a whole number, 1 or more, got '4'"),
         (["ok"], {"concurrency": True}, "--concurrency must be a whole number, 1 or more, got True"),

@@ -282,7 +282,10 @@ def per_item_options(
     elif isinstance(value, str):
         prompt = value
     else:
-        prompt = str(fields.get("prompt") or "")
+        given = fields.get("prompt")
+        if given is not None and not isinstance(given, str):  # str({"text": ...}) is not a prompt
+            raise OptionError(f"{entry.where}: prompt must be text, got a {type(given).__name__}")
+        prompt = given or ""
         if not prompt:
             raise OptionError(
                 f"{entry.where} has no prompt: give it a 'prompt' field, or a template that uses its "
