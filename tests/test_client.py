@@ -527,6 +527,16 @@ def test_a_base_url_with_a_query_or_fragment_is_refused_in_one_line(tail: str) -
     assert "zq9secret" not in message
 
 
+@pytest.mark.parametrize("blank", ["", " ", "\t/", "  //  "])
+def test_a_blank_base_url_is_unset_whatever_its_whitespace(
+    blank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOGETHER_BASE_URL", blank)
+    assert tm.Together().offline  # no key: the offline backend, as with no TOGETHER_BASE_URL at all
+    monkeypatch.setenv("TOGETHER_API_KEY", SENTINEL)
+    assert tm.Together().base_url == "https://api.together.xyz/v1"
+
+
 def test_fail_rate_server_with_retries_mostly_succeeds(start_server: Callable[..., Server]) -> None:
     srv = start_server("--fail-rate", "0.3", "--fault-seed", "1", "--faults", "500,503")
     outcomes: list[str] = []

@@ -101,7 +101,7 @@ def resolve_settings(api_key: str | None = None, base_url: str | None = None) ->
         # httpx would echo an unsendable header value in its exception: refuse before that can happen.
         raise AuthenticationError("the API key contains characters that cannot be sent in an HTTP header")
     url = base_url if base_url is not None else os.environ.get("TOGETHER_BASE_URL")
-    url = url.strip().rstrip("/") if url else None
+    url = (url.strip().rstrip("/") or None) if url else None  # blank (a sloppy .env line) means unset
     if url == OFFLINE or (url is None and not key):
         return Settings(OFFLINE_BASE_URL, key or None, offline=True)
     return Settings(_with_version(url) if url else DEFAULT_BASE_URL, key or None, offline=False)
