@@ -88,12 +88,15 @@ def measure(count: int) -> dict[str, Any]:
                 if time.monotonic() > deadline:
                     raise RuntimeError("together-magic serve did not start") from None
                 time.sleep(0.1)
-        with tempfile.TemporaryDirectory(prefix="tm-bench-batch-") as out:
+        with (
+            tempfile.TemporaryDirectory(prefix="tm-bench-batch-") as out,
+            tempfile.TemporaryDirectory(prefix="tm-bench-store-") as store,
+        ):
             run = subprocess.run(
                 [sys.executable, "-c", CHILD, str(count), out],
                 capture_output=True,
                 text=True,
-                env=_env(base),
+                env={**_env(base), "XDG_CACHE_HOME": store},  # batches are recorded in the history too
                 check=True,
                 timeout=count / (LIMIT / 60) * 3 + 120,
             )

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sqlite3
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 import together_magic as tm
 from together_magic import metadata
@@ -141,6 +143,13 @@ def test_a_dataframe(tmp_path: Path) -> None:
         (["ok"], {"colour": "red"}, "generate_many: unknown field 'colour'"),
         (["ok"], {"concurrency": 0}, "--concurrency must be 1 or more"),
         (["ok"], {"rpm": -1}, "--rpm must be more than 0"),
+        ([{"prompt": {"text": "a fox"}}], {}, "item 0: prompt must be text, got a dict"),
+        ([{"prompt": ["a", "fox"]}], {}, "item 0: prompt must be text, got a list"),
+        (["ok"], {"concurrency": 2.5}, "--concurrency must be a whole number, 1 or more, got 2.5"),
+        (["ok"], {"concurrency": "4"}, "--concurrency must be a whole number, 1 or more, got '4'"),
+        (["ok"], {"concurrency": True}, "--concurrency must be a whole number, 1 or more, got True"),
+        (["ok"], {"rpm": "60"}, "--rpm must be more than 0 requests a minute, got '60'"),
+        (["ok"], {"rpm": float("nan")}, "--rpm must be more than 0 requests a minute, got nan"),
     ],
 )
 def test_mistakes_are_one_line_and_send_nothing(
@@ -151,6 +160,14 @@ def test_mistakes_are_one_line_and_send_nothing(
         many(items, tmp_path / "out", **kwargs)
     assert message in str(info.value) and "\n" not in str(info.value)
     assert sent() == before
+
+
+@pytest.mark.parametrize("out", [None, "", "  ", 3])
+def test_out_must_name_a_folder(tmp_path: Path, out: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # "" used to mean the current folder: a batch spilled where the user stood
+    with pytest.raises(OptionError, match=r"^--out must name a folder for the images and the manifest, got"):
+        tm.generate_many(["ok"], out=out, config=Imagine(), **SMALL)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_files_name_their_line(tmp_path: Path) -> None:
@@ -209,3 +226,49 @@ def test_a_second_process_cannot_fill_the_same_folder(tmp_path: Path) -> None:
 
     with Manifest.open(tmp_path), pytest.raises(OptionError, match="another process is filling"):
         many(["x"], tmp_path)
+
+
+def pixels(data: bytes) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.tobytes()
+
+
+def test_batch_images_are_in_the_history_each_reproducible_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The README's promise: every generation, batches included, is in the history, each image with the
+    request that makes it alone (its own seed) and where it was saved (a path valid from anywhere)."""
+    config = Imagine(cache_dir=str(tmp_path / "store"))
+    monkeypatch.chdir(tmp_path)
+    out = Path("set")
+    batch = tm.generate_many(["a bell", "a kite"], out=out, config=config, n=2, seed=70, **SMALL)
+    assert len(batch.done) == 2
+    found = tm.history(config=config)
+    assert {r.source for r in found} == {"batch"}
+    seeds = sorted(choice.seed for r in found for choice in r.response.data or [])
+    assert seeds == [70, 70, 71, 71]  # each item: 70 and 71, one record per request
+    on_disk = {p.name: pixels(p.read_bytes()) for item in batch.done for p in item.files}
+    for record in found:
+        (choice,) = record.response.data or []
+        own = choice.provenance.request
+        assert own is not None and own.n == 1 and own.seed == choice.seed
+        name = f"{safe_stem(own.prompt)}-s{own.seed}.jpg"
+        assert pixels(choice.image_bytes()) == on_disk[name]  # the batch's picture (files embed parameters)
+        assert [Path(p) for p in record.generation.saved_paths] == [tmp_path / "set" / name]
+    before = sent()
+    again = tm.generate_many(["a bell"], out=tmp_path / "elsewhere", config=config, n=2, seed=70, **SMALL)
+    assert len(again.done) == 1 and sent() - before == 2  # a batch is a batch: it asks (and resumes)
+    assert len(tm.history(config=config)) == 6
+    unrecorded = Imagine(cache_dir=str(tmp_path / "off"), cache_size_mb=0)  # 0 turns recording off
+    tm.generate_many(["a drum"], out=tmp_path / "drum", config=unrecorded, **SMALL)
+    assert len(tm.history(config=unrecorded)) == 0
+
+
+def test_preset_sizes_work_per_item_and_as_defaults_like_in_the_magic(tmp_path: Path) -> None:
+    gemini = "google/gemini-3-pro-image"
+    items = [{"prompt": "a dune", "size": "1K"}, {"prompt": "a reef", "size": "2K"}, "a glacier"]
+    batch = many(items, tmp_path / "set", model=gemini, size="1K")
+    sizes = sorted((item.request["width"], item.request["height"]) for item in batch.done)
+    assert len(batch.done) == 3 and sizes[0] == sizes[1] and sizes[2][0] > sizes[0][0]
+    with pytest.raises(OptionError, match=r"^item 0: --size must be one of .*got 'huge'$"):
+        many([{"prompt": "x", "size": "huge"}], tmp_path / "bad", model=gemini)

@@ -118,3 +118,25 @@ def test_generate_errors_are_one_line_with_exit_codes(tmp_path: Path) -> None:
         errors = [line for line in result.stderr.splitlines() if line.startswith("together-magic: error")]
         assert len(errors) == 1 and fragment in errors[0], result.stderr
         assert "Traceback" not in result.stderr
+
+
+def test_a_terminal_that_cannot_show_unicode_gets_the_output_not_a_traceback(tmp_path: Path) -> None:
+    """An ASCII-only terminal (PYTHONIOENCODING=ascii, an old locale): captions use '·' and prompts may
+    hold any character; the image is made and saved, and the lines are printed with replacements."""
+    env = {"PYTHONIOENCODING": "ascii", "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    prompts = tmp_path / "p.txt"
+    prompt = "un café à Zürich 🦊"
+    prompts.write_text(f"{prompt}\n", encoding="utf-8")
+    for args in (
+        ["generate", prompt, "--seed", "3", "--size", "256x256", "--save", str(tmp_path / "g")],
+        ["generate", "a fox", "--vary", "steps=1,2", "--size", "256x256", "--save", str(tmp_path / "v")],
+        ["batch", str(prompts), "--out", str(tmp_path / "b"), "--size", "256x256"],
+        ["history", "café"],
+        ["history", "--json"],
+        ["class", "add", "zoë", "--data", str(tmp_path / "class")],
+        ["class", "list", "--data", str(tmp_path / "class")],
+    ):
+        result = run(*args, env=env)
+        assert (result.returncode, result.stderr) == (0, ""), (args, result.stderr)
+    assert result.stdout.count("zo?") == 1  # the class list, with the character it cannot show replaced
+    assert len(list((tmp_path / "g").glob("un-cafe-a-zurich-s3.jpg"))) == 1

@@ -6,10 +6,14 @@ import asyncio
 import base64
 import io
 import logging
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -476,6 +480,61 @@ def test_connection_refused_is_a_connection_error(caplog: pytest.LogCaptureFixtu
     assert url in str(info.value)
     assert len(_retry_waits(caplog)) == 1
     assert SENTINEL not in str(info.value) + caplog.text
+
+
+def test_credentials_in_the_base_url_are_never_shown(
+    server: Server, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    """A base URL may carry a proxy's user:password: it works, but every message, repr, caption and
+    record shows the URL without it (as the store's backend label already did)."""
+    from .conftest import free_port
+
+    secret = "pw-sentinel-31c9"
+    caplog.set_level(logging.INFO, logger="together_magic")
+    host_port = server.base_url.removeprefix("http://")
+    with tm.Together(base_url=f"http://ada:{secret}@{host_port}", max_retries=0) as client:
+        made = client.images.generate(prompt="x", model=MODEL, width=256, height=256, seed=2)
+        shown = [repr(client), client.backend, str(made.provenance.backend)]
+    assert made.data and all(secret not in text and "ada@" not in text for text in shown), shown
+    assert f"http://{host_port}" in repr(client)
+    dead = f"http://ada:{secret}@127.0.0.1:{free_port()}"
+    with (
+        tm.Together(base_url=dead, max_retries=1) as client,
+        pytest.raises(tm.APIConnectionError) as info,
+    ):
+        client.images.generate(prompt="x", model=MODEL)
+    assert secret not in str(info.value) + caplog.text and "127.0.0.1" in str(info.value)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    env.update(XDG_CACHE_HOME=str(tmp_path), TOGETHER_BASE_URL=dead)
+    for args in (["info"], ["generate", "a fox", "--save", str(tmp_path / "o"), "--timeout", "2"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "together_magic", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert secret not in done.stdout + done.stderr, (args, done.stdout, done.stderr)
+        assert "127.0.0.1" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("tail", ["?token=zq9secret", "/#zq9secret", "/v1?x=zq9secret"])
+def test_a_base_url_with_a_query_or_fragment_is_refused_in_one_line(tail: str) -> None:
+    with pytest.raises(tm.APIConnectionError) as info:
+        tm.Together(base_url=f"http://127.0.0.1:9{tail}")
+    message = str(info.value)
+    assert message.startswith("TOGETHER_BASE_URL") and "query" in message and "\n" not in message
+    assert "zq9secret" not in message
+
+
+@pytest.mark.parametrize("blank", ["", " ", "\t/", "  //  "])
+def test_a_blank_base_url_is_unset_whatever_its_whitespace(
+    blank: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TOGETHER_BASE_URL", blank)
+    assert tm.Together().offline  # no key: the offline backend, as with no TOGETHER_BASE_URL at all
+    monkeypatch.setenv("TOGETHER_API_KEY", SENTINEL)
+    assert tm.Together().base_url == "https://api.together.xyz/v1"
 
 
 def test_fail_rate_server_with_retries_mostly_succeeds(start_server: Callable[..., Server]) -> None:

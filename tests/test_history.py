@@ -125,3 +125,60 @@ def test_history_survives_a_kernel_restart(tmp_path: Path) -> None:
         assert found.text.split() == ["1", "12", "(256,", "256)", "False"]
     finally:
         kernel.stop()
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "together_magic", *args], capture_output=True, text=True, env=env, timeout=60
+    )
+
+
+def test_a_store_that_cannot_be_opened_is_one_line_in_the_magic_and_the_cli(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    in_the_way = tmp_path / "a-file"
+    in_the_way.write_text("the user's own file, where a cache folder was expected")
+    ip.run_line_magic("config", f"Imagine.cache_dir = {str(in_the_way)!r}")
+    for line in ("", "fox --last 3", "--clear --yes", "--clear owl"):
+        with capture_output() as shown:
+            result = ip.run_cell(f"%imagine_history {line}")
+        assert type(result.error_in_exec).__name__ == "UsageError", (line, result.error_in_exec)
+        assert str(in_the_way) in str(result.error_in_exec) and "Traceback" not in shown.stdout
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    env["XDG_CACHE_HOME"] = str(in_the_way)
+    for args in (["history"], ["history", "fox", "--json"], ["history", "--clear", "--yes"]):
+        listed = _cli(env, *args)
+        assert listed.returncode == 1 and listed.stdout == "", (args, listed.stderr)
+        (message,) = listed.stderr.splitlines()
+        assert message.startswith("together-magic: error: ") and str(in_the_way) in message
+    assert in_the_way.read_text().startswith("the user's own file")
+
+
+def test_the_history_shows_what_is_left_when_image_files_are_gone_or_damaged(
+    ip: InteractiveShell, tmp_path: Path
+) -> None:
+    for seed, prompt in ((1, "a fox kept"), (2, "a fox deleted"), (3, "a fox damaged")):
+        assert ip.run_cell(f"%%imagine --seed {seed} --size 256x256\n{prompt}").success
+    settings = tm_config.current()
+    by_prompt = {r.generation.prompt: r.generation.images[0].path for r in history(config=settings)}
+    by_prompt["a fox deleted"].unlink()  # a disk clean-up tool, or a user tidying ~/.cache
+    damaged = by_prompt["a fox damaged"]
+    damaged.write_bytes(bytes(b ^ 0xFF for b in damaged.read_bytes()))  # same size, other bytes
+    shown = history("fox", config=settings)
+    assert [r.generation.prompt for r in shown] == ["a fox kept"]
+    assert repr(shown).splitlines()[0] == "1 generation matching 'fox' (2 not shown: image files missing)"
+    with capture_output() as out:
+        result = ip.run_cell("%imagine_history fox")
+    assert result.success and out.outputs[0].data["text/html"].count("<img ") == 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cli-cache")
+    made = _cli(env, "generate", "an owl", "-s", "4", "--size", "256x256", "--save", str(tmp_path / "o"))
+    assert made.returncode == 0, made.stderr
+    store_images = tmp_path / "cli-cache" / "together-magic" / "images"
+    for image in store_images.iterdir():
+        image.unlink()
+    listed = _cli(env, "history", "--json")
+    assert (listed.returncode, listed.stdout, listed.stderr) == (0, "", "")
+    listed = _cli(env, "history")
+    assert listed.returncode == 0 and listed.stderr == "", listed.stderr
+    assert listed.stdout.startswith("0 generations (1 not shown: image files missing)")

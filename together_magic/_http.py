@@ -26,6 +26,7 @@ from .errors import (
     APITimeoutError,
     AuthenticationError,
     ImageDataError,
+    public_url,
     redact,
     status_error_from_response,
 )
@@ -85,11 +86,12 @@ class Settings:
 
     @property
     def backend(self) -> str:
-        """``offline``, ``together`` or the base URL: what captions show (never the key)."""
+        """``offline``, ``together`` or the base URL: what captions show (never the key, nor a password or
+        token the URL may carry)."""
         if self.offline:
             return "offline"
         host = httpx.URL(self.base_url).host
-        return "together" if host.startswith("api.together.") else self.base_url
+        return "together" if host.startswith("api.together.") else public_url(self.base_url)
 
 
 def resolve_settings(api_key: str | None = None, base_url: str | None = None) -> Settings:
@@ -99,7 +101,7 @@ def resolve_settings(api_key: str | None = None, base_url: str | None = None) ->
         # httpx would echo an unsendable header value in its exception: refuse before that can happen.
         raise AuthenticationError("the API key contains characters that cannot be sent in an HTTP header")
     url = base_url if base_url is not None else os.environ.get("TOGETHER_BASE_URL")
-    url = url.strip().rstrip("/") if url else None
+    url = (url.strip().rstrip("/") or None) if url else None  # blank (a sloppy .env line) means unset
     if url == OFFLINE or (url is None and not key):
         return Settings(OFFLINE_BASE_URL, key or None, offline=True)
     return Settings(_with_version(url) if url else DEFAULT_BASE_URL, key or None, offline=False)
@@ -107,15 +109,29 @@ def resolve_settings(api_key: str | None = None, base_url: str | None = None) ->
 
 def _with_version(url: str) -> str:
     """Accept both SDK conventions for TOGETHER_BASE_URL: 1.x wants ``.../v1``, 2.x+ the bare host."""
+    shown = public_url(url)
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, ValueError) as exc:
-        raise APIConnectionError(f"TOGETHER_BASE_URL is not a usable URL ({url!r}: {exc})") from None
+        detail = redact(str(exc), parsed_password(url))
+        raise APIConnectionError(f"TOGETHER_BASE_URL is not a usable URL ({shown!r}: {detail})") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise APIConnectionError(f"TOGETHER_BASE_URL must be an http(s) URL with a host, got {url!r}")
+        raise APIConnectionError(f"TOGETHER_BASE_URL must be an http(s) URL with a host, got {shown!r}")
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise APIConnectionError(f"TOGETHER_BASE_URL has port {parsed.port}; a port is between 1 and 65535")
+    if parsed.query or parsed.fragment or "?" in url or "#" in url:
+        # "/v1/images/generations" is appended to the base URL: after a query or fragment it would be lost.
+        raise APIConnectionError(
+            f"TOGETHER_BASE_URL cannot have a query (?...) or fragment (#...), got {shown!r}; give the "
+            "server's address only, e.g. http://127.0.0.1:8000"
+        )
     return url + "/v1" if parsed.path in ("", "/") else url
+
+
+def parsed_password(url: str) -> str | None:
+    """The ``user:password@`` part of a URL, for redacting a parser's message that might echo it."""
+    head = url.split("://", 1)[-1].split("/", 1)[0]
+    return head.rpartition("@")[0] or None
 
 
 def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
@@ -161,7 +177,7 @@ class BaseClient:
 
     def __repr__(self) -> str:
         key = "'***'" if self._settings.api_key else "None"
-        where = "offline backend" if self.offline else self.base_url
+        where = "offline backend" if self.offline else public_url(self.base_url)
         return f"{type(self).__name__}(base_url={where!r}, api_key={key}, max_retries={self.max_retries})"
 
     def _client_args(self) -> dict[str, Any]:
@@ -195,11 +211,14 @@ class BaseClient:
         if isinstance(exc, httpx.TimeoutException):
             name = _TIMEOUT_NAMES.get(type(exc), "read")
             value = getattr(timeout, name)
-            error = APITimeoutError(f"no answer from {self.base_url} within the {value:g} s {name} timeout")
+            error = APITimeoutError(
+                f"no answer from {public_url(self.base_url)} within the {value:g} s {name} timeout"
+            )
             error.timeout_name = name
             return error
         detail = redact(f"{type(exc).__name__}: {exc}", self._settings.api_key)
-        return APIConnectionError(f"could not talk to {self.base_url}: {detail}")
+        detail = redact(detail, parsed_password(self.base_url))
+        return APIConnectionError(f"could not talk to {public_url(self.base_url)}: {detail}")
 
     def _status_error(self, response: httpx.Response) -> APIStatusError:
         error = status_error_from_response(

@@ -13,6 +13,7 @@ differ is refused unless it asks for a new batch (``new=True`` / ``--new``). ``b
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -62,10 +63,15 @@ async def run_batch(
     config = config or _config.current()
     defaults = defaults or ImagineOptions()
     namespace = namespace or {}
+    if concurrency is not None and (isinstance(concurrency, bool) or not isinstance(concurrency, int)):
+        raise OptionError(f"--concurrency must be a whole number, 1 or more, got {concurrency!r}")
     if concurrency is not None and concurrency < 1:
         raise OptionError(f"--concurrency must be 1 or more, got {concurrency}")
-    if rpm is not None and not rpm > 0:
-        raise OptionError(f"--rpm must be more than 0 requests a minute, got {rpm:g}")
+    if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, int | float) or not rpm > 0):
+        shown = f"{rpm:g}" if isinstance(rpm, float) else repr(rpm)
+        raise OptionError(f"--rpm must be more than 0 requests a minute, got {shown}")
+    if not isinstance(out, str | os.PathLike) or not str(out).strip():
+        raise OptionError(f"--out must name a folder for the images and the manifest, got {out!r}")
     entries = load_items(items)
     with Manifest.open(Path(out).expanduser()) as manifest:
         batch, jobs, states, adopted = prepare(

@@ -226,10 +226,12 @@ def options_from_fields(
     for raw_name, value in fields.items():
         name = ALIASES.get(raw_name, raw_name)
         if name == "size":
-            parsed = parse_size(str(value))
-            if parsed is None:
-                raise OptionError(f"{where}: size must look like WIDTHxHEIGHT (e.g. 1024x768), got {value!r}")
-            size = f"{parsed[0]}x{parsed[1]}"
+            text = check_text(str(value).strip(), f"{where}: size")
+            parsed = parse_size(text)
+            if parsed is None and (not text or not text.replace(" ", "").isalnum()):
+                shape = "WIDTHxHEIGHT (e.g. 1024x768) or be a preset (2K)"
+                raise OptionError(f"{where}: size must look like {shape}, got {value!r}")
+            size = f"{parsed[0]}x{parsed[1]}" if parsed else text  # presets are the plan's to check per model
         elif name in REQUEST_FIELDS:
             body[name] = _typed(name, value, where)
         elif strict:
@@ -280,7 +282,10 @@ def per_item_options(
     elif isinstance(value, str):
         prompt = value
     else:
-        prompt = str(fields.get("prompt") or "")
+        given = fields.get("prompt")
+        if given is not None and not isinstance(given, str):  # str({"text": ...}) is not a prompt
+            raise OptionError(f"{entry.where}: prompt must be text, got a {type(given).__name__}")
+        prompt = given or ""
         if not prompt:
             raise OptionError(
                 f"{entry.where} has no prompt: give it a 'prompt' field, or a template that uses its "

@@ -19,8 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
+import logging
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,10 +49,14 @@ from .manifest import FileEntry, Manifest, canonical
 from .outputs import save_images
 from .pacing import Pacer
 from .pricing import part_cost
-from .service import session
+from .records import generation_of, store_for
+from .service import cache_key, session
+from .store import Store, StoreError
 from .types import ImageRequest, ImageResponse
 
 __all__ = ["MAX_THROTTLES", "RETRY_HEADER", "Job", "Runner", "adopt", "error_kind"]
+
+log = logging.getLogger("together_magic")
 
 MAX_THROTTLES = 20
 """429s one part may receive before it is reported as failed (each waits for the server's Retry-After)."""
@@ -180,6 +187,8 @@ class Runner:
         self._fatal: BaseException | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._timers: list[asyncio.TimerHandle] = []
+        self._store: Store | None = store_for(config) if config.cache_size_mb > 0 else None
+        self._store_failed = False
 
     async def run(self) -> None:
         if not self.states:
@@ -189,6 +198,13 @@ class Runner:
         dispatcher = asyncio.ensure_future(self._dispatch())
         try:
             await self._finished.wait()
+            if self._fatal is not None:
+                # A 401/402 stops the batch, but the requests already in flight may have been granted and
+                # paid for (a class budget runs out mid-batch): let them finish and save, send nothing new.
+                dispatcher.cancel()
+                for timer in self._timers:
+                    timer.cancel()
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)
         finally:
             dispatcher.cancel()
             for timer in self._timers:
@@ -222,9 +238,13 @@ class Runner:
             self._finished.set()
 
     async def _send_and_save(self, job: Job) -> None:
+        if self._fatal is not None:  # dispatched just before a 401/402 stopped the batch: send nothing
+            self.pacer.release()
+            return
         headers = {**job.headers, RETRY_HEADER: str(job.attempts_before + job.sent)}
         job.sent += 1
         self.states[job.item].sent += 1
+        started = time.perf_counter()
         try:
             response = await self.client.images.send(job.request, extra_headers=headers)
             await _check_images(response, job.request)
@@ -267,18 +287,49 @@ class Runner:
             self.stats.cost += cost
             session().spent += cost
         session().requests += 1
-        files, error = await asyncio.to_thread(self._save, response, job)
+        elapsed = time.perf_counter() - started
+        files, error = await asyncio.to_thread(self._save, response, job, elapsed, cost)
         self._settle(job, files, error)
 
-    def _save(self, response: ImageResponse, job: Job) -> tuple[list[FileEntry], str | None]:
-        """In a worker thread: write the images (atomically, never replacing a file) and hash them."""
+    def _save(
+        self, response: ImageResponse, job: Job, elapsed: float, cost: float | None
+    ) -> tuple[list[FileEntry], str | None]:
+        """In a worker thread: write the images (atomically, never replacing a file), hash them, and
+        record them in the history like every other generation."""
         report = save_images(response.data or [], self.folder, job.request)
         files = []
         for position, path in enumerate(report.paths):
             if path is not None:
                 files.append(FileEntry(path.name, sha256_of(path), job.part * job.request.n + position))
         problems = [e for e in report.errors if e]
+        saved = [(self.folder / f.name).absolute() for f in files]  # the history is read from anywhere
+        self._record(response, job, elapsed, cost, saved)
         return files, (f"could not write the image: {problems[0]}" if problems else None)
+
+    def _record(
+        self, response: ImageResponse, job: Job, elapsed: float, cost: float | None, saved: list[Path]
+    ) -> None:
+        """Into the local store (history and cache), after the files: a store that cannot be written
+        costs the batch nothing; it is said once per run, not once per image."""
+        key = cache_key(job.request, self.client.base_url)
+        if self._store is None or (key is None and not self.config.history):
+            return
+        record = generation_of(
+            response,
+            request=job.request,
+            source="batch",
+            backend=response.provenance.backend or self.client.backend,
+            cache_key=key,
+            elapsed=elapsed,
+            cost=cost,
+        )
+        try:
+            self._store.record(dataclasses.replace(record, saved_paths=saved))
+            self._store.evict(self.config.cache_size_mb * 1_000_000)
+        except StoreError as exc:
+            if not self._store_failed:
+                self._store_failed = True
+                log.warning("together-magic: could not record this batch in %s: %s", self._store.folder, exc)
 
     def _settle(self, job: Job, files: list[FileEntry], error: str | None) -> None:
         state = self.states[job.item]

@@ -19,7 +19,7 @@ from ._version import __version__
 from .batchcli import add_batch_command, run_batch_command
 from .client import Together, resolve_settings
 from .config import Imagine
-from .errors import OptionError, TogetherError, explain
+from .errors import OptionError, TogetherError, explain, public_url
 from .gallery import captions, models_markdown
 from .histories import as_json, history_parser, run_history
 from .lineparse import from_args, option_strings
@@ -29,6 +29,7 @@ from .outputs import save_response
 from .plan import build_plan
 from .runner import Interrupted, close_loop_client
 from .service import generate
+from .store import StoreError
 from .sweeping import (
     announce,
     interrupted_message,
@@ -128,7 +129,7 @@ def _demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
     model = args.model or DEFAULT_MODEL
     with Together(announce_offline=False) as client:
-        where = "the offline backend (procedural renderer)" if client.offline else client.base_url
+        where = "the offline backend (procedural renderer)" if client.offline else public_url(client.base_url)
         print(f"generating {len(DEMO_PROMPTS)} images with {model} on {where}", flush=True)
         for number, prompt in enumerate(DEMO_PROMPTS, start=1):
             started = time.perf_counter()
@@ -274,7 +275,8 @@ def _info(args: argparse.Namespace) -> int:
     settings = resolve_settings()
     config = Imagine()
     print(f"together-magic {__version__}")
-    print(f"backend: {'offline (in-process procedural renderer)' if settings.offline else settings.base_url}")
+    where = "offline (in-process procedural renderer)" if settings.offline else public_url(settings.base_url)
+    print(f"backend: {where}")
     print(f"api key: {'set (TOGETHER_API_KEY)' if settings.api_key else 'not set'}")
     for name in sorted(config.trait_names(config=True)):
         print(f"Imagine.{name} = {getattr(config, name)!r}")
@@ -286,6 +288,8 @@ def _history(args: argparse.Namespace) -> int:
         result = run_history(args, Imagine())
     except OptionError as exc:
         return _fail(str(exc), 2)
+    except StoreError as exc:  # the cache folder is a file, read-only, on a full disk...
+        return _fail(str(exc), 1)
     if isinstance(result, str):
         print(result)
     elif args.json:
@@ -296,7 +300,18 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tolerant_output() -> None:
+    """A terminal that cannot show a character (an ASCII-only locale, ``PYTHONIOENCODING=ascii``) gets a
+    replacement for it: captions use '·' and prompts hold anything, and a print must never fail after the
+    work is done (the image saved, the command then dying with a traceback)."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") != "utf8":
+            reconfigure(errors="replace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _tolerant_output()
     args = build_parser().parse_args(argv)
     handlers = {
         "serve": _serve,

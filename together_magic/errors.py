@@ -69,6 +69,13 @@ def redact(text: str, secret: str | None) -> str:
     return text
 
 
+def public_url(url: str) -> str:
+    """A URL as it may be shown: without ``user:password@``, query or fragment (a proxy's credentials or
+    a token can ride in a base URL; messages, captions, reprs and logs must never carry them)."""
+    cut = re.sub(r"[?#].*", "", url, flags=re.DOTALL)
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/]*@", r"\1", cut)
+
+
 class OptionError(ValueError):
     """A mistake in the options or the prompt; its message is one line naming the option.
 

@@ -29,7 +29,7 @@ from .gallery import figure, grid, shorten
 from .options import from_request
 from .records import store_for
 from .service import stored_response
-from .store import Generation
+from .store import Generation, StoreError
 from .types import ImageRequest, ImageResponse
 
 __all__ = [
@@ -120,9 +120,11 @@ class HistoryRecord:
 class History(Sequence[HistoryRecord]):
     """Records, newest first; in a notebook, pages of cards with each image's actions and code."""
 
-    def __init__(self, records: list[HistoryRecord], query: str = "") -> None:
+    def __init__(self, records: list[HistoryRecord], query: str = "", unreadable: int = 0) -> None:
         self.records = records
         self.query = query
+        self.unreadable = unreadable
+        """Matching generations left out because their image files are missing or damaged."""
 
     def __len__(self) -> int:
         return len(self.records)
@@ -134,7 +136,10 @@ class History(Sequence[HistoryRecord]):
         return iter(self.records)
 
     def __repr__(self) -> str:
-        lines = [f"{len(self.records)} generation{'s' if len(self.records) != 1 else ''}{self.query}"]
+        head = f"{len(self.records)} generation{'s' if len(self.records) != 1 else ''}{self.query}"
+        if self.unreadable:
+            head += f" ({self.unreadable} not shown: image files missing)"
+        lines = [head]
         for record in self.records:
             g = record.generation
             seeds = ",".join(str(i.seed) for i in g.images)
@@ -221,9 +226,16 @@ def history(
     if last is not None and last < 1:
         raise OptionError(f"--last must be 1 or more, got {last}")
     found = store_for(settings).history(text, last=last, model=model, since=when, source=source)
-    records = [HistoryRecord(g, stored_response(g)) for g in found]
+    records, unreadable = [], 0
+    for generation in found:
+        # One image file deleted by a clean-up tool (or damaged) must not hide the whole history: that
+        # record is left out and counted; its row stays (the file may come back from a backup).
+        try:
+            records.append(HistoryRecord(generation, stored_response(generation)))
+        except StoreError:
+            unreadable += 1
     query = f" matching {text!r}" if text else ""
-    return History(records, query)
+    return History(records, query, unreadable)
 
 
 def clear_history(

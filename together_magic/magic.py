@@ -127,10 +127,11 @@ class ImagineMagics(Magics):
         """
         from . import history_view  # noqa: F401  (the history shows itself as cards in a notebook)
         from .histories import parse_history_line, run_history
+        from .store import StoreError
 
         try:
             result = run_history(parse_history_line(line), self.settings)
-        except OptionError as exc:
+        except (OptionError, StoreError) as exc:  # a store that cannot be opened: one line, no traceback
             raise UsageError(str(exc)) from None
         if isinstance(result, str):
             print(result)

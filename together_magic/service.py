@@ -142,10 +142,15 @@ async def generate(
     if missing:
         tasks = [asyncio.ensure_future(send(i)) for i in missing]
         try:
-            await asyncio.gather(*tasks)
+            # Every part runs to its end even when another fails: a part in flight may already be paid
+            # for (a class budget spent by the parts before it), and it is then recorded, not thrown away.
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             for task in tasks:
-                task.cancel()
+                task.cancel()  # only matters when the wait itself was cancelled (an interrupt)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
     done: list[ImageResponse] = [r for r in results if r is not None]
     if cost:
         _session.spent += cost

@@ -27,6 +27,7 @@ from together_magic.offline.backend import MAX_BODY_BYTES
 
 from ..conftest import MODEL, Server, free_port
 from ..kernel import Kernel
+from ..offline.test_hostile import HOSTILE
 from .conftest import SENTINEL, Gateway, bearer, body
 
 GENERATIONS = "/v1/images/generations"
@@ -174,6 +175,43 @@ def test_hostile_requests(gateway: Gateway) -> None:
     assert MODEL in {m["id"] for m in models}
 
 
+@pytest.mark.parametrize(
+    ("raw", "param"),
+    [
+        (b'"prompt": "a \\ud800 fox"', "prompt"),
+        (b'"prompt": "a fox", "negative_prompt": "\\udfff"', "negative_prompt"),
+        (b'"prompt": "a fox", "note": {"deep": ["ok", "\\udbff"]}', "note"),
+        (b'"prompt": "a fox", "\\ud800": 1', None),
+        (b'"prompt": "a fox", "strength": 1e999', "strength"),
+        (b'"prompt": "a fox", "extra": [1, -1e400]', "extra"),
+    ],
+)
+def test_bodies_the_gateway_cannot_forward_are_400_and_free(
+    gateway: Gateway, raw: bytes, param: str | None
+) -> None:
+    """JSON the gateway can parse but not send upstream as JSON (lone surrogates, numbers that overflow
+    to infinity) is the student's 400 naming the field, never a 500, and costs nothing."""
+    token = gateway.add(f"unsendable-{time.monotonic_ns()}", images=1)
+    content = b'{"model": "%s", "width": 256, "height": 256, "seed": 3, %s}' % (MODEL.encode(), raw)
+    response = httpx.post(f"{gateway.root}{GENERATIONS}", content=content, headers=bearer(token), timeout=30)
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["type"] == "invalid_request_error" and error["param"] == param, error
+    assert post(gateway, token, body(None)).status_code == 200  # the one image allowed is still there
+
+
+def test_every_hostile_body_of_the_offline_suite_is_a_4xx_or_2xx_at_the_gateway(gateway: Gateway) -> None:
+    """The offline server's table of hostile bodies, sent to the gateway with a valid token: the gateway
+    parses, validates and forwards, so anything it lets through must also be sendable upstream."""
+    token = gateway.add(f"hostile-table-{time.monotonic_ns()}", images=None)
+    statuses = {}
+    with httpx.Client(base_url=gateway.root, headers=bearer(token), timeout=60) as http:
+        for name, content in HOSTILE.items():
+            statuses[name] = http.post(GENERATIONS, content=content).status_code
+    assert {name: code for name, code in statuses.items() if code >= 500} == {}
+    assert statuses["lone surrogate in prompt"] == 400 and statuses["1e400"] == 400
+
+
 def test_budget_in_dollars_and_for_the_whole_class(upstream: Server, start_gateway: Any) -> None:
     # 256x256 FLUX.1 schnell is estimated at $0.000169; the class may spend $0.0004: two images.
     gw: Gateway = start_gateway("--upstream", upstream.base_url, "--class-budget", "0.0004")
@@ -257,6 +295,28 @@ def test_serve_output_names_the_wall_and_not_the_key(gateway: Gateway) -> None:
     assert "serving on http://127.0.0.1:" in text and "/class?token=teacher-" in text
     assert "TOGETHER_API_KEY" in text  # it names the variable...
     assert SENTINEL not in text  # ...never its value
+
+
+def test_debug_access_logs_never_hold_a_token(upstream: Server, start_gateway: Any) -> None:
+    """``--log-level debug`` turns uvicorn's access log on; the wall's ``?token=`` (and anything a client
+    puts in a query) must not land in it, in any worker."""
+    gw: Gateway = start_gateway("--upstream", upstream.base_url, "--workers", "2", "--log-level", "debug")
+    teacher = gw.teacher_token()
+    student = gw.add("logged", images=2)
+    with httpx.Client(base_url=gw.root, timeout=30) as http:
+        for _ in range(4):  # several connections, so both workers answer some
+            assert http.get(f"/class?token={teacher}").status_code == 303
+            assert http.post(f"{GENERATIONS}?api_key={student}", json=body(None)).status_code in (200, 401)
+            with httpx.Client(base_url=gw.root, timeout=30) as other:
+                other.get(f"/class/api/wall?token={teacher}")
+    deadline = time.monotonic() + 5
+    while gw.log.read_text().count("GET /class") < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    text = gw.log.read_text()
+    assert text.count("GET /class") >= 4  # the access log is on...
+    startup, _, access = text.partition("GET ")
+    assert teacher in startup  # the teacher token is printed once at the first start, as documented
+    assert teacher not in access and student not in text  # ...and holds no token
 
 
 def test_practice_mode_upstream_offline_needs_no_key(start_gateway: Any) -> None:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import secrets
 from typing import Any
 
 from ..models import MODELS, ModelSpec
-from ..offline.apierror import OfflineAPIError, parse_body
+from ..offline.apierror import OfflineAPIError, invalid, parse_body
 from ..offline.backend import MAX_BODY_BYTES, Reply
 from ..offline.reply import json_reply
 from ..offline.validate import parse_job
@@ -145,6 +146,7 @@ class GatewayApp:
         try:
             raw = parse_body(body)
             job = parse_job(raw)
+            check_forwardable(raw)
         except OfflineAPIError as err:
             return Gateway.error(rid, err)
         server = scope.get("server") or ("127.0.0.1", 80)
@@ -165,6 +167,35 @@ class GatewayApp:
                 await self.gateway.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+
+def check_forwardable(body: dict[str, Any]) -> None:
+    """Refuse (400, naming the field) what parses but cannot go upstream as JSON: text with an unpaired
+    surrogate (``"\\ud800"`` is valid JSON but not UTF-8) and numbers that overflowed to infinity
+    (``1e999``). The offline renderer ignores fields it does not know; the upstream client cannot send them.
+    """
+    for name, top in body.items():
+        stack: list[Any] = [name, top]
+        while stack:
+            value = stack.pop()
+            if isinstance(value, str):
+                if not value.isascii():
+                    try:
+                        value.encode("utf-8")
+                    except UnicodeEncodeError:
+                        if value is name:
+                            raise OfflineAPIError(
+                                400, "Request body cannot be used: a field name is not valid Unicode text."
+                            ) from None
+                        detail = "Text must be valid Unicode (it holds an unpaired surrogate)."
+                        raise invalid(name, detail) from None
+            elif isinstance(value, float) and not math.isfinite(value):
+                raise invalid(name, "Numbers must be finite (this one is too large for a double).")
+            elif isinstance(value, dict):
+                stack.extend(value.keys())
+                stack.extend(value.values())
+            elif isinstance(value, list):
+                stack.extend(value)
 
 
 def _model(spec: ModelSpec) -> dict[str, Any]:

@@ -10,9 +10,11 @@ they inherit: it is never on a command line, in a file or in the settings.
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib.util
 import inspect
 import ipaddress
+import logging
 import os
 import ssl
 import sys
@@ -247,16 +249,33 @@ def _announce(settings: GatewaySettings, root: str, workers: int, keyed: bool, t
     )
 
 
+class HideQueries(logging.Filter):
+    """Cut the query string from uvicorn's access lines: ``/class?token=`` carries the teacher's token
+    (and a client may put its own in a query); ``--log-level debug`` must not write them to a log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                f"{arg.partition('?')[0]}?..." if isinstance(arg, str) and "?" in arg else arg
+                for arg in record.args
+            )
+        return True
+
+
 def _run(args: argparse.Namespace, sock: Any) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
     workers = args.workers or 1
+    log_config = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)  # applied again in every worker process
+    log_config.setdefault("filters", {})["hide_queries"] = {"()": f"{__name__}.HideQueries"}
+    log_config["handlers"]["access"]["filters"] = ["hide_queries"]
     config = uvicorn.Config(
         APP,
         factory=True,
         workers=workers,
         log_level=args.log_level,
+        log_config=log_config,
         access_log=args.log_level == "debug",
         lifespan="on",
         ssl_keyfile=args.ssl_keyfile,
