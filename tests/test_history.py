@@ -182,3 +182,13 @@ def test_the_history_shows_what_is_left_when_image_files_are_gone_or_damaged(
     listed = _cli(env, "history")
     assert listed.returncode == 0 and listed.stderr == "", listed.stderr
     assert listed.stdout.startswith("0 generations (1 not shown: image files missing)")
+
+
+def test_saved_paths_join_the_history(ip: InteractiveShell, tmp_path: Path) -> None:
+    out = tmp_path / "saved"
+    ip.run_cell(f"%%imagine -n 2 --seed 30 --size 256x256 --save {out}\na heron in the reeds")
+    found = sorted(history("heron", config=tm_config.current()), key=lambda r: r.response.data[0].seed)  # type: ignore[index]
+    assert [r.generation.saved_paths for r in found] == [
+        (str(out / "a-heron-in-the-reeds-s30.jpg"),),
+        (str(out / "a-heron-in-the-reeds-s31.jpg"),),
+    ]

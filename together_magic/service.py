@@ -119,6 +119,7 @@ async def generate(
     cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
     check_budget(plan, config, cost)
     limit = asyncio.Semaphore(max(1, config.max_concurrency))
+    recorded: list[int | None] = [None] * len(plan.parts)  # store rows, so saved paths can join them
 
     async def send(index: int) -> None:
         part_started = time.perf_counter()
@@ -135,7 +136,7 @@ async def generate(
                 elapsed=time.perf_counter() - part_started,
                 cost=part_cost(plan.parts[index], config),
             )
-            await _record(store, record, config)
+            recorded[index] = await _record(store, record, config)
         if on_part is not None:
             on_part(index, response)
 
@@ -170,6 +171,8 @@ async def generate(
     if plan.save is not None:  # named and described by each image's own provenance, attached just above
         saved = save_response(response, plan.save)
         attach_provenance(response, dataclasses.replace(provenance, saved=saved.paths))
+        if store is not None:
+            await _record_saved(store, recorded, saved.paths)
     return Generated(response, saved, parts_cached=sum(cached), parts_sent=len(missing))
 
 
@@ -190,17 +193,38 @@ async def _lookup(store: Store | None, key: str | None) -> ImageResponse | None:
     return response_of(found) if found is not None and found.images else None
 
 
-async def _record(store: Store, record: NewGeneration, config: Imagine) -> None:
-    """Record a part (cache + history) and keep the store within ``Imagine.cache_size_mb``."""
+async def _record(store: Store, record: NewGeneration, config: Imagine) -> int | None:
+    """Record a part (cache + history), keep the store within ``Imagine.cache_size_mb``; its row id."""
 
-    def write() -> None:
-        store.record(record)
+    def write() -> int:
+        row = store.record(record)
         store.evict(config.cache_size_mb * 1_000_000)
+        return row
 
     try:
-        await asyncio.to_thread(write)
+        return await asyncio.to_thread(write)
     except StoreError as exc:  # a store that cannot be written must never cost the user their images
         log.warning("together-magic: could not record this generation in %s: %s", store.folder, exc)
+        return None
+
+
+async def _record_saved(store: Store, rows: Sequence[int | None], paths: Sequence[Path | None]) -> None:
+    """The history learns where each image was saved (image k belongs to part k, or to the one part)."""
+    by_row: dict[int, list[Path]] = {}
+    for position, path in enumerate(paths):
+        row = rows[position] if len(rows) > 1 else rows[0]
+        if row is not None and path is not None:
+            by_row.setdefault(row, []).append(path.absolute())
+
+    def write() -> None:
+        for row, saved in by_row.items():
+            store.add_saved_paths(row, saved)
+
+    if by_row:
+        try:
+            await asyncio.to_thread(write)
+        except StoreError as exc:
+            log.warning("together-magic: could not record where images were saved: %s", exc)
 
 
 def stored_response(generation: Generation) -> ImageResponse:
