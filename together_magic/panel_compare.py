@@ -35,6 +35,7 @@ from .panel_cards import (
     sweep_code,
     write_references,
 )
+from .panel_form import row_label
 from .runner import Interrupted, run_blocking
 from .service import check_budget
 from .sweeping import announce, interrupted_message, plan_sweep, run_sweep
@@ -157,8 +158,8 @@ class PanelCompare:
         self.axis.observe(lambda _: self._suggest(), names="value")
         self.model.observe(lambda _: self._compare_axes(), names="value")
         self._compare_axes()
-        label = w.Label("Compare", layout={"width": "62px", "flex": "0 0 62px"})
-        return w.HBox([label, self.axis, self.values], layout={"align_items": "center", "width": "auto"})
+        row = [row_label("Compare"), self.axis, self.values]
+        return w.HBox(row, layout={"align_items": "center", "width": "auto"})
 
     @property
     def last_sweep(self) -> Sweep | None:

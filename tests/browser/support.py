@@ -127,7 +127,11 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as p:
         try:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            # Playwright hides scrollbars in headless mode; a user's notebook scrollbar takes width (the
+            # 1024x768 layout must fit beside it), so the page is laid out as a user's is.
+            chromium = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=ARGS, ignore_default_args=["--hide-scrollbars"]
+            )
         except Exception as exc:
             pytest.fail(f"Chromium did not start: {exc}")
         yield chromium
