@@ -175,6 +175,7 @@ def test_projector_1024x768_saved_and_dark(lab: Server, browser: Any) -> None:
         assert box is not None and box["width"] > 60
         assert box["y"] >= 0 and box["y"] + box["height"] <= 768, boxes
         assert box["x"] >= 0 and box["x"] + box["width"] <= 1024, boxes
+    assert page.evaluate(CLIPPED_CAPTIONS) == []  # a long prompt ellipsizes; every fact stays in its card
     scrolled = page.evaluate(
         "() => [...document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook')]"
         ".map(e => e.scrollTop).reduce((a, b) => a + b, 0)"
@@ -312,6 +313,10 @@ HEAVY_FORMS = [  # an image to edit and aspect ratios; a reference and LoRAs; pr
 ]
 PRICE = "() => [...document.querySelectorAll('.together-magic-panel .widget-html')]"
 PRICE += ".map(e => e.innerText).find(t => t.includes('≈ $'))"
+CLIPPED_CAPTIONS = """() => [...document.querySelectorAll('.together-magic-card')].flatMap(card => {
+  const edge = card.getBoundingClientRect().right;
+  return [...card.querySelectorAll('.together-magic-caption span, .together-magic-caption div')]
+    .filter(e => e.getBoundingClientRect().right > edge - 1).map(e => e.textContent); })"""
 OVERFLOWING_ROWS = """() => {
   const form = document.querySelector('.together-magic-panel > .widget-gridbox');
   const right = form.closest('.jp-OutputArea-output').getBoundingClientRect().right;
