@@ -300,6 +300,30 @@ def test_every_kind_of_form_fits_in_two_columns_at_1024x768(lab: Server, browser
     no_stderr(page)
 
 
+def test_the_viewer_opens_where_you_click(lab: Server, browser: Any) -> None:
+    """(g) A card far down a long gallery opens in view: the enlarged view covers the notebook's visible
+    area, not the panel's top, out of sight above."""
+    write_notebook(lab.folder / "viewer.ipynb", [PANEL_CELL, *LESSON])
+    page = open_notebook(browser, lab.page_url("/lab/tree/viewer.ipynb"), (1024, 768))
+    panel = run_first_cell(page, lab, "viewer.ipynb")
+    panel.locator("textarea").first.fill(LONG_PROMPT)
+    for made in (0, 4, 8):
+        generate(page, panel, 4, made)
+    oldest = panel.locator(".together-magic-gallery .together-magic-card").first  # shown last
+    oldest.scroll_into_view_if_needed()
+    oldest.locator(".together-magic-hit").click()
+    viewer = panel.locator(".together-magic-viewer")
+    viewer.locator("img").wait_for(state="visible", timeout=10_000)
+    image = viewer.locator("img").bounding_box()
+    close = viewer.get_by_role("button", name="close").bounding_box()
+    for box in (image, close):
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 768, (image, close)
+    page.screenshot(path=str(ARTIFACTS / "viewer-1024x768.png"))
+    viewer.get_by_role("button", name="close").click()
+    viewer.wait_for(state="hidden", timeout=10_000)
+    no_stderr(page)
+
+
 LESSON = [f"# step {k}: what the class tries next\nprint({k})" for k in range(12)]
 """Cells after the panel, as in a lesson (03-panel): the notebook scrolls, and its scrollbar takes width."""
 LONG_PROMPT = "a red fox in a snowy forest at dawn, watercolour, soft morning light"
