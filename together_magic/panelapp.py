@@ -33,7 +33,7 @@ from .panel_compare import BUSY_NOTE, PanelCompare
 from .panel_form import SIZES, PanelForm
 from .panel_gallery import PanelGallery
 from .plan import Plan, build_plan
-from .progress import OFFLINE_NOTICE_TEXT
+from .progress import GATEWAY_OFFLINE_TEXT, offline_text
 from .runner import run_blocking
 from .service import generate, session
 from .types import ImageResponse
@@ -45,7 +45,9 @@ _HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;t
 _BACKEND_NOTES = {
     "offline": "stand-in pictures, not a diffusion model · TOGETHER_API_KEY for Together AI",
     "together": "Together AI: images are billed to your key",
+    "gateway": "your class's gateway: your teacher's key, your class budget",
 }
+_GATEWAY_OFFLINE_NOTE = "stand-in pictures from your class's gateway, not a diffusion model · free"
 
 
 class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
@@ -155,7 +157,9 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         badge = backend_badge(backend)
         chip = f'<span style="{BADGE_STYLES[badge]}">{badge}</span>' if badge in BADGE_STYLES else ""
         note = _BACKEND_NOTES.get(badge or "", f"custom endpoint {backend}")
-        title = OFFLINE_NOTICE_TEXT if badge == "offline" else note
+        title = offline_text() if badge == "offline" else note
+        if title == GATEWAY_OFFLINE_TEXT:  # a gateway answered offline: this student did set a key
+            note = _GATEWAY_OFFLINE_NOTE
         self.header.value = (
             f'<div style="{_HEADER_STYLE}" title="{html.escape(title, quote=True)}">'
             f"{chip} {html.escape(note)}</div>"
