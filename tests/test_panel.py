@@ -245,6 +245,21 @@ async def test_static_copy_of_the_gallery(shell: InteractiveShell) -> None:
     assert positions == sorted(positions)  # newest first, as in the live grid
 
 
+async def test_the_widgets_saved_text_never_goes_stale(shell: InteractiveShell) -> None:
+    """A saved notebook, nbconvert or GitHub (no widget state) show the widget output's text/plain: it was
+    "ImaginePanel(0 responses)", the count when the cell ran, above a gallery copy of many images."""
+    panel = make(shell)
+    with capture_output() as shown:
+        panel._ipython_display_()
+    saved = shown.outputs[0].data["text/plain"]
+    await generate(panel)
+    await generate(panel)
+    with capture_output() as again:
+        panel._ipython_display_()
+    assert again.outputs[0].data["text/plain"] == saved  # nothing in it depends on what was made
+    assert "run this cell" in saved and "gallery" in saved
+
+
 async def test_gallery_keeps_a_bounded_number_of_cards(shell: InteractiveShell) -> None:
     panel = make(shell)
     panel.width.value = panel.height.value = 256

@@ -41,6 +41,7 @@ from .types import ImageResponse
 __all__ = ["BUSY_NOTE", "PRESETS", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
 
 PRESETS = SIZES
+SAVED_TEXT = "together-magic panel: run this cell to use its form (a copy of its gallery is below)"
 _HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BACKEND_NOTES = {
     "offline": "stand-in pictures, not a diffusion model · TOGETHER_API_KEY for Together AI",
@@ -111,6 +112,13 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         # Short on purpose: the default widget repr lists every child (and the random seed), which would
         # make saved notebooks noisy and their tests flaky.
         return f"ImaginePanel({len(self.responses)} responses)"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        # The text a saved notebook, nbconvert or GitHub show instead of the widget: a count here would be
+        # the count when the cell ran ("0 responses" above a copy of the gallery's many images).
+        data: dict[str, Any] = super()._repr_mimebundle_(**kwargs) or {}
+        data["text/plain"] = SAVED_TEXT
+        return data
 
     @property
     def last(self) -> ImageResponse | None:
