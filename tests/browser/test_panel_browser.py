@@ -56,7 +56,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "lab.py"), "--no-browser", "--dir", str(folder)],
-        env=jupyter_env(home),
+        env=jupyter_env(home, quiet_news=False),  # as a teacher's first start: no settings yet
         stdout=subprocess.PIPE,
         stderr=log,
         start_new_session=True,
@@ -94,6 +94,7 @@ def test_quickstart_runs_with_run_all(lab: Server, browser: Any) -> None:
     )
     no_stderr(page)
     assert page.locator(".jp-OutputArea-output img").count() >= 7  # fox, fox again, four, city, fox
+    assert page.get_by_text("notified about official Jupyter news").count() == 0  # no popup over it
     page.locator(".jp-Cell").first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "quickstart-jupyterlab.png"))
     seconds = time.perf_counter() - lab.started
