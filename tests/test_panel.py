@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import re
 from pathlib import Path
@@ -141,10 +142,13 @@ async def test_save_and_use_as_reference(
     assert f"gallery image, seed {seed}" in panel.reference_label.value
     assert "takes no image" in panel.reference_label.value  # shown, with the reason it cannot be sent
     assert not panel.clear_reference.disabled
-    panel.generate.click()
-    assert panel.task is not None
-    await panel.task
-    assert "takes no image input" in panel.status.value
+    sent = len(panel.responses)
+    for button in (panel.generate, panel.compare):  # the panel's own words: no "--image", no 28 model ids
+        button.click()
+        status = html.unescape(re.sub(r"<[^>]+>", "", panel.status.value))
+        assert "FLUX.1 [schnell] takes no image: clear the reference image, or choose" in status, status
+        assert "--image" not in status and "FLUX.2 [dev]" in status and "/" not in status
+    assert len(panel.responses) == sent and not panel.busy  # nothing was sent
     panel.model.value = "black-forest-labs/FLUX.1-kontext-pro"
     assert "takes no image" not in panel.reference_label.value
     await generate(panel)

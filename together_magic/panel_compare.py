@@ -118,6 +118,8 @@ class PanelCompare:
 
         def _new_seed(self) -> None: ...
 
+        def _reference_refused(self) -> str | None: ...
+
         def _namespace(self) -> dict[str, Any]: ...
 
         def _show_error(self, message: str) -> None: ...
@@ -182,6 +184,10 @@ class PanelCompare:
             return
         if not self.lock.value:
             self._new_seed()
+        refused = self._reference_refused()
+        if refused:
+            self._show_error(refused)
+            return
         axis = str(self.axis.value)
         try:
             options = self.options().replace(n=None)  # one image per cell: the form's count is for Generate

@@ -194,6 +194,10 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
             return
         if not self.lock.value:
             self._new_seed()
+        refused = self._reference_refused()
+        if refused:
+            self._show_error(refused)
+            return
         try:
             plan = build_plan(self.options(), config=self.settings, namespace=self._namespace())
         except OptionError as exc:
@@ -218,6 +222,22 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
             return
         self.task = loop.create_task(coroutine)
         self.task.add_done_callback(self._after)
+
+    def _reference_refused(self) -> str | None:
+        """A reference image is set but the chosen model takes none: say so in the panel's words (the plan's
+        error names the magic's ``--image`` and a list of model ids)."""
+
+        def takes_images(spec: models.ModelSpec) -> bool:
+            return spec.takes("image_url") or spec.takes("reference_images")
+
+        spec = self.spec()
+        if self._reference is None or spec is None or takes_images(spec):
+            return None
+        takers = [s.display_name for s in models.MODELS.values() if not s.legacy and takes_images(s)]
+        return (
+            f"{spec.display_name} takes no image: clear the reference image, or choose a model that takes "
+            f"one ({', '.join(takers)})"
+        )
 
     def _after(self, task: asyncio.Task[Any]) -> None:
         self._busy(False)
