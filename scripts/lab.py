@@ -75,6 +75,19 @@ def ready(port: int, token: str) -> bool:
         return False
 
 
+def quiet_news() -> None:
+    """No "get notified about Jupyter news?" popup over the notebook (--LabApp.news_url=None stops the
+    fetching, not the question): a settings override in this virtual environment, never the user's own."""
+    if sys.prefix == sys.base_prefix:
+        return
+    folder = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.d"
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "together-magic.json").write_text(
+            '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}\n'
+        )
+
+
 def stop(server: subprocess.Popen[bytes]) -> None:
     if server.poll() is None:
         server.terminate()
@@ -96,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (folder / args.notebook).is_file():
         print(f"lab: no notebook {args.notebook} in {folder}", file=sys.stderr)
         return 2
+    quiet_news()
     token = secrets.token_hex(24)
     for attempt in range(1 if args.port else 5):
         # A port seen free can be taken before JupyterLab binds it (another server starting at the same

@@ -12,11 +12,15 @@ import pytest
 from PIL import Image
 
 from together_magic import gallery, models
+from together_magic.client import Together
 from together_magic.config import Imagine
 from together_magic.options import ImagineOptions
 from together_magic.plan import build_plan
 from together_magic.service import generate
 from together_magic.types import ImageChoicesData, ImageResponse
+
+from .conftest import Server
+from .gateway.conftest import SENTINEL, Gateway
 
 PROMPT = 'a red fox <b>"in"</b> a snowy forest & more'
 
@@ -117,3 +121,23 @@ def test_model_table_lists_the_catalogue_legacy_last() -> None:
     legacy = ["[legacy]" in row for row in rows]
     assert legacy == sorted(legacy)
     assert models.PRICES_AS_OF in gallery.list_models()._repr_html_()
+
+
+def test_a_class_gateways_answers_wear_a_gateway_badge(tmp_path: Path) -> None:
+    """Through a classroom gateway (a real one, before a real upstream) captions and cards say ``gateway``,
+    as notebook 03 tells students, not ``custom``."""
+    upstream = Server(["--require-key", SENTINEL])
+    gateway = None
+    try:
+        gateway = Gateway(tmp_path / "class", ["--upstream", upstream.base_url])
+        with Together(api_key=gateway.add("ada", images=2), base_url=gateway.root) as client:
+            response = client.images.generate(
+                prompt="a kite", model=models.DEFAULT_MODEL, seed=1, width=256, height=256
+            )
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        upstream.stop()
+    assert gallery.captions(response)[0].split(" · ")[-1] == "gateway"
+    card = gallery.card_caption_html(response, 0)
+    assert f'<span style="{gallery.BADGE_STYLES["gateway"]}">gateway</span>' in card

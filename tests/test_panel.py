@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import io
 import re
 from pathlib import Path
@@ -141,10 +142,13 @@ async def test_save_and_use_as_reference(
     assert f"gallery image, seed {seed}" in panel.reference_label.value
     assert "takes no image" in panel.reference_label.value  # shown, with the reason it cannot be sent
     assert not panel.clear_reference.disabled
-    panel.generate.click()
-    assert panel.task is not None
-    await panel.task
-    assert "takes no image input" in panel.status.value
+    sent = len(panel.responses)
+    for button in (panel.generate, panel.compare):  # the panel's own words: no "--image", no 28 model ids
+        button.click()
+        status = html.unescape(re.sub(r"<[^>]+>", "", panel.status.value))
+        assert "FLUX.1 [schnell] takes no image: clear the reference image, or choose" in status, status
+        assert "--image" not in status and "FLUX.2 [dev]" in status and "/" not in status
+    assert len(panel.responses) == sent and not panel.busy  # nothing was sent
     panel.model.value = "black-forest-labs/FLUX.1-kontext-pro"
     assert "takes no image" not in panel.reference_label.value
     await generate(panel)
@@ -243,6 +247,21 @@ async def test_static_copy_of_the_gallery(shell: InteractiveShell) -> None:
     seeds = [choice.seed for response in reversed(panel.responses) for choice in response.data]
     positions = [snapshot.index(f"seed {seed}") for seed in seeds]
     assert positions == sorted(positions)  # newest first, as in the live grid
+
+
+async def test_the_widgets_saved_text_never_goes_stale(shell: InteractiveShell) -> None:
+    """A saved notebook, nbconvert or GitHub (no widget state) show the widget output's text/plain: it was
+    "ImaginePanel(0 responses)", the count when the cell ran, above a gallery copy of many images."""
+    panel = make(shell)
+    with capture_output() as shown:
+        panel._ipython_display_()
+    saved = shown.outputs[0].data["text/plain"]
+    await generate(panel)
+    await generate(panel)
+    with capture_output() as again:
+        panel._ipython_display_()
+    assert again.outputs[0].data["text/plain"] == saved  # nothing in it depends on what was made
+    assert "run this cell" in saved and "gallery" in saved
 
 
 async def test_gallery_keeps_a_bounded_number_of_cards(shell: InteractiveShell) -> None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
 from together_magic import live, progress
+
+from .gateway.conftest import Gateway
 
 
 @pytest.fixture(autouse=True)
@@ -53,3 +56,28 @@ def test_offline_notice_once_per_kernel_and_not_on_stderr(monkeypatch: pytest.Mo
     assert not shown.stderr
     assert [o.data["text/plain"] for o in shown.outputs] == [progress.OFFLINE_NOTICE_TEXT]
     assert "TOGETHER_API_KEY" in shown.outputs[0].data["text/html"]
+
+
+def test_a_class_gateway_answering_offline_does_not_tell_the_student_to_set_a_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A student who set TOGETHER_BASE_URL and their class token gets offline pictures when the gateway has
+    no upstream (or falls back): the notice says so, and never "no TOGETHER_API_KEY is set"."""
+    gateway = Gateway(tmp_path / "class", ["--upstream", "offline"], key=None)
+    ip = InteractiveShell.instance()
+    try:
+        monkeypatch.setenv("TOGETHER_BASE_URL", gateway.root)
+        monkeypatch.setenv("TOGETHER_API_KEY", gateway.add("ada", images=3))
+        monkeypatch.setattr(progress, "_noticed", False)
+        ip.run_line_magic("load_ext", "together_magic")
+        ip.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path / 'cache')!r}")
+        with capture_output() as shown:
+            result = ip.run_cell("%%imagine --seed 3 --size 256x256\na lighthouse at dusk")
+        assert result.success and result.result.provenance.backend == "offline"
+        notices = [o.data["text/plain"] for o in shown.outputs if "procedural renderer" in str(o.data)]
+        assert notices == [progress.GATEWAY_OFFLINE_TEXT] and not shown.stderr
+        assert "TOGETHER_API_KEY" not in notices[0]
+    finally:
+        ip.run_line_magic("unload_ext", "together_magic")
+        ip.config.pop("Imagine", None)
+        gateway.stop()

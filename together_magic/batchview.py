@@ -28,6 +28,7 @@ _FAILED_SHOWN = 10
 _WRAP = "display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start"
 _NOTE = "font:12px/1.4 sans-serif;opacity:.8;margin:4px 0"
 _CAPTION = "font:11px/1.3 ui-monospace,monospace;opacity:.8;white-space:nowrap;overflow:hidden"
+_PROMPT = "font:11px/1.3 sans-serif;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 
 
 @dataclass(frozen=True)
@@ -224,9 +225,10 @@ class BatchPage:
 def _thumbnail(item: BatchItem, path: Path) -> str:
     try:
         choice = ImageChoicesData.from_bytes(path.read_bytes())
-        caption = (
-            f'<div style="{_CAPTION}" title="{html.escape(item.prompt, quote=True)}">'
-            f"#{item.index} · seed {item.seed} · {html.escape(shorten(item.prompt, 24))}</div>"
+        caption = (  # facts on one line, the prompt on the next: cut with an ellipsis, whole on hover
+            f'<div style="{_CAPTION}">#{item.index} · seed {item.seed}</div>'
+            f'<div style="{_PROMPT}" title="{html.escape(item.prompt, quote=True)}">'
+            f"{html.escape(shorten(item.prompt, 60))}</div>"
         )
         return figure(choice, THUMBNAIL, title=item.prompt, caption_html=caption, width_hint=THUMBNAIL)
     except Exception:  # a file removed or damaged since: the page still shows the others

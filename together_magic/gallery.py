@@ -48,6 +48,7 @@ BADGE_STYLES = {
     "offline": _BADGE + "background:#e3e8f0;color:#333",
     "together": _BADGE + "background:#dfeedd;color:#1b4d1b",
     "cached": _BADGE + "background:#f3ead0;color:#5a4500",
+    "gateway": _BADGE + "background:#dcecf5;color:#123f5a",
     "custom": _BADGE + "background:#e8def3;color:#3d2a55",
 }
 
@@ -93,7 +94,9 @@ def short_path(path: Path | str, limit: int = _PATH_CHARS) -> str:
 
 
 def backend_badge(backend: str | None) -> str | None:
-    if backend in (None, "offline", "together"):
+    """The badge for what answered: ``offline``, ``together``, a class ``gateway`` (as the gateway says in
+    its answers' header), or ``custom`` for any other endpoint."""
+    if backend in (None, "offline", "together", "gateway"):
         return backend
     return "custom"
 

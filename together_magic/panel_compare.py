@@ -35,6 +35,7 @@ from .panel_cards import (
     sweep_code,
     write_references,
 )
+from .panel_form import row_label
 from .runner import Interrupted, run_blocking
 from .service import check_budget
 from .sweeping import announce, interrupted_message, plan_sweep, run_sweep
@@ -117,6 +118,8 @@ class PanelCompare:
 
         def _new_seed(self) -> None: ...
 
+        def _reference_refused(self) -> str | None: ...
+
         def _namespace(self) -> dict[str, Any]: ...
 
         def _show_error(self, message: str) -> None: ...
@@ -157,8 +160,8 @@ class PanelCompare:
         self.axis.observe(lambda _: self._suggest(), names="value")
         self.model.observe(lambda _: self._compare_axes(), names="value")
         self._compare_axes()
-        label = w.Label("Compare", layout={"width": "62px", "flex": "0 0 62px"})
-        return w.HBox([label, self.axis, self.values], layout={"align_items": "center", "width": "auto"})
+        row = [row_label("Compare"), self.axis, self.values]
+        return w.HBox(row, layout={"align_items": "center", "width": "auto"})
 
     @property
     def last_sweep(self) -> Sweep | None:
@@ -181,6 +184,10 @@ class PanelCompare:
             return
         if not self.lock.value:
             self._new_seed()
+        refused = self._reference_refused()
+        if refused:
+            self._show_error(refused)
+            return
         axis = str(self.axis.value)
         try:
             options = self.options().replace(n=None)  # one image per cell: the form's count is for Generate

@@ -23,7 +23,7 @@ from .lineparse import parse_lora
 from .options import ImagineOptions, from_request
 from .types import ImageChoicesData
 
-__all__ = ["READABLE_SEEDS", "SIZES", "PanelForm", "model_choices"]
+__all__ = ["READABLE_SEEDS", "SIZES", "PanelForm", "model_choices", "row_label"]
 
 READABLE_SEEDS = models.DRAWN_SEED_RANGE
 """The seeds the panel draws: five digits a class can read aloud (any seed in range can be typed)."""
@@ -33,6 +33,10 @@ ASPECT = "aspect "
 """Size choices starting with this send ``aspect_ratio`` instead of width and height."""
 LABEL = {"description_width": "62px"}
 FILL = "auto"  # in a flex column "auto" fills the width *with* the margins; "100%" overflows by 2 px
+SMALL_BOX = "130px"
+FORM_GRID = {"grid_template_columns": "repeat(auto-fit, minmax(260px, 1fr))", "grid_gap": "0 12px"}
+"""JupyterLab at 1024x768 (file browser open, a notebook that scrolls) gives a 577 px output: two columns
+must fit there, so every row fits in 260 px (the image row wraps), or the form would hide the results."""
 
 
 def model_choices(current: str | None = None) -> list[tuple[str, str]]:
@@ -45,6 +49,13 @@ def model_choices(current: str | None = None) -> list[tuple[str, str]]:
     if current and current not in models.MODELS:
         choices.insert(0, (f"{current} (not in the catalogue)", current))
     return choices
+
+
+def row_label(text: str) -> w.Label:
+    """A label in front of a row, aligned with the widgets' own description labels."""
+    return w.Label(
+        text, layout={"width": "62px", "flex": "0 0 62px"}, _dom_classes=["together-magic-rowlabel"]
+    )
 
 
 def _show(widget: w.Widget, visible: bool) -> None:
@@ -94,13 +105,13 @@ class PanelForm:
         self.reference_label = w.HTML()
         self.reference_row = w.HBox(
             [
-                w.Label("Image", layout={"width": "62px"}),
+                row_label("Image"),
                 self.upload,
                 self.reference_preview,
                 self.reference_label,
                 self.clear_reference,
             ],
-            layout={"align_items": "center", "width": FILL},
+            layout={"align_items": "center", "width": FILL, "flex_flow": "row wrap"},
         )
         self.loras = w.Text(
             placeholder="URL or repo[:scale], comma-separated",
@@ -108,7 +119,9 @@ class PanelForm:
             style=LABEL,
             layout={"width": FILL},
         )
-        self.upsample = w.Checkbox(description="let the model rewrite the prompt", indent=False)
+        self.upsample = w.Checkbox(
+            description="let the model rewrite the prompt", indent=False, layout={"width": FILL}
+        )
         self.bind = w.Text(
             value=bind or "",
             placeholder="optional variable name",
@@ -128,16 +141,16 @@ class PanelForm:
         self.width = w.BoundedIntText(value=s.width, description="Width", layout={"width": "50%"}, **wide)
         self.height = w.BoundedIntText(value=s.height, description="Height", layout={"width": "50%"}, **wide)
         self.steps = w.BoundedIntText(value=s.steps or 0, description="Steps", **wide)
-        self.steps.layout.width = "140px"
+        self.steps.layout.width = SMALL_BOX
         self.steps_hint = w.HTML(layout={"margin": "0 0 0 6px"})
         self.guidance = w.BoundedFloatText(
             value=s.guidance if s.guidance is not None else models.DEFAULT_GUIDANCE,
             step=0.5,
             description="Guidance",
-            layout={"width": "140px"},
+            layout={"width": SMALL_BOX},
             **wide,
         )
-        self.n = w.BoundedIntText(value=s.n, description="Images", layout={"width": "140px"}, **wide)
+        self.n = w.BoundedIntText(value=s.n, description="Images", layout={"width": SMALL_BOX}, **wide)
         self.seed = w.BoundedIntText(
             value=self._draw_seed(),
             min=models.SEED_RANGE[0],
@@ -177,10 +190,7 @@ class PanelForm:
         self.upload.observe(self._on_upload, names="value")
         self.clear_reference.on_click(lambda _: self.set_reference(None))
         self._apply_model()
-        return w.GridBox(
-            [left, right],
-            layout={"grid_template_columns": "repeat(auto-fit, minmax(290px, 1fr))", "grid_gap": "0 12px"},
-        )
+        return w.GridBox([left, right], layout=FORM_GRID)
 
     # ------------------------------------------------------------------------------ reading the form
     def spec(self) -> models.ModelSpec | None:

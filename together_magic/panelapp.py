@@ -33,7 +33,7 @@ from .panel_compare import BUSY_NOTE, PanelCompare
 from .panel_form import SIZES, PanelForm
 from .panel_gallery import PanelGallery
 from .plan import Plan, build_plan
-from .progress import OFFLINE_NOTICE_TEXT
+from .progress import GATEWAY_OFFLINE_TEXT, offline_text
 from .runner import run_blocking
 from .service import generate, session
 from .types import ImageResponse
@@ -41,11 +41,14 @@ from .types import ImageResponse
 __all__ = ["BUSY_NOTE", "PRESETS", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
 
 PRESETS = SIZES
+SAVED_TEXT = "together-magic panel: run this cell to use its form (a copy of its gallery is below)"
 _HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BACKEND_NOTES = {
     "offline": "stand-in pictures, not a diffusion model · TOGETHER_API_KEY for Together AI",
     "together": "Together AI: images are billed to your key",
+    "gateway": "your class's gateway: your teacher's key, your class budget",
 }
+_GATEWAY_OFFLINE_NOTE = "stand-in pictures from your class's gateway, not a diffusion model · free"
 
 
 class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
@@ -110,6 +113,13 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         # make saved notebooks noisy and their tests flaky.
         return f"ImaginePanel({len(self.responses)} responses)"
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        # The text a saved notebook, nbconvert or GitHub show instead of the widget: a count here would be
+        # the count when the cell ran ("0 responses" above a copy of the gallery's many images).
+        data: dict[str, Any] = super()._repr_mimebundle_(**kwargs) or {}
+        data["text/plain"] = SAVED_TEXT
+        return data
+
     @property
     def last(self) -> ImageResponse | None:
         return self.responses[-1] if self.responses else None
@@ -155,7 +165,9 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         badge = backend_badge(backend)
         chip = f'<span style="{BADGE_STYLES[badge]}">{badge}</span>' if badge in BADGE_STYLES else ""
         note = _BACKEND_NOTES.get(badge or "", f"custom endpoint {backend}")
-        title = OFFLINE_NOTICE_TEXT if badge == "offline" else note
+        title = offline_text() if badge == "offline" else note
+        if title == GATEWAY_OFFLINE_TEXT:  # a gateway answered offline: this student did set a key
+            note = _GATEWAY_OFFLINE_NOTE
         self.header.value = (
             f'<div style="{_HEADER_STYLE}" title="{html.escape(title, quote=True)}">'
             f"{chip} {html.escape(note)}</div>"
@@ -182,6 +194,10 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
             return
         if not self.lock.value:
             self._new_seed()
+        refused = self._reference_refused()
+        if refused:
+            self._show_error(refused)
+            return
         try:
             plan = build_plan(self.options(), config=self.settings, namespace=self._namespace())
         except OptionError as exc:
@@ -206,6 +222,22 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
             return
         self.task = loop.create_task(coroutine)
         self.task.add_done_callback(self._after)
+
+    def _reference_refused(self) -> str | None:
+        """A reference image is set but the chosen model takes none: say so in the panel's words (the plan's
+        error names the magic's ``--image`` and a list of model ids)."""
+
+        def takes_images(spec: models.ModelSpec) -> bool:
+            return spec.takes("image_url") or spec.takes("reference_images")
+
+        spec = self.spec()
+        if self._reference is None or spec is None or takes_images(spec):
+            return None
+        takers = [s.display_name for s in models.MODELS.values() if not s.legacy and takes_images(s)]
+        return (
+            f"{spec.display_name} takes no image: clear the reference image, or choose a model that takes "
+            f"one ({', '.join(takers)})"
+        )
 
     def _after(self, task: asyncio.Task[Any]) -> None:
         self._busy(False)

@@ -6,14 +6,32 @@ The status line is a ``live.LiveDisplay`` ("generating 4 images with FLUX.1-schn
 
 from __future__ import annotations
 
+from . import config as _config
+from ._http import resolve_settings
+from .errors import TogetherError
 from .live import LiveDisplay, info_line, status_html
 
-__all__ = ["OFFLINE_NOTICE_TEXT", "StatusLine", "offline_notice"]
+__all__ = ["GATEWAY_OFFLINE_TEXT", "OFFLINE_NOTICE_TEXT", "StatusLine", "offline_notice", "offline_text"]
 
 OFFLINE_NOTICE_TEXT = (
     "offline backend: no TOGETHER_API_KEY is set, so these pictures come from together-magic's procedural "
     "renderer (not a diffusion model); set TOGETHER_API_KEY before starting Jupyter to use Together AI."
 )
+GATEWAY_OFFLINE_TEXT = (
+    "offline: your class's gateway answered with together-magic's procedural renderer (not a diffusion "
+    "model), free of charge; your teacher decides when it uses Together AI."
+)
+
+
+def offline_text() -> str:
+    """What to say about offline pictures. This kernel's own offline backend means no key is set; otherwise
+    a server (a class gateway, which has no upstream or fell back) answered offline, and the student, who did
+    set their token, must not be told to set a key."""
+    try:
+        in_kernel = resolve_settings(base_url=_config.current().base_url).offline
+    except TogetherError:
+        in_kernel = True
+    return OFFLINE_NOTICE_TEXT if in_kernel else GATEWAY_OFFLINE_TEXT
 
 
 _noticed = False
@@ -24,7 +42,7 @@ def offline_notice() -> None:
     global _noticed
     if not _noticed:
         _noticed = True
-        info_line(OFFLINE_NOTICE_TEXT)
+        info_line(offline_text())
 
 
 class StatusLine(LiveDisplay):

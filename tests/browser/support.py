@@ -56,8 +56,9 @@ def write_notebook(path: Path, cells: list[str]) -> None:
     )
 
 
-def jupyter_env(home: Path) -> dict[str, str]:
-    """The developer's own Jupyter settings, keys and caches stay out of the test."""
+def jupyter_env(home: Path, *, quiet_news: bool = True) -> dict[str, str]:
+    """The developer's own Jupyter settings, keys and caches stay out of the test. ``quiet_news=False``
+    leaves JupyterLab's news question to the server (``scripts/lab.py`` must silence it itself)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TOGETHER", "JUPYTER"))}
     for name in (
         "JUPYTER_CONFIG_DIR",
@@ -67,10 +68,10 @@ def jupyter_env(home: Path) -> dict[str, str]:
     ):
         env[name] = str(home / name.lower())
     env["XDG_CACHE_HOME"] = str(home / "cache")
-    # JupyterLab would ask about its news feed in a popup over the notebook.
-    settings = home / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True, exist_ok=True)
-    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    if quiet_news:  # JupyterLab would ask about its news feed in a popup over the notebook
+        settings = home / "jupyterlab_settings_dir" / "@jupyterlab" / "apputils-extension"
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     return env
 
 
@@ -127,7 +128,11 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as p:
         try:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+            # Playwright hides scrollbars in headless mode; a user's notebook scrollbar takes width (the
+            # 1024x768 layout must fit beside it), so the page is laid out as a user's is.
+            chromium = p.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=ARGS, ignore_default_args=["--hide-scrollbars"]
+            )
         except Exception as exc:
             pytest.fail(f"Chromium did not start: {exc}")
         yield chromium

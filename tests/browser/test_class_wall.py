@@ -73,6 +73,10 @@ def test_wall_updates_after_a_student_generates(gateway: Gateway) -> None:
             assert card.locator(".prompt").inner_text() == PROMPT
             params = card.locator(".params").inner_text()
             assert "FLUX.1-schnell" in params and "512x384" in params and "seed 77" in params
+            lines = card.locator(".params .param").evaluate_all(
+                "ps => ps.map(p => p.getClientRects().length)"
+            )
+            assert len(lines) >= 4 and set(lines) == {1}, lines  # "seed 77" never splits over two lines
             page.wait_for_function(
                 "() => { const i = document.querySelector('article.card img');"
                 " return i && i.naturalWidth > 0; }",
@@ -88,6 +92,7 @@ def test_wall_updates_after_a_student_generates(gateway: Gateway) -> None:
                 "w => getComputedStyle(w).gridTemplateColumns.split(' ').length"
             )
             assert columns == 3
+            assert page.locator("#status").inner_text().startswith("1 shown · 1 student · updated")
             page.screenshot(path=str(ARTIFACTS / "class-wall.png"))
 
             # A second student image arrives on top; the teacher hides the first one.

@@ -56,7 +56,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "scripts" / "lab.py"), "--no-browser", "--dir", str(folder)],
-        env=jupyter_env(home),
+        env=jupyter_env(home, quiet_news=False),  # as a teacher's first start: no settings yet
         stdout=subprocess.PIPE,
         stderr=log,
         start_new_session=True,
@@ -94,6 +94,7 @@ def test_quickstart_runs_with_run_all(lab: Server, browser: Any) -> None:
     )
     no_stderr(page)
     assert page.locator(".jp-OutputArea-output img").count() >= 7  # fox, fox again, four, city, fox
+    assert page.get_by_text("notified about official Jupyter news").count() == 0  # no popup over it
     page.locator(".jp-Cell").first.scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "quickstart-jupyterlab.png"))
     seconds = time.perf_counter() - lab.started
@@ -159,18 +160,23 @@ def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: A
 
 
 def test_projector_1024x768_saved_and_dark(lab: Server, browser: Any) -> None:
-    """(d) A teacher's projector: after 4 images the latest thumbnails are on screen without scrolling."""
+    """(d) A teacher's projector: after 4 images the latest cards, captions included, are on screen without
+    scrolling, in a notebook that goes on below the panel (its scrollbar narrows the output to 577 px)."""
     began = time.perf_counter()
-    write_notebook(lab.folder / "projector.ipynb", [PANEL_CELL])
+    write_notebook(lab.folder / "projector.ipynb", [PANEL_CELL, *LESSON])
     page = open_notebook(browser, lab.page_url("/lab/tree/projector.ipynb"), (1024, 768))
     panel = run_first_cell(page, lab, "projector.ipynb")
-    panel.locator("textarea").first.fill(PROMPT)
+    panel.locator("textarea").first.fill(LONG_PROMPT)
     generate(page, panel, 4, 0)
-    boxes = [panel.locator(".together-magic-card img").nth(i).bounding_box() for i in range(4)]
+    assert page.evaluate(SCROLLS)  # the notebook is longer than the screen, as a lesson is
+    columns = panel.locator(".widget-gridbox").first.evaluate("g => getComputedStyle(g).gridTemplateColumns")
+    assert len(columns.split()) == 2, columns  # the form keeps two columns, so the results stay in view
+    boxes = [panel.locator(".together-magic-card").nth(i).bounding_box() for i in range(4)]
     for box in boxes:
         assert box is not None and box["width"] > 60
         assert box["y"] >= 0 and box["y"] + box["height"] <= 768, boxes
         assert box["x"] >= 0 and box["x"] + box["width"] <= 1024, boxes
+    assert page.evaluate(CLIPPED_CAPTIONS) == []  # a long prompt ellipsizes; every fact stays in its card
     scrolled = page.evaluate(
         "() => [...document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook')]"
         ".map(e => e.scrollTop).reduce((a, b) => a + b, 0)"
@@ -273,6 +279,75 @@ def test_compare_row_and_history_at_1024x768(lab: Server, browser: Any) -> None:
     page.locator(".together-magic-history").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "history-1024x768.png"))
 
+
+def test_every_kind_of_form_fits_in_two_columns_at_1024x768(lab: Server, browser: Any) -> None:
+    """(f) At 1024x768 in a lesson notebook, the models with the most controls (an image to edit and
+    aspect ratios, a reference and LoRAs, presets) keep every row of both columns inside them."""
+    write_notebook(lab.folder / "forms.ipynb", [PANEL_CELL, *LESSON])
+    page = open_notebook(browser, lab.page_url("/lab/tree/forms.ipynb"), (1024, 768))
+    panel = run_first_cell(page, lab, "forms.ipynb")
+    panel.locator("textarea").first.fill(LONG_PROMPT)
+    generate(page, panel, 1, 0)
+    panel.locator(".together-magic-card").first.get_by_role("button", name="use as reference").click()
+    panel.locator(".together-magic-status", has_text="is the reference now").wait_for(timeout=10_000)
+    for model in HEAVY_FORMS:
+        price = page.evaluate(PRICE)
+        dropdown(panel, "Model").select_option(label=model)
+        page.wait_for_function(f"p => ({PRICE})() !== p", arg=price)  # the kernel has shown its controls
+        page.wait_for_timeout(200)
+        assert page.evaluate(OVERFLOWING_ROWS) == [], model
+    panel.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "panel-form-reference-1024x768.png"))
+    no_stderr(page)
+
+
+def test_the_viewer_opens_where_you_click(lab: Server, browser: Any) -> None:
+    """(g) A card far down a long gallery opens in view: the enlarged view covers the notebook's visible
+    area, not the panel's top, out of sight above."""
+    write_notebook(lab.folder / "viewer.ipynb", [PANEL_CELL, *LESSON])
+    page = open_notebook(browser, lab.page_url("/lab/tree/viewer.ipynb"), (1024, 768))
+    panel = run_first_cell(page, lab, "viewer.ipynb")
+    panel.locator("textarea").first.fill(LONG_PROMPT)
+    for made in (0, 4, 8):
+        generate(page, panel, 4, made)
+    oldest = panel.locator(".together-magic-gallery .together-magic-card").first  # shown last
+    oldest.scroll_into_view_if_needed()
+    oldest.locator(".together-magic-hit").click()
+    viewer = panel.locator(".together-magic-viewer")
+    viewer.locator("img").wait_for(state="visible", timeout=10_000)
+    image = viewer.locator("img").bounding_box()
+    close = viewer.get_by_role("button", name="close").bounding_box()
+    for box in (image, close):
+        assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 768, (image, close)
+    page.screenshot(path=str(ARTIFACTS / "viewer-1024x768.png"))
+    viewer.get_by_role("button", name="close").click()
+    viewer.wait_for(state="hidden", timeout=10_000)
+    no_stderr(page)
+
+
+LESSON = [f"# step {k}: what the class tries next\nprint({k})" for k in range(12)]
+"""Cells after the panel, as in a lesson (03-panel): the notebook scrolls, and its scrollbar takes width."""
+LONG_PROMPT = "a red fox in a snowy forest at dawn, watercolour, soft morning light"
+SCROLLS = "() => { const s = document.querySelector('.jp-WindowedPanel-outer');"
+SCROLLS += " return s.scrollHeight > s.clientHeight; }"
+HEAVY_FORMS = [  # an image to edit and aspect ratios; a reference and LoRAs; presets; LoRAs and a negative
+    "FLUX.1 Kontext [pro] · Black Forest Labs",
+    "FLUX.2 [dev] · Black Forest Labs",
+    "Gemini 3 Pro Image · Google",
+    "FLUX.1 [dev] LoRA · Black Forest Labs (legacy)",
+]
+PRICE = "() => [...document.querySelectorAll('.together-magic-panel .widget-html')]"
+PRICE += ".map(e => e.innerText).find(t => t.includes('≈ $'))"
+CLIPPED_CAPTIONS = """() => [...document.querySelectorAll('.together-magic-card')].flatMap(card => {
+  const edge = card.getBoundingClientRect().right;
+  return [...card.querySelectorAll('.together-magic-caption span, .together-magic-caption div')]
+    .filter(e => e.getBoundingClientRect().right > edge - 1).map(e => e.textContent); })"""
+OVERFLOWING_ROWS = """() => {
+  const form = document.querySelector('.together-magic-panel > .widget-gridbox');
+  const right = form.closest('.jp-OutputArea-output').getBoundingClientRect().right;
+  const rows = [...form.querySelectorAll('.widget-box, .widget-inline-hbox')].filter(e => e.offsetParent);
+  return rows.filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right > right + 0.5)
+    .map(e => `${e.innerText.trim().split('\\n')[0]}: ${e.scrollWidth} > ${e.clientWidth}`); }"""
 
 CONTRAST = """() => {
   const rgb = s => (s.match(/[\\d.]+/g) || []).slice(0, 4).map(Number);

@@ -16,14 +16,21 @@
     return node;
   }
 
-  function paramsText(p) {
+  // One span per fact, kept on one line ("seed 8" never splits as "seed" / "8"); the facts wrap between
+  // them. A negative prompt is free text and may wrap inside.
+  function params(p) {
     const parts = [String(p.model || "").split("/").pop(), `${p.width}x${p.height}`, `seed ${p.seed}`];
     if (p.steps !== undefined) parts.push(`${p.steps} steps`);
     if (p.guidance_scale !== undefined) parts.push(`guidance ${p.guidance_scale}`);
     if (p.aspect_ratio !== undefined) parts.push(`aspect ${p.aspect_ratio}`);
     if (p.n > 1) parts.push(`n ${p.n}`);
-    if (p.negative_prompt) parts.push(`not: ${p.negative_prompt}`);
-    return parts.join(" · ");
+    const node = el("div", "params");
+    parts.forEach((part, i) => {
+      if (i) node.append(" · ");
+      node.append(el("span", "param", part));
+    });
+    if (p.negative_prompt) node.append(" · ", el("span", "negative", `not: ${p.negative_prompt}`));
+    return node;
   }
 
   async function setHidden(id, hidden) {
@@ -55,7 +62,7 @@
     button.type = "button";
     button.addEventListener("click", () => setHidden(entry.id, !entry.hidden));
     who.append(button);
-    node.append(images, who, el("div", "prompt", entry.prompt), el("div", "params", paramsText(entry.params)));
+    node.append(images, who, el("div", "prompt", entry.prompt), params(entry.params));
     return node;
   }
 
@@ -121,7 +128,8 @@
       const data = await answer.json();
       renderWall(data.entries);
       renderUsage(data.usage);
-      $("status").textContent = `${data.entries.length} shown · ${data.usage.length} students · ` +
+      const people = data.usage.length === 1 ? "1 student" : `${data.usage.length} students`;
+      $("status").textContent = `${data.entries.length} shown · ${people} · ` +
         `updated ${new Date().toLocaleTimeString()}`;
     } catch (error) {
       $("status").textContent = "the gateway is not answering; retrying…";
