@@ -72,6 +72,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             break
     if url is None:
         stop(process)
+        process.stdout.close()
+        log.close()  # closed before failing: a leaked handle would fail an unrelated test later
         pytest.fail(f"scripts/lab.py printed no URL; see {ARTIFACTS / 'jupyterlab.log'}")
     try:
         yield Server(url, folder, process, started)
