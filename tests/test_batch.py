@@ -137,6 +137,10 @@ def test_a_dataframe(tmp_path: Path) -> None:
         (["ok", "x"], {"steps": 99}, "item 0: --steps must be between"),
         (["ok", {"prompt": "x", "seed": "abc"}], {}, "item 1: seed must be a whole number, got 'abc'"),
         ([3], {}, "item 0 is a int; items are prompts"),
+        ([{"prompt": "x", "seed": True}], {}, "item 0: seed must be a whole number, got True"),
+        ([{"prompt": "x", "guidance": False}], {}, "item 0: guidance must be a number, got False"),
+        (["ok"], {"seed": True}, "generate_many: seed must be a whole number, got True"),
+        (["ok"], {"steps": False}, "generate_many: steps must be a whole number, got False"),
         ("nothing-here.csv", {}, "items: no file"),
         ("notes.md", {}, "not a .txt (one prompt a line), .csv or .jsonl file"),
         ({"prompt": "x"}, {}, "items must be a list of prompts or dicts"),
@@ -180,6 +184,9 @@ def test_bad_files_name_their_line(tmp_path: Path) -> None:
         many(tmp_path / "wide.csv", tmp_path / "o")
     with pytest.raises(OptionError, match="needs a header row"):
         many(tmp_path / "headless.csv", tmp_path / "o")
+    (tmp_path / "flag.jsonl").write_text('{"prompt": "a fox", "seed": true}\n')  # was sent as seed 1
+    with pytest.raises(OptionError, match=r"^line 1 of flag\.jsonl: seed must be a whole number, got True$"):
+        many(tmp_path / "flag.jsonl", tmp_path / "o")
 
 
 def test_files_written_before_a_crash_are_adopted_not_asked_again(tmp_path: Path) -> None:

@@ -184,8 +184,13 @@ def _from_jsonl(text: str, name: str) -> list[Entry]:
 
 # ----------------------------------------------------------------------------------- fields -> options
 def _typed(name: str, value: Any, where: str) -> Any:
-    """CSV cells are text: the fields that are numbers or booleans become numbers or booleans."""
-    if name in INT_FIELDS and not isinstance(value, bool):
+    """CSV cells are text: the fields that are numbers or booleans become numbers or booleans.
+
+    ``True`` is not a number here (JSON ``"seed": true`` would otherwise be sent as seed 1)."""
+    if name in INT_FIELDS | FLOAT_FIELDS and isinstance(value, bool):
+        kind = "a whole number" if name in INT_FIELDS else "a number"
+        raise OptionError(f"{where}: {name} must be {kind}, got {value!r}")
+    if name in INT_FIELDS:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         if isinstance(value, str):
@@ -195,7 +200,7 @@ def _typed(name: str, value: Any, where: str) -> Any:
                 pass
         if not isinstance(value, int):
             raise OptionError(f"{where}: {name} must be a whole number, got {str(value)[:40]!r}")
-    if name in FLOAT_FIELDS and not isinstance(value, bool):
+    if name in FLOAT_FIELDS:
         try:
             number = float(value)
         except (TypeError, ValueError):
