@@ -141,6 +141,10 @@ def test_a_dataframe(tmp_path: Path) -> None:
         ([{"prompt": "x", "guidance": False}], {}, "item 0: guidance must be a number, got False"),
         (["ok"], {"seed": True}, "generate_many: seed must be a whole number, got True"),
         (["ok"], {"steps": False}, "generate_many: steps must be a whole number, got False"),
+        ([{"prompt": "x", "image_loras": 5}], {}, "item 0: image_loras must be PATH[:SCALE] text or a list"),
+        ([{"prompt": "x", "reference_images": 5}], {}, "item 0: reference_images must be an image path"),
+        ([{"prompt": "x", "prompt_upsampling": 5}], {}, "item 0: prompt_upsampling must be true or false"),
+        ([{"prompt": "x", "disable_safety_checker": 2}], {}, "disable_safety_checker must be true or false"),
         ("nothing-here.csv", {}, "items: no file"),
         ("notes.md", {}, "not a .txt (one prompt a line), .csv or .jsonl file"),
         ({"prompt": "x"}, {}, "items must be a list of prompts or dicts"),
@@ -172,6 +176,20 @@ def test_out_must_name_a_folder(tmp_path: Path, out: object, monkeypatch: pytest
     with pytest.raises(OptionError, match=r"^--out must name a folder for the images and the manifest, got"):
         tm.generate_many(["ok"], out=out, config=Imagine(), **SMALL)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_every_field_of_a_csv_row_reaches_its_request(tmp_path: Path) -> None:
+    """A CSV cell is text: a LoRA column was dropped without a word, an upsampling flag of 1 too."""
+    (tmp_path / "loras.csv").write_text(
+        "prompt,image_loras,disable_safety_checker\n"
+        "a fox,https://x.example/a.safetensors:0.5 https://x.example/b.safetensors,1\n"
+    )
+    done = many(tmp_path / "loras.csv", tmp_path / "o", model="black-forest-labs/FLUX.1-dev-lora").done
+    assert done[0].request["image_loras"] == [
+        {"path": "https://x.example/a.safetensors", "scale": 0.5},
+        {"path": "https://x.example/b.safetensors", "scale": 1.0},
+    ]
+    assert done[0].request["disable_safety_checker"] is True
 
 
 def test_bad_files_name_their_line(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 from . import models
 from .config import parse_size
 from .errors import OptionError
-from .lineparse import INTERPOLATION, check_text, interpolate
+from .lineparse import INTERPOLATION, check_text, interpolate, parse_lora
 from .options import ImagineOptions, from_request
 
 __all__ = ["Entry", "Item", "load_items", "options_from_fields", "per_item_options"]
@@ -208,14 +208,47 @@ def _typed(name: str, value: Any, where: str) -> Any:
         if not math.isfinite(number):
             raise OptionError(f"{where}: {name} must be a finite number, got {value!r}")
         return number
-    if name in BOOL_FIELDS and isinstance(value, str):
-        lowered = value.strip().lower()
+    if name in BOOL_FIELDS and not isinstance(value, bool):
+        lowered = str(value).strip().lower() if isinstance(value, str | int) else None
         if lowered not in ("true", "false", "1", "0", "yes", "no"):
-            raise OptionError(f"{where}: {name} must be true or false, got {value[:40]!r}")
+            raise OptionError(f"{where}: {name} must be true or false, got {str(value)[:40]!r}")
         return lowered in ("true", "1", "yes")
+    if name == "image_loras":
+        return _loras(value, where)
+    if name == "reference_images":
+        found = [value] if isinstance(value, str) else value
+        if not isinstance(found, list | tuple) or not all(isinstance(v, str) for v in found):
+            raise OptionError(
+                f"{where}: reference_images must be an image path or URL, or a list of them, "
+                f"got {str(value)[:40]!r}"
+            )
+        return [check_text(v, f"{where}: reference_images") for v in found]
     if isinstance(value, str):
         return check_text(value, f"{where}: {name}")
     return value
+
+
+def _loras(value: Any, where: str) -> list[dict[str, Any]]:
+    """``image_loras`` as the API takes it, from what a file or a list holds: ``PATH[:SCALE]`` text (a CSV
+    cell; several separated by spaces), ``{"path": ..., "scale": ...}``, or a list of either. Anything else is
+    one line here, never a LoRA silently left out of the request."""
+    items = value.split() if isinstance(value, str) else [value] if isinstance(value, Mapping) else value
+    loras: list[dict[str, Any]] = []
+    for item in items if isinstance(items, list | tuple) else [None]:
+        if isinstance(item, str) and item.strip():
+            path, scale = parse_lora(check_text(item, f"{where}: image_loras"))
+            loras.append({"path": path, "scale": scale})
+            continue
+        if isinstance(item, Mapping) and isinstance(item.get("path"), str) and item["path"].strip():
+            scale = item.get("scale", 1.0)
+            if isinstance(scale, int | float) and not isinstance(scale, bool) and math.isfinite(scale):
+                loras.append({"path": item["path"].strip(), "scale": float(scale)})
+                continue
+        raise OptionError(
+            f"{where}: image_loras must be PATH[:SCALE] text or a list of {{path, scale}}, got "
+            f"{str(value)[:60]!r}"
+        )
+    return loras
 
 
 def options_from_fields(
@@ -244,8 +277,6 @@ def options_from_fields(
             guess = models.closest(name, known, cutoff=0.6)
             hint = f"; did you mean {guess}?" if guess else f"; request fields are {', '.join(known)}"
             raise OptionError(f"{where}: unknown field {raw_name!r}{hint}")
-    if "reference_images" in body and isinstance(body["reference_images"], str):
-        body["reference_images"] = [body["reference_images"]]
     options = from_request(body, default_format="")
     sized = size is not None or any(k in body for k in ("width", "height", "aspect_ratio"))
     return (options.replace(size=size) if size else options), sized
