@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import os
 import re
 import signal
@@ -88,6 +89,23 @@ def test_a_two_axis_sweep_makes_one_request_per_cell(ip: InteractiveShell) -> No
     assert requests() == before  # the copy-as-code cell is the same sweep, from the cache
     assert [c.request for c in again.cells] == [c.request for c in sweep.cells]
     assert all(c.response is not None and c.response.cached for c in again.cells)
+
+
+def test_each_cells_hover_is_the_cell_that_makes_that_image_alone(ip: InteractiveShell) -> None:
+    """What the grid shows about a cell is enough: the hover of a prompt S/R cell used to be a line without
+    the prompt (shown nowhere else), and a line without the model when it was the kernel's default."""
+    ip.run_line_magic("config", "Imagine.model = 'black-forest-labs/FLUX.1-dev'")
+    sweep = run(ip, "%%imagine --size 256x256 -s 6 --vary 'prompt:fox=fox,owl' --vary steps=1,2\na red fox")
+    ip.run_line_magic("config", f"Imagine.model = {MODEL!r}")  # the next kernel's default is another model
+    page = sweep.html()
+    for cell in sweep.cells:
+        shown = cell.to_cell()
+        assert html.escape(shown, quote=True) in page  # the hover of that cell's preview
+        alone = run(ip, shown.replace("%%imagine", "%%imagine -o sw_alone", 1))
+        assert alone.request.payload() == cell.request.payload()
+        assert alone.image_bytes() == cell.response.image_bytes()  # type: ignore[union-attr]
+    again = run(ip, sweep.to_cell())
+    assert [c.request for c in again.cells] == [c.request for c in sweep.cells]
 
 
 def test_lookups_name_what_is_missing(ip: InteractiveShell) -> None:

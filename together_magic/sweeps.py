@@ -86,9 +86,13 @@ class Cell:
         return self.request.seed
 
     def to_line(self) -> str:
-        """The ``%%imagine`` line of this image alone (empty when an uploaded image has no file)."""
+        """The ``%%imagine`` line of this image alone (empty when an uploaded image has no file).
+
+        The model is written out even when it was the kernel's default: the line must make this image in
+        a fresh kernel too, whatever ``Imagine.model`` is there."""
+        options = self.options if self.options.model else self.options.replace(model=self.request.model)
         try:
-            return self.options.to_line()
+            return options.to_line()
         except ValueError:
             return ""
 
@@ -243,7 +247,7 @@ class Sweep:
                 cell.response.data[0] if cell.response is not None and cell.response.data else None,
                 self.caption(cell),
                 cell.state,
-                cell.to_line(),
+                cell.to_cell(),  # the hover: line and prompt (a prompt S/R cell's is shown nowhere else)
                 (cell.request.width or 1024, cell.request.height or 1024),
             )
             for cell in self.cells
@@ -287,7 +291,10 @@ class Sweep:
     # ------------------------------------------------------------------------------ as code, as a record
     def to_line(self) -> str:
         """The ``%%imagine --vary ...`` line that makes this sweep again (the seed written out)."""
-        return self.options.replace(vary=tuple(a.token() for a in self.axes), from_path=None).to_line()
+        options = self.options.replace(vary=tuple(a.token() for a in self.axes), from_path=None)
+        if options.model is None and self.cells and not any(a.name == "model" for a in self.axes):
+            options = options.replace(model=self.cells[0].request.model)  # not the kernel's default
+        return options.to_line()
 
     def to_cell(self) -> str:
         return f"{self.to_line()}\n{self.options.prompt or ''}"
