@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import io
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -297,3 +299,25 @@ def test_preset_sizes_work_per_item_and_as_defaults_like_in_the_magic(tmp_path: 
     assert len(batch.done) == 3 and sizes[0] == sizes[1] and sizes[2][0] > sizes[0][0]
     with pytest.raises(OptionError, match=r"^item 0: --size must be one of .*got 'huge'$"):
         many([{"prompt": "x", "size": "huge"}], tmp_path / "bad", model=gemini)
+
+
+def test_each_thumbnails_hover_is_the_cell_that_makes_that_item_alone(tmp_path: Path) -> None:
+    """The page shows index, seed and prompt; the model, size and steps were shown nowhere, so a picture
+    of the batch could not be made again from what the notebook showed. Its hover is now the whole cell."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    batch = many(["a bell", "a kite"], tmp_path / "o", model="black-forest-labs/FLUX.1-dev", steps=3, seed=5)
+    page = batch._repr_mimebundle_()[0]["text/html"]
+    titles = [html.unescape(t) for t in re.findall(r'<img [^>]*title="([^"]*)"', page)]
+    assert len(titles) == 2
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "together_magic")
+    try:
+        for item, code in zip(batch.done, titles, strict=True):
+            assert code.startswith("%%imagine ") and "--model black-forest-labs/FLUX.1-dev" in code
+            result = shell.run_cell(code.replace("%%imagine", "%%imagine --no-display -o made", 1))
+            assert result.success
+            made = shell.user_ns.pop("made")
+            assert pixels(made.image_bytes()[0]) == pixels(item.files[0].read_bytes())
+    finally:
+        shell.run_line_magic("unload_ext", "together_magic")

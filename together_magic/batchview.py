@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .gallery import figure, shorten
+from .options import from_request
 from .types import ImageChoicesData
 
 __all__ = ["Batch", "BatchItem", "BatchPage", "Progress", "Summary", "progress_mode"]
@@ -230,9 +231,18 @@ def _thumbnail(item: BatchItem, path: Path) -> str:
             f'<div style="{_PROMPT}" title="{html.escape(item.prompt, quote=True)}">'
             f"{html.escape(shorten(item.prompt, 60))}</div>"
         )
-        return figure(choice, THUMBNAIL, title=item.prompt, caption_html=caption, width_hint=THUMBNAIL)
+        return figure(choice, THUMBNAIL, title=_code(item), caption_html=caption, width_hint=THUMBNAIL)
     except Exception:  # a file removed or damaged since: the page still shows the others
         return f'<div style="{_CAPTION}">#{item.index}: {html.escape(path.name)} cannot be read</div>'
+
+
+def _code(item: BatchItem) -> str:
+    """The hover of a thumbnail: the ``%%imagine`` cell that makes this item again on its own (model, size
+    and every other field the caption has no room for), or its prompt when an uploaded image has no file."""
+    try:
+        return from_request(item.request).to_cell()
+    except (ValueError, TypeError):
+        return item.prompt
 
 
 # ----------------------------------------------------------------------------------- progress
