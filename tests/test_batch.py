@@ -117,6 +117,10 @@ def test_files_as_items(tmp_path: Path) -> None:
     assert [(it.prompt, it.seed) for it in csv_batch.done] == [("a fox", 1), ("an owl, at night", 2)]
     assert csv_batch.done[0].request["steps"] == 2 and "steps" not in csv_batch.done[1].request
     assert [it.prompt for it in many(tmp_path / "p.jsonl", tmp_path / "j").done] == ["a fox", "an owl"]
+    # Excel in a locale whose decimal sign is a comma writes ';' (and a BOM, and CRLF): read as such
+    (tmp_path / "excel.csv").write_bytes("\ufeffprompt;seed\r\na fox, at dawn;7\r\n\r\nan owl;8\r\n".encode())
+    excel = many(tmp_path / "excel.csv", tmp_path / "x").done
+    assert [(it.prompt, it.seed) for it in excel] == [("a fox, at dawn", 7), ("an owl", 8)]
 
 
 def test_a_dataframe(tmp_path: Path) -> None:
@@ -204,6 +208,11 @@ def test_bad_files_name_their_line(tmp_path: Path) -> None:
         many(tmp_path / "wide.csv", tmp_path / "o")
     with pytest.raises(OptionError, match="needs a header row"):
         many(tmp_path / "headless.csv", tmp_path / "o")
+    (tmp_path / "latin.txt").write_bytes("a fox\na caf\u00e9 owl\n".encode("latin-1"))
+    with pytest.raises(
+        OptionError, match=r"^items: line 2 of latin\.txt is not UTF-8 text .*save the file as UTF-8$"
+    ):
+        many(tmp_path / "latin.txt", tmp_path / "o")
     (tmp_path / "flag.jsonl").write_text('{"prompt": "a fox", "seed": true}\n')  # was sent as seed 1
     with pytest.raises(OptionError, match=r"^line 1 of flag\.jsonl: seed must be a whole number, got True$"):
         many(tmp_path / "flag.jsonl", tmp_path / "o")

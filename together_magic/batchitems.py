@@ -139,7 +139,10 @@ def _from_file(path: Path) -> list[Entry]:
     except IsADirectoryError:
         raise OptionError(f"items: {path} is a folder, not a .txt, .csv or .jsonl file") from None
     except UnicodeDecodeError as exc:
-        raise OptionError(f"items: {path.name} is not UTF-8 text (byte {exc.start})") from None
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise OptionError(
+            f"items: line {line} of {path.name} is not UTF-8 text (byte {exc.start}); save the file as UTF-8"
+        ) from None
     except OSError as exc:
         raise OptionError(f"items: cannot read {path.name}: {exc.strerror or exc}") from None
     name = path.name
@@ -156,7 +159,11 @@ def _from_file(path: Path) -> list[Entry]:
 
 
 def _from_csv(text: str, name: str) -> list[Entry]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    """Rows under a header. A header without a comma but with ``;`` or a tab is split on that: Excel writes
+    ``prompt;seed`` where the comma is the decimal sign, and the whole line was read as one column."""
+    header = text.split("\n", 1)[0]
+    delimiter = "," if "," in header else next((d for d in ";\t" if d in header), ",")
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
     found: list[Entry] = []
     if not reader.fieldnames or any(not (f or "").strip() for f in reader.fieldnames):
         raise OptionError(f"items: {name} needs a header row naming its columns (e.g. prompt,seed)")
