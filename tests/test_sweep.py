@@ -292,6 +292,31 @@ def test_save_writes_cells_and_a_sheet_that_from_runs_again(ip: InteractiveShell
     assert "drop --vary" in usage_error(ip, f"%imagine --from {sheet} --vary seed=1,2")
 
 
+def test_an_edit_sweeps_sheet_keeps_its_input_image(ip: InteractiveShell, tmp_path: Path) -> None:
+    """The sheet leaves image data out of its record; --from used to send the edit without its image."""
+    photo = tmp_path / "photo.png"
+    Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3)).save(photo)  # too big to inline in a record
+    ip.user_ns.update(out=str(tmp_path / "out"), photo=str(photo))
+    kontext = "black-forest-labs/FLUX.1-kontext-pro"
+    first = run(
+        ip,
+        f"%%imagine -m {kontext} --image {{{{photo}}}} --size 256x256 -s 8 --vary 'prompt:snow=snow,rain' "
+        "--save {{out}}\nadd snow",
+    )
+    assert all(c.request.image_url for c in first.cells)
+    before = requests()
+    run(ip, f"sw_edit = %imagine --from {first.sheet_path}")
+    again = ip.user_ns["sw_edit"]
+    assert [c.request.payload() for c in again.cells] == [c.request.payload() for c in first.cells]
+    assert requests() == before  # the same edits, from the cache
+    # An uploaded image has no file to name: --from says so instead of sending a text-to-image.
+    uploaded = tm.sweep(
+        "add snow", vary={"seed": [1, 2]}, model=kontext, image=photo.read_bytes(), size="256x256",
+        save=tmp_path / "up",
+    )  # fmt: skip
+    assert "give it again with --image PATH" in usage_error(ip, f"%imagine --from {uploaded.sheet_path}")
+
+
 def test_damaged_sheet_records_are_one_line(ip: InteractiveShell, tmp_path: Path) -> None:
     first = run(ip, "%%imagine --size 256x256 -s 5 --vary steps=1,2\nfox")
     png = tmp_path / "base.png"

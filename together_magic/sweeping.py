@@ -177,7 +177,10 @@ def _from_record(
         if stored.get("version") != RECORD_VERSION:
             raise ValueError("unknown version")
         axes = [Axis(str(a["name"]), tuple(a["values"]), a.get("target")) for a in stored["axes"]]
-        stored_cells = [(tuple(int(i) for i in c["at"]), dict(c["request"])) for c in stored["cells"]]
+        stored_cells = [
+            (tuple(int(i) for i in c["at"]), dict(c["request"]), [str(k) for k in c.get("omitted") or ()])
+            for c in stored["cells"]
+        ]
         base = from_args(parse_tokens([str(t) for t in stored.get("tokens") or []]), stored.get("prompt"))
         for axis in axes:
             _ = axis.kind, [axis.label(v) for v in axis.values]
@@ -192,12 +195,13 @@ def _from_record(
     }
     base = base.replace(**given, out=options.out, save=options.save, cache=options.cache)
     cells = []
-    for at, payload in stored_cells:
+    for at, payload, omitted in stored_cells:
         try:
             values = values_at(axes, at)
             cell_options = from_request(payload).replace(**given, cache=options.cache)
         except (IndexError, TypeError, ValueError):
             raise OptionError(f"--from: {name} has a damaged sweep record") from None
+        cell_options = _inputs(cell_options, base, omitted)
         for axis, value in zip(axes, values, strict=True):
             if axis.name != "prompt" or "prompt" in given:
                 cell_options = axis.apply(cell_options, value)
@@ -208,6 +212,26 @@ def _from_record(
         except (TypeError, ValueError, AttributeError):  # values of the wrong type in an edited file
             raise OptionError(f"--from: {name} has a damaged sweep record") from None
     return Sweep(base, axes, cells, save=_save_dir(options, config), cost=_total(cells))
+
+
+def _inputs(cell: ImagineOptions, base: ImagineOptions, omitted: list[str]) -> ImagineOptions:
+    """A cell's image inputs, which the sheet leaves out when they are data (an image file read in): taken
+    again from the sweep's own ``--image``/``--reference`` (or this line's), never silently dropped."""
+    if cell.image is None and base.image is not None:
+        cell = cell.replace(image=base.image)
+    if not cell.references and base.references:
+        cell = cell.replace(references=base.references)
+    flag = None
+    if cell.image is None and {"image_url", "image_base64"} & set(omitted):
+        flag = "--image"
+    elif not cell.references and "reference_images" in omitted:
+        flag = "--reference"
+    if flag is not None:
+        raise OptionError(
+            f"--from: this contact sheet's sweep was made from an uploaded image, which the sheet does not "
+            f"hold; give it again with {flag} PATH"
+        )
+    return cell
 
 
 def announce(sweep: Sweep, config: Imagine) -> str:

@@ -319,9 +319,17 @@ class Sweep:
                 "prompt": base.prompt,
                 "tokens": tokens,
                 "axes": [{"name": a.name, "target": a.target, "values": list(a.values)} for a in self.axes],
-                "cells": [{"at": list(c.at), "request": file_payload(c.request)} for c in self.cells],
+                "cells": [_cell_record(c) for c in self.cells],
             },
         }
+
+
+def _cell_record(cell: Cell) -> dict[str, Any]:
+    """A cell in the sheet's record; ``omitted`` names the image inputs left out for their size, which
+    ``--from`` takes from the sweep's ``--image``/``--reference`` files (or refuses to guess)."""
+    kept = file_payload(cell.request)
+    omitted = sorted(set(cell.request.payload()) - set(kept))
+    return {"at": list(cell.at), "request": kept, **({"omitted": omitted} if omitted else {})}
 
 
 def cell_order(axes: Sequence[Axis]) -> list[tuple[int, ...]]:
