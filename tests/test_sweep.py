@@ -395,6 +395,10 @@ def test_python_sweep_matches_the_magic(ip: InteractiveShell, tmp_path: Path) ->
         ({"guidance": "high"}, "sweep(): guidance must be a number"),
         ({"vary": [3]}, "vary must map axes to values"),
         ({"vary": {"seed": range(100)}}, "raise it with max_images=100"),
+        ({"vary": 5}, "sweep(): vary must map axes to values"),  # was a TypeError traceback
+        ({"max_images": 0}, "sweep(): max_images must be a whole number, 1 or more, got 0"),  # a TraitError
+        ({"max_images": "70"}, "sweep(): max_images must be a whole number, 1 or more, got '70'"),
+        ({"max_images": True}, "sweep(): max_images must be a whole number, 1 or more, got True"),
     ]:
         with pytest.raises(OptionError, match=re.escape(fragment)):
             tm.sweep("fox", **{"vary": {"seed": [1]}, **kwargs})

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -170,12 +170,21 @@ async def asweep(
     the sweep is returned all the same.
     """
     config = current()
+    if max_images is not None and (
+        isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 1
+    ):
+        raise OptionError(f"sweep(): max_images must be a whole number, 1 or more, got {max_images!r}")
     if max_images is not None:
         config = Imagine(parent=None, **{**config.trait_values(config=True), "max_sweep_images": max_images})
     texts: tuple[str, ...] = ()
     if isinstance(vary, str):
         texts, vary = (vary,), None
     elif vary is not None and not isinstance(vary, Mapping):
+        if isinstance(vary, bytes) or not isinstance(vary, Iterable):
+            raise OptionError(
+                f"sweep(): vary must map axes to values, e.g. vary={{'steps': [4, 8]}}, got {vary!r}"
+            )
+        vary = list(vary)
         if not all(isinstance(item, str) for item in vary):
             raise OptionError("sweep(): vary must map axes to values, e.g. vary={'steps': [4, 8]}")
         texts, vary = tuple(vary), None
