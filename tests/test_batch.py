@@ -208,6 +208,16 @@ def test_bad_files_name_their_line(tmp_path: Path) -> None:
         many(tmp_path / "wide.csv", tmp_path / "o")
     with pytest.raises(OptionError, match="needs a header row"):
         many(tmp_path / "headless.csv", tmp_path / "o")
+    (tmp_path / "open.csv").write_text('prompt\n"a fox\nan owl\na cat\n')  # was one prompt of 3 lines
+    with pytest.raises(
+        OptionError, match=r"^items: line 2 of open\.csv cannot be read as CSV \(.*check its quotes$"
+    ):
+        many(tmp_path / "open.csv", tmp_path / "o")
+    (tmp_path / "long.csv").write_text("prompt\n" + "a" * 200_000 + "\n")  # was a _csv.Error traceback
+    with pytest.raises(
+        OptionError, match=r"^items: line 2 of long\.csv cannot be read as CSV \(field larger"
+    ):
+        many(tmp_path / "long.csv", tmp_path / "o")
     (tmp_path / "latin.txt").write_bytes("a fox\na caf\u00e9 owl\n".encode("latin-1"))
     with pytest.raises(
         OptionError, match=r"^items: line 2 of latin\.txt is not UTF-8 text .*save the file as UTF-8$"

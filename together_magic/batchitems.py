@@ -163,16 +163,22 @@ def _from_csv(text: str, name: str) -> list[Entry]:
     ``prompt;seed`` where the comma is the decimal sign, and the whole line was read as one column."""
     header = text.split("\n", 1)[0]
     delimiter = "," if "," in header else next((d for d in ";\t" if d in header), ",")
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # strict: a quote never closed is an error, not every later row swallowed into one prompt
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     found: list[Entry] = []
-    if not reader.fieldnames or any(not (f or "").strip() for f in reader.fieldnames):
-        raise OptionError(f"items: {name} needs a header row naming its columns (e.g. prompt,seed)")
-    for row in reader:
-        if None in row:
-            raise OptionError(f"items: line {reader.line_num} of {name} has more cells than the header")
-        if any((v or "").strip() for v in row.values()):
-            values = {k.strip(): v for k, v in row.items()}
-            found.append(_entry(len(found), values, f"line {reader.line_num} of {name}"))
+    try:
+        if not reader.fieldnames or any(not (f or "").strip() for f in reader.fieldnames):
+            raise OptionError(f"items: {name} needs a header row naming its columns (e.g. prompt,seed)")
+        for row in reader:
+            if None in row:
+                raise OptionError(f"items: line {reader.line_num} of {name} has more cells than the header")
+            if any((v or "").strip() for v in row.values()):
+                values = {k.strip(): v for k, v in row.items()}
+                found.append(_entry(len(found), values, f"line {reader.line_num} of {name}"))
+    except csv.Error as exc:  # the row after the last one read whole is the one at fault
+        raise OptionError(
+            f"items: line {reader.line_num + 1} of {name} cannot be read as CSV ({exc}); check its quotes"
+        ) from None
     return found
 
 
