@@ -106,3 +106,21 @@ def test_big_reference_images_are_not_copied_into_the_manifest() -> None:
     shown = shown_request(payload)
     assert shown["prompt"] == "x" and shown["image_url"] == "<10022 characters>"
     assert canonical({"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
+
+
+def test_a_full_disk_or_a_blocked_folder_is_one_line_and_keeps_what_was_recorded(tmp_path: Path) -> None:
+    """ENOSPC mid-batch was an sqlite3.OperationalError traceback; a read-only folder an OSError one."""
+    with Manifest.open(tmp_path / "out") as manifest:
+        batch = manifest.new_batch({}, "python", rows(3))
+        manifest.finish(batch, 0, status="done", files=[FileEntry("p0.jpg", "ab")], attempts=1)
+        pages = manifest._db.execute("PRAGMA page_count").fetchone()[0]
+        manifest._db.execute(f"PRAGMA max_page_count = {pages}")  # SQLite's own "database or disk is full"
+        with pytest.raises(OptionError, match=r"^--out: cannot write the manifest .*full.*make room") as info:
+            manifest.new_batch({}, "python", rows(2000))
+        assert "\n" not in str(info.value)
+    with Manifest.open(tmp_path / "out") as manifest:  # the file is whole and holds what was committed
+        assert manifest.current_batch() == batch and manifest.counts(batch)["done"] == 1
+    blocked = tmp_path / "blocked"
+    (blocked / "together-magic-batch.lock").mkdir(parents=True)  # something not ours where the lock goes
+    with pytest.raises(OptionError, match=r"^--out: cannot write in .*blocked: Is a directory$"):
+        Manifest.open(blocked)

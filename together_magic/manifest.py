@@ -162,13 +162,25 @@ class Manifest:
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
+        """One transaction; a disk that is full (or gone read-only) mid-batch is one line, not a traceback:
+        what was committed before stays, and the images already written are adopted by the next run."""
         try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                if self._db.in_transaction:  # SQLite may have rolled back by itself (a full disk)
+                    self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+            raise OptionError(
+                f"--out: cannot write the manifest {self.path} ({exc}); what was done is kept: make room "
+                "and run the same command again"
+            ) from None
 
     # ------------------------------------------------------------------------ batches
     def current_batch(self) -> int | None:
@@ -261,7 +273,10 @@ def _row(row: Sequence[Any]) -> ItemRow:
 def _lock(folder: Path) -> int | None:
     if fcntl is None:  # pragma: no cover - Windows
         return None
-    fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only folder, or something else in the lock file's place
+        raise OptionError(f"--out: cannot write in {folder}: {exc.strerror or exc}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
