@@ -140,6 +140,11 @@ def test_a_dataframe(tmp_path: Path) -> None:
         ([{"animal": "fox"}], {}, "item 0 has no prompt"),
         (["fox"], {"prompt": "a watercolour"}, "the template has no {{ item }}"),
         ([{"a": 1}], {"prompt": "{{ item.b }}"}, "item 0: {{ item.b }} in the prompt failed: AttributeError"),
+        (  # the prompt was "a {'animal': 'fox'} in snow"
+            [{"animal": "fox"}],
+            {"prompt": "a {{item}} in snow"},
+            "item 0: {{ item }} is the whole row (animal); use a field of it, e.g. {{ item.animal }}",
+        ),
         (["ok", "x"], {"steps": 99}, "item 0: --steps must be between"),
         (["ok", {"prompt": "x", "seed": "abc"}], {}, "item 1: seed must be a whole number, got 'abc'"),
         ([3], {}, "item 0 is a int; items are prompts"),

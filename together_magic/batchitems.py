@@ -18,6 +18,7 @@ import io
 import json
 import math
 import os
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,7 @@ ALIASES = {
 }
 EXTRA_HEADERS = "extra_headers"
 """A per-item transport option (as in the Together SDK 2+): sent with the request, not part of it."""
+_WHOLE_ITEM = re.compile(r"\{\{\s*item\s*\}\}")
 _SIZE_FIELDS = ("width", "height", "size", "aspect_ratio")
 
 
@@ -317,6 +319,12 @@ def per_item_options(
     value = entry.value
     fields: Mapping[str, Any] = value if isinstance(value, Item) else {}
     if template and defaults.interpolate and INTERPOLATION.search(template):
+        if isinstance(value, Item) and _WHOLE_ITEM.search(template):  # the row's repr as the prompt
+            example = next((k for k in value if k.isidentifier()), "animal")
+            raise OptionError(
+                f"{entry.where}: {{{{ item }}}} is the whole row ({', '.join(sorted(value))[:80]}); use a "
+                f"field of it, e.g. {{{{ item.{example} }}}}"
+            )
         try:
             prompt = interpolate(template, {**namespace, "item": value})
         except OptionError as exc:
