@@ -21,6 +21,7 @@ from PIL import Image
 
 import together_magic as tm
 from together_magic import metadata, runner
+from together_magic.config import Imagine, set_current
 from together_magic.errors import NotFoundError, OptionError
 from together_magic.offline import shared_backend
 from together_magic.sweeps import Sweep
@@ -378,6 +379,39 @@ def test_ctrl_c_cancels_pending_cells_and_binds_what_finished(
     assert "cancelled" in partial._repr_mimebundle_()[0]["text/html"]
     assert not [t for t in asyncio.all_tasks(get_asyncio_loop()) if not t.done()]
     assert run(ip, "%%imagine --size 256x256 -s 8 --vary steps=1,2\nfox").responses
+
+
+def test_ctrl_c_in_python_sweep_saves_what_finished_and_names_the_drawn_seed(
+    backend_latency: Callable[[float], None], tmp_path: Path
+) -> None:
+    """``s = sweep(...)`` binds nothing when interrupted: its message used to say only "4 done", with the
+    finished cells in the cache under a seed that was drawn and shown nowhere, and ``save=`` wrote none."""
+    config = Imagine(max_concurrency=1, cache_dir=str(tmp_path / "cache"))
+    set_current(config)
+    backend_latency(0.4)
+    timer = threading.Timer(0.7, os.kill, (os.getpid(), signal.SIGINT))  # the second cell is in flight
+    timer.start()
+    try:
+        with pytest.raises(runner.ImagineCancelled) as info:
+            tm.sweep("fox", vary={"steps": [1, 2, 3, 4]}, size="256x256", save=tmp_path / "out")
+    finally:
+        timer.cancel()
+        backend_latency(0.0)
+        set_current(None)
+    found = re.fullmatch(
+        r"sweep interrupted: 1 of 4 cells finished \(saved in (.+); the same call with seed=(\d+) takes them "
+        r"from the cache\), 3 cancelled",
+        info.value.message,
+    )
+    assert found is not None, info.value.message
+    assert sorted(p.suffix for p in (tmp_path / "out").iterdir()) == [".jpg", ".png"]  # the cell, the sheet
+    set_current(config)
+    try:
+        before = requests()
+        again = tm.sweep("fox", vary={"steps": [1, 2, 3, 4]}, size="256x256", seed=int(found.group(2)))
+    finally:
+        set_current(None)
+    assert requests() - before == 3 and again.cells[0].response.cached  # type: ignore[union-attr]
 
 
 def test_python_sweep_matches_the_magic(ip: InteractiveShell, tmp_path: Path) -> None:

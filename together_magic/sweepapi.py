@@ -195,7 +195,14 @@ async def asweep(
         from_path=str(from_path) if from_path is not None else None,
     )
     planned = plan_sweep(options, config=config, vary=vary, where="python")
-    done = await run_sweep(planned, config, source="python")
+    try:
+        done = await run_sweep(planned, config, source="python")
+    except Interrupted:
+        # Nothing is bound by an interrupted call: save what finished (as the magic and the CLI do) and
+        # say how to get it back, with the seed that was drawn for it.
+        if planned.save_dir is not None and planned.responses:
+            save_sweep(planned, planned.save_dir)
+        raise Interrupted(interrupted_message(planned, _again(planned, fields, cache)), planned) from None
     if done.save_dir is not None:
         done.save_errors = save_sweep(done, done.save_dir)
         if done.save_errors:
@@ -204,6 +211,16 @@ async def asweep(
     if failure is not None:
         raise failure
     return done
+
+
+def _again(planned: Sweep, fields: Mapping[str, Any], cache: bool) -> str:
+    """Where an interrupted ``sweep()`` left its finished cells: the cache, reached by the same call."""
+    saved = f"saved in {planned.save_dir}; " if planned.save_dir is not None and planned.saved else ""
+    if not cache:
+        return saved + "cache=False: nothing was kept for a re-run"
+    seeded = fields.get("seed") is not None or any(axis.name == "seed" for axis in planned.axes)
+    how = "the same call" if seeded else f"the same call with seed={planned.options.seed}"
+    return f"{saved}{how} takes them from the cache"
 
 
 def sweep(
