@@ -203,6 +203,11 @@ def test_every_cell_failing_is_one_error_line(ip: InteractiveShell) -> None:
         ),
         ("--vary steps=4 --size 100x100", "UsageError: --size 100x100: width and height must each be"),
         ("--vary steps=4 -n 2", "--n: a sweep makes one image per cell"),
+        (  # the size axis undid the width axis: two cells labelled 512 and 768, one request twice
+            "--vary width=512,768 --vary size=320x320",
+            "--vary: width=512, size=320x320 and width=768, size=320x320 send the same request",
+        ),
+        ("--vary width=512,768 --vary aspect_ratio=1:1,16:9", "send the same request"),
         ("--vary steps=4 --each things", "--vary and --each do not combine"),
         (
             "--vary seed=1..3 --vary steps=1..3 --vary guidance=1..3 --vary size=256x256",

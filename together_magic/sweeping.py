@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import io
+import json
 import math
 import random
 import time
@@ -125,7 +126,22 @@ def plan_sweep(
         for axis, value in zip(axes, values, strict=True):
             cell_options = axis.apply(cell_options, value)
         cells.append(_planned(at, values, _alone(cell_options), axes, options, config, namespace))
+    _refuse_twins(cells, axes)
     return Sweep(options, axes, cells, save=_save_dir(options, config), cost=_total(cells))
+
+
+def _refuse_twins(cells: list[Cell], axes: list[Axis]) -> None:
+    """Two cells that send the same request are a grid whose labels lie: an axis applied later undid an
+    earlier one (``size`` after ``width``, ``aspect_ratio`` after ``size``...)."""
+    seen: dict[str, Cell] = {}
+    for cell in cells:
+        key = json.dumps(cell.request.payload(), sort_keys=True, default=str)
+        first = seen.setdefault(key, cell)
+        if first is not cell:
+            raise OptionError(
+                f"--vary: {describe(axes, first.values)} and {describe(axes, cell.values)} send the same "
+                "request (one axis overrides another, e.g. size after width); vary one of them"
+            )
 
 
 def _alone(options: ImagineOptions) -> ImagineOptions:
