@@ -140,6 +140,11 @@ def test_the_limit_advice_fits_the_front_end() -> None:
     assert "--max-images 100" in refused("seed=1..100", where="cli")
     assert "max_images=100" in refused("seed=1..100", where="python")
     assert "{{ }} needs a notebook namespace" in refused("seed={{ x }}", namespace=None)
+    # --max-images 10**20 (the CLI takes any int): islice refused a stop above sys.maxsize
+    huge = 10**20
+    for values in ([1, 2], range(3), (s for s in (4, 5))):
+        assert make_axis("seed", values, BASE, limit=huge).values[-1] in (2, 2, 5)
+    assert parse_axis("seed=1..3", BASE, namespace={}, limit=huge).values == (1, 2, 3)
 
 
 def test_an_axis_the_model_does_not_take_names_the_models_that_do() -> None:

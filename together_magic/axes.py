@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -233,7 +234,7 @@ def _build(name: str, target: str | None, label: str, values: Any, limit: int, w
     if isinstance(values, str | bytes | Mapping) or not isinstance(values, Iterable):
         values = [values]
     try:
-        taken = list(itertools.islice(iter(values), limit + 1))
+        taken = list(itertools.islice(iter(values), min(limit, sys.maxsize - 1) + 1))  # limit may be huge
     except Exception as exc:  # a generator of the user's that fails half-way
         raise OptionError(f"{label}: reading the values failed: {type(exc).__name__}: {exc}"[:300]) from None
     if len(taken) > limit:
