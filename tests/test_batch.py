@@ -6,6 +6,7 @@ import hashlib
 import html
 import io
 import json
+import os
 import re
 import sqlite3
 from pathlib import Path
@@ -23,6 +24,7 @@ from together_magic.offline import shared_backend
 from together_magic.service import BudgetError
 
 SMALL = {"size": "256x256"}
+KONTEXT = "black-forest-labs/FLUX.1-kontext-pro"
 
 
 def sent() -> int:
@@ -345,3 +347,10 @@ def test_each_thumbnails_hover_is_the_cell_that_makes_that_item_alone(tmp_path: 
             assert pixels(made.image_bytes()[0]) == pixels(item.files[0].read_bytes())
     finally:
         shell.run_line_magic("unload_ext", "together_magic")
+    # An image input the manifest keeps only as "<N characters>" is never offered as code to run.
+    photo = tmp_path / "photo.png"
+    Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3)).save(photo)  # too big to keep inline
+    edits = many([{"prompt": "add snow", "image_url": str(photo)}], tmp_path / "e", model=KONTEXT, seed=2)
+    assert edits.done[0].request["image_url"].endswith(" characters>")
+    page = edits._repr_mimebundle_()[0]["text/html"]
+    assert re.findall(r'<img [^>]*title="([^"]*)"', page) == ["add snow"]

@@ -239,6 +239,8 @@ def _thumbnail(item: BatchItem, path: Path) -> str:
 def _code(item: BatchItem) -> str:
     """The hover of a thumbnail: the ``%%imagine`` cell that makes this item again on its own (model, size
     and every other field the caption has no room for), or its prompt when an uploaded image has no file."""
+    if any(str(v).endswith(" characters>") for v in item.request.values()):  # manifest.shown_request
+        return item.prompt  # an image input the manifest does not hold: no cell would make it again
     try:
         return from_request(item.request).to_cell()
     except (ValueError, TypeError):
