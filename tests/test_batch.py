@@ -111,6 +111,8 @@ def test_dicts_templates_and_per_item_fields(tmp_path: Path) -> None:
 
 
 def test_files_as_items(tmp_path: Path) -> None:
+    keys = {"a fox": 1, "an owl": 2}.keys()  # a Set too, but ordered: not refused like a set
+    assert [it.prompt for it in many(keys, tmp_path / "k").done] == ["a fox", "an owl"]
     (tmp_path / "p.txt").write_text("a fox\n\n  an owl  \n")
     (tmp_path / "p.csv").write_text('prompt,seed,steps\na fox,1,2\n"an owl, at night",2,\n')
     (tmp_path / "p.jsonl").write_text('"a fox"\n{"prompt": "an owl", "seed": 5}\n\n')
@@ -161,6 +163,8 @@ def test_a_dataframe(tmp_path: Path) -> None:
         ("nothing-here.csv", {}, "items: no file"),
         ("notes.md", {}, "not a .txt (one prompt a line), .csv or .jsonl file"),
         ({"prompt": "x"}, {}, "items must be a list of prompts or dicts"),
+        ({"a fox", "an owl"}, {}, "items: a set has no order"),  # each process ordered it its own way
+        (frozenset({"a fox"}), {}, "items: a set has no order"),
         (["ok"], {"colour": "red"}, "generate_many: unknown field 'colour'"),
         (["ok"], {"concurrency": 0}, "--concurrency must be 1 or more"),
         (["ok"], {"rpm": -1}, "--rpm must be more than 0"),

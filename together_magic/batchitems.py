@@ -19,7 +19,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, KeysView, Mapping, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,6 +83,12 @@ def load_items(items: Any) -> list[Entry]:
     if hasattr(items, "to_dict") and hasattr(items, "columns"):  # a pandas DataFrame
         records = items.to_dict("records")
         return _entries(records, lambda i: f"row {i} of the DataFrame")
+    if isinstance(items, Set) and not isinstance(items, KeysView):  # dict keys keep insertion order
+        # str hashes differ per process: a resumed batch would see its items in another order
+        raise OptionError(
+            "items: a set has no order, so a re-run could not tell which item is which; give a list "
+            "(e.g. sorted(items))"
+        )
     if isinstance(items, Mapping | bytes) or not isinstance(items, Iterable):
         raise OptionError(
             "items must be a list of prompts or dicts, a DataFrame or a .txt/.csv/.jsonl path, "
