@@ -6,13 +6,16 @@ import random
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from together_magic import models
 from together_magic.config import Imagine
 from together_magic.errors import OptionError
 from together_magic.metadata import embed
 from together_magic.options import ImagineOptions
+from together_magic.outputs import record_for
 from together_magic.plan import build_plan
+from together_magic.types import ImageChoicesData
 
 from .test_outputs import png
 
@@ -142,3 +145,29 @@ def test_mistakes_are_one_line_naming_the_option(fields: dict[str, object], mess
     with pytest.raises(OptionError) as caught:
         build_plan(options, config=Imagine())
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("model", "flag", "field"),
+    [("black-forest-labs/FLUX.1-kontext-pro", "--image", "image_url"),
+     ("google/flash-image-2.5", "--reference", "reference_images")],
+)  # fmt: skip
+def test_from_a_saved_edit_asks_for_its_input_image_again(
+    tmp_path: Path, model: str, flag: str, field: str
+) -> None:
+    """The file leaves a data: URL input out; --from must not send a text-to-image request in its place."""
+    source = tmp_path / "fox.png"
+    Image.effect_noise((96, 96), 60).convert("RGB").save(source)  # noise: too big to keep inline
+    given = {"image": str(source)} if flag == "--image" else {"references": (str(source),)}
+    edit = build_plan(ImagineOptions(prompt="make it night", model=model, seed=5, **given), config=Imagine())
+    assert edit.request.payload()[field]  # the edit really sent its input
+    saved = tmp_path / "night.png"
+    saved.write_bytes(embed(png(), record_for(ImageChoicesData(index=0, b64_json="x"), edit.request)))
+    with pytest.raises(OptionError) as refused:
+        build_plan(ImagineOptions(from_path=str(saved)), config=Imagine())
+    assert str(refused.value) == (
+        "--from: night.png was made from an uploaded image, which the file does not hold; "
+        f"give it again with {flag} PATH"
+    )
+    again = build_plan(ImagineOptions(from_path=str(saved), **given), config=Imagine())
+    assert again.request.payload() == edit.request.payload()  # the same edit, input and all

@@ -65,6 +65,8 @@ def test_generate_vary_errors_and_exit_codes(tmp_path: Path) -> None:
     cases = [
         (["generate", "fox", "--vary", "stepz=1"], 2, "--vary: unknown axis 'stepz'; did you mean steps?"),
         (["generate", "fox", "--vary", "seed=1..70"], 2, "raise it with --max-images 70"),
+        (["generate", "fox", "--vary", "seed=1..2", "--max-images", "0"], 2, "--max-images must be a whole"),
+        (["generate", "fox", "--vary", "seed=1..2", "--max-images", "-3"], 2, "--max-images must be a whole"),
         (["generate", "fox", "--vary", "seed={{ s }}"], 2, "{{ }} needs a notebook namespace"),
         (
             ["generate", "fox", "--size", "256x256", "--vary", "model=FLUX.1-schnell,acme/gone", *save],

@@ -165,7 +165,9 @@ def _generate(args: argparse.Namespace) -> int:
             raise OptionError("--each: use together-magic batch FILE --out DIR for many images")
         options = options.replace(save=options.save or "images")
         if args.max_images is not None:
-            config.max_sweep_images = max(1, args.max_images)
+            if args.max_images < 1:
+                raise OptionError(f"--max-images must be a whole number of 1 or more, got {args.max_images}")
+            config.max_sweep_images = args.max_images
         if wants_sweep(options):
             return _sweep(plan_sweep(options, config=config, where="cli"), config)
         plan = build_plan(options, config=config)

@@ -26,7 +26,9 @@ from .types import ImageChoicesData, ImageRequest, ImageResponse
 
 __all__ = [
     "SaveReport",
+    "file_payload",
     "file_stem",
+    "omitted_inputs",
     "read_parameters",
     "read_record",
     "record_for",
@@ -58,9 +60,10 @@ class SaveReport:
         return f"{head} ({'; '.join(failed)}){done}"
 
 
-def _payload_for_file(request: ImageRequest | None) -> dict[str, Any]:
+def file_payload(request: ImageRequest | None) -> dict[str, Any]:
+    """A request as a saved file (an image's record, a sheet's cell) carries it: a data: URL of an input
+    image would bloat every file, so it is left out; a URL or a short value is kept."""
     payload = request.payload() if request is not None else {}
-    # A data: URL of a reference image would bloat every file; a URL or short value is kept.
     return {
         k: v
         for k, v in payload.items()
@@ -68,10 +71,24 @@ def _payload_for_file(request: ImageRequest | None) -> dict[str, Any]:
     }
 
 
+def omitted_inputs(request: ImageRequest | None) -> list[str]:
+    """The fields ``file_payload`` leaves out, recorded by name so that ``--from`` asks for the input
+    image again instead of silently sending a text-to-image request in place of an edit."""
+    if request is None:
+        return []
+    return sorted(set(request.payload()) - set(file_payload(request)))
+
+
 def record_for(choice: ImageChoicesData, fallback: ImageRequest | None = None) -> dict[str, Any]:
     """What a saved image carries: the request that makes it alone and its place in that request."""
     own = choice.provenance
-    return {"request": _payload_for_file(own.request or fallback), "index": own.position}
+    request = own.request or fallback
+    omitted = omitted_inputs(request)
+    return {
+        "request": file_payload(request),
+        "index": own.position,
+        **({"omitted": omitted} if omitted else {}),
+    }
 
 
 def file_stem(choice: ImageChoicesData, fallback: ImageRequest | None = None) -> str:

@@ -75,6 +75,7 @@ def merge_from(options: ImagineOptions) -> ImagineOptions:
     if not isinstance(payload, dict):
         raise OptionError(f"--from: {Path(options.from_path).name} holds no generation parameters")
     base = from_request(payload)
+    _need_inputs_again(record.get("omitted"), options)
     given = {
         name: value
         for name, value in vars(options).items()
@@ -83,6 +84,23 @@ def merge_from(options: ImagineOptions) -> ImagineOptions:
     return base.replace(
         **given, display=options.display, cache=options.cache, interpolate=options.interpolate
     )
+
+
+def _need_inputs_again(omitted: Any, options: ImagineOptions) -> None:
+    """A saved edit leaves its input image out of the file (it would double its size): ``--from`` asks
+    for it again rather than send a text-to-image request in the edit's place."""
+    names = {str(n) for n in omitted} if isinstance(omitted, list) else set()
+    flag = None
+    if {"image_url", "image_base64"} & names and options.image is None:
+        flag = "--image"
+    elif "reference_images" in names and not options.references and options.image is None:
+        flag = "--reference"
+    if flag is not None:
+        name = Path(options.from_path or "").name
+        raise OptionError(
+            f"--from: {name} was made from an uploaded image, which the file does not hold; "
+            f"give it again with {flag} PATH"
+        )
 
 
 def _check_range(option: str, value: int | float, low: float, high: float, where: str) -> None:

@@ -31,6 +31,7 @@ from .axes import Axis
 from .axisvalues import ALIASES, value_text
 from .gallery import short_model, shorten
 from .options import ImagineOptions
+from .outputs import file_payload, omitted_inputs
 from .plan import Plan
 from .sheets import Sheet, SheetCell, preview_side, rows_of, sheet_html, sheet_image
 from .types import ImageRequest, ImageResponse
@@ -38,19 +39,9 @@ from .types import ImageRequest, ImageResponse
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["RECORD_VERSION", "Cell", "Sweep", "file_payload"]
+__all__ = ["RECORD_VERSION", "Cell", "Sweep"]
 
 RECORD_VERSION = 1
-_MAX_INLINE = 2048  # a reference image's data URL is not copied into every cell of a sheet's record
-
-
-def file_payload(request: ImageRequest) -> dict[str, Any]:
-    """A request as a saved file carries it: long image inputs (data URLs) left out."""
-    return {
-        k: v
-        for k, v in request.payload().items()
-        if k not in ("image_url", "image_base64", "reference_images") or len(str(v)) < _MAX_INLINE
-    }
 
 
 @dataclass
@@ -327,9 +318,12 @@ class Sweep:
 def _cell_record(cell: Cell) -> dict[str, Any]:
     """A cell in the sheet's record; ``omitted`` names the image inputs left out for their size, which
     ``--from`` takes from the sweep's ``--image``/``--reference`` files (or refuses to guess)."""
-    kept = file_payload(cell.request)
-    omitted = sorted(set(cell.request.payload()) - set(kept))
-    return {"at": list(cell.at), "request": kept, **({"omitted": omitted} if omitted else {})}
+    omitted = omitted_inputs(cell.request)
+    return {
+        "at": list(cell.at),
+        "request": file_payload(cell.request),
+        **({"omitted": omitted} if omitted else {}),
+    }
 
 
 def cell_order(axes: Sequence[Axis]) -> list[tuple[int, ...]]:
