@@ -79,6 +79,9 @@ def test_since_takes_dates_and_refuses_nonsense() -> None:
     assert parse_since("2026-11-20") is not None and parse_since("today") is not None
     with pytest.raises(OptionError, match="--since must be a date"):
         parse_since("last tuesday")
+    # Real dates the platform cannot turn into a local timestamp are still dates, not "nonsense".
+    assert parse_since("0001-01-01") == 0.0  # "everything": nothing was made before 1970
+    assert parse_since("20261120") == parse_since("2026-11-20")
 
 
 def test_the_cli_lists_the_same_history(tmp_path: Path) -> None:
