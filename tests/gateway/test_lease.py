@@ -86,7 +86,7 @@ def test_a_killed_worker_frees_the_students_images_and_the_single_flight_after_t
 
 
 def test_a_live_worker_keeps_its_slow_request_reserved_past_the_lease(tmp_path: Path) -> None:
-    slow = Server(["--require-key", SENTINEL, "--latency", "2.5"])
+    slow = Server(["--require-key", SENTINEL, "--latency", "5"])
     try:
         settings = GatewaySettings(upstream=slow.base_url, data=tmp_path / "class")
         roster = Roster(settings.data)
@@ -96,13 +96,13 @@ def test_a_live_worker_keeps_its_slow_request_reserved_past_the_lease(tmp_path: 
 
         async def run() -> tuple[object, int]:
             gateway = GatewayCore(settings, SENTINEL)
-            gateway.policy = dataclasses.replace(gateway.policy, lease=0.6)  # renewed every 0.1 s
+            gateway.policy = dataclasses.replace(gateway.policy, lease=1.2)  # renewed every 0.2 s
             raw = body(9)
             request = gateway.admit(who, raw, parse_job(raw), base_url="http://x", request_id="gw-1")
             task = asyncio.create_task(gateway.generate(request))
             try:
                 await asyncio.to_thread(_wait_for_hold, roster)
-                await asyncio.sleep(1.5)  # well past the lease: only renewal keeps the claim alive
+                await asyncio.sleep(2.5)  # two leases: only renewal keeps the claim alive
                 verdict = roster.store.write(
                     lambda c: ledger.claim(c, request.ask, gateway.policy, time.time())
                 )
