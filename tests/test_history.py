@@ -79,6 +79,9 @@ def test_since_takes_dates_and_refuses_nonsense() -> None:
     assert parse_since("2026-11-20") is not None and parse_since("today") is not None
     with pytest.raises(OptionError, match="--since must be a date"):
         parse_since("last tuesday")
+    # Real dates the platform cannot turn into a local timestamp are still dates, not "nonsense".
+    assert parse_since("0001-01-01") == 0.0  # "everything": nothing was made before 1970
+    assert parse_since("20261120") == parse_since("2026-11-20")
 
 
 def test_the_cli_lists_the_same_history(tmp_path: Path) -> None:
@@ -192,3 +195,20 @@ def test_saved_paths_join_the_history(ip: InteractiveShell, tmp_path: Path) -> N
         (str(out / "a-heron-in-the-reeds-s30.jpg"),),
         (str(out / "a-heron-in-the-reeds-s31.jpg"),),
     ]
+
+
+def test_history_off_records_only_what_the_cache_needs(ip: InteractiveShell, tmp_path: Path) -> None:
+    """``%config Imagine.history = False``: an unseeded cell (never a cache hit) leaves no row and no file;
+    a seeded one keeps only its cache entry (README: "records only what the cache needs")."""
+    ip.run_line_magic("config", "Imagine.history = False")
+    try:
+        assert ip.run_cell("%%imagine -n 2 --size 256x256\nan unseeded secret fox").success
+        settings = tm_config.current()
+        assert len(history(config=settings)) == 0
+        images = tmp_path / "store" / "images"
+        assert not images.exists() or not any(images.iterdir())
+        assert ip.run_cell("%%imagine --seed 4 --size 256x256\na seeded owl").success
+        (kept,) = history(config=settings)
+        assert kept.generation.cache_key is not None and "owl" in (kept.generation.prompt or "")
+    finally:
+        ip.run_line_magic("config", "Imagine.history = True")

@@ -72,12 +72,16 @@ def parse_since(text: str | None, *, now: float | None = None) -> float | None:
     if match:
         return current - float(match.group(1)) * _UNITS[match.group(2).lower()]
     try:
-        return dt.datetime.fromisoformat(text.strip()).timestamp()
+        moment = dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise OptionError(
             f"--since must be a date (2026-11-20), a time (2026-11-20T14:00), today, yesterday or an age "
             f"such as 3h or 2d; got {text[:40]!r}"
         ) from None
+    try:
+        return moment.timestamp()
+    except (ValueError, OverflowError, OSError):  # a real date before the epoch (or past 9999 locally)
+        return 0.0 if moment.year < 1970 else float("inf")
 
 
 @dataclass(frozen=True)

@@ -120,13 +120,16 @@ async def generate(
     check_budget(plan, config, cost)
     limit = asyncio.Semaphore(max(1, config.max_concurrency))
     recorded: list[int | None] = [None] * len(plan.parts)  # store rows, so saved paths can join them
+    chosen_seed = plan.options.seed is not None
 
     async def send(index: int) -> None:
         part_started = time.perf_counter()
         async with limit:
             response = await _verified(await client.images.send(plan.parts[index]))
         results[index] = response
-        if store is not None and (keys[index] is not None or config.history):
+        # History off keeps only what the cache can answer again: requests whose seed the user chose (a
+        # seed drawn for this run is never asked for again by re-running the cell).
+        if store is not None and (config.history or (keys[index] is not None and chosen_seed)):
             record = generation_of(
                 response,
                 request=plan.parts[index],

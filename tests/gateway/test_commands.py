@@ -4,6 +4,7 @@ the token shown once and stored only as a digest, safe defaults when the gateway
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import socket
 import sqlite3
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from together_magic.cli import main
-from together_magic.gateway.roster import Roster
+from together_magic.gateway.roster import Roster, parse_expiry
 from together_magic.gateway.settings import GatewaySettings, default_data_dir
 from together_magic.offline.server import _listen, _resolve
 
@@ -76,6 +77,8 @@ def test_add_list_revoke_teacher(tmp_path: Path, capsys: pytest.CaptureFixture[s
         (["class", "add", "x", "--budget", "nan"], "--budget: must be dollars"),
         (["class", "add", "x", "--expires", "next week"], "--expires: 'next week' is not a date"),
         (["class", "add", "x", "--expires", "2001-01-01"], "--expires: 2001-01-01 is already past"),
+        (["class", "add", "x", "--expires", "9999-12-31"], "--expires: 9999-12-31 is too far"),
+        (["class", "add", "x", "--expires", "2026-02-30"], "--expires: '2026-02-30' is not a date"),
         (["class", "add", " ", "--images", "1"], "NAME: give 1 to 40 printable characters"),
         (["class", "add", "a\tb"], "NAME: give 1 to 40"),
         (["class", "add"], "the following arguments are required: NAME"),
@@ -146,3 +149,11 @@ def test_loopback_by_default_and_silent(upstream: Server, start_gateway: Any) ->
     gw: Gateway = start_gateway("--upstream", upstream.base_url)
     text = gw.log.read_text()
     assert f"serving on http://127.0.0.1:{gw.port} " in text and "warning" not in text
+
+
+@pytest.mark.parametrize("form", ["20301123", "2030-W47-6", "2030W476", " 2030-11-23 "])
+def test_every_iso_date_form_lasts_to_the_end_of_that_day(form: str) -> None:
+    end = dt.datetime(2030, 11, 24).astimezone().timestamp()  # local midnight after 2030-11-23
+    assert parse_expiry("2030-11-23") == end
+    assert parse_expiry(form) == end  # not its first minute: "20301123" once meant 2030-11-23 00:00
+    assert parse_expiry("2030-11-23T12:00") < end  # a time, when given, is taken as it is

@@ -169,6 +169,10 @@ def test_hostile_requests(gateway: Gateway) -> None:
     assert httpx.get(f"{gateway.root}{GENERATIONS}", timeout=10).status_code == 405
     assert httpx.get(f"{gateway.root}/nowhere", timeout=10).status_code == 404
     assert httpx.delete(f"{gateway.root}/v1/models", timeout=10).status_code == 405
+    for method, path in [("POST", "/v1/chat/completions"), ("OPTIONS", "/v1/embeddings"), ("PUT", "/x")]:
+        other = httpx.request(method, f"{gateway.root}{path}", headers=bearer(token), timeout=10)
+        message = other.json()["error"]["message"]  # not "use GET": there is nothing to GET there
+        assert other.status_code == 404 and f"{method} {path}" in message and "images only" in message
     for path in ("/shrt/nothing-0", "/shrt/-0", "/shrt/x-99999", "/shrt/", "/class/image/abc/0"):
         assert httpx.get(f"{gateway.root}{path}", timeout=10).status_code in (401, 404), path
     models = httpx.get(f"{gateway.root}/v1/models", timeout=10).json()

@@ -83,8 +83,8 @@ def test_reservations_count_until_settled_or_released_and_expire_when_stale(tmp_
     r.store.write(lambda c: ledger.release(c, first))
     third = claim(r, Ask(sid, 1, 0))
     assert isinstance(third, Grant)
-    # A worker that died holding it: after STALE_SECONDS its reservation no longer counts.
-    later = time.time() + ledger.STALE_SECONDS + 1
+    # A worker that died holding it: one lease after its last renewal, its reservation no longer counts.
+    later = time.time() + ledger.LEASE_SECONDS + 1
     assert isinstance(claim(r, Ask(sid, 1, 0), now=later), Grant)
     refused = claim(r, Ask(sid, 2, 0), now=later)
     assert isinstance(refused, Refused)

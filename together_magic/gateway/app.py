@@ -44,6 +44,8 @@ log = logging.getLogger("together_magic.gateway")
 
 GENERATIONS = ("/v1/images/generations", "/images/generations")
 SERVICE = "together-magic classroom gateway"
+_READ_ONLY = ("/", "/v1/models", "/models")
+"""Paths answered to GET (and ``/shrt/...`` images): another method there is a 405, another path a 404."""
 
 
 def _request_id() -> str:
@@ -106,6 +108,14 @@ class GatewayApp:
             secure = scope.get("scheme") == "https"
             reply = await self.wall.handle(method, path, query, headers, receive, secure)
             return unread(reply, headers)
+        if not (path in _READ_ONLY or path.startswith("/shrt/")):
+            err = OfflineAPIError(
+                404,
+                f"Unknown endpoint {method[:20]} {path[:200]}: this class gateway serves images only "
+                f"(POST {GENERATIONS[0]}).",
+                code="not_found",
+            )
+            return unread(Gateway.error(rid, err), headers)
         if method not in ("GET", "HEAD"):
             err = OfflineAPIError(
                 405, f"Method {method[:20]} not allowed: use GET.", headers={"allow": "GET"}
@@ -116,10 +126,7 @@ class GatewayApp:
             return await self.wall.image("token", token, position, teacher=False)
         if path in ("/v1/models", "/models"):
             return json_reply(200, [_model(spec) for spec in MODELS.values()])
-        if path == "/":
-            return json_reply(200, {"service": SERVICE, "endpoint": GENERATIONS[0], "wall": "/class"})
-        err = OfflineAPIError(404, f"Unknown endpoint GET {path[:200]}.", code="not_found")
-        return Gateway.error(rid, err)
+        return json_reply(200, {"service": SERVICE, "endpoint": GENERATIONS[0], "wall": "/class"})
 
     async def _generations(
         self, scope: Scope, method: str, headers: dict[str, str], receive: Receive, rid: str

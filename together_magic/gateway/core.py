@@ -88,12 +88,17 @@ class Gateway:
         )
         self._recorded = 0
         self._down_until = 0.0
+        self._held: set[int] = set()
+        """Reservations of this worker's requests on their way upstream, renewed by ``_renewer``."""
+        self._renewer: asyncio.Task[None] | None = None
 
     @property
     def endpoint(self) -> str:
         return OFFLINE if self.upstream is None else self.upstream.endpoint
 
     async def aclose(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
         if self.upstream is not None:
             await self.upstream.aclose()
         self.store.close()
@@ -146,6 +151,28 @@ class Gateway:
                 return self.error(req.request_id, _refusal(verdict))
 
     async def _forward(self, req: _Request, grant: Grant) -> Reply:
+        self._held.add(grant.reservation)
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew())
+        try:
+            return await self._send(req, grant)
+        finally:
+            self._held.discard(grant.reservation)
+
+    async def _renew(self) -> None:
+        """Keep this worker's reservations alive while any is held, so only a dead worker's expire."""
+        while self._held:
+            await asyncio.sleep(self.policy.lease / 6)
+            held = tuple(self._held)
+            if not held:
+                return
+            try:
+                renew = partial(ledger.renew, reservations=held, now=time.time())
+                await asyncio.to_thread(self.store.write, renew)
+            except StoreError as exc:
+                log.warning("together-magic gateway: could not renew reservations: %s", exc)
+
+    async def _send(self, req: _Request, grant: Grant) -> Reply:
         wait = grant.send_at - time.time()
         if wait > 0:
             await asyncio.sleep(wait)

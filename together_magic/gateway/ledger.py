@@ -6,8 +6,10 @@ last image of a student, both send the identical request upstream, or both take 
 
 The life of an upstream request: :func:`claim` (checks the student, the single-flight table, the student's
 and the class's limits and the pace, then reserves) -> the upstream call -> :func:`settle` (the
-reservation becomes usage and a wall row) or :func:`release` (nothing is charged). A worker killed in
-between leaves a reservation that :data:`STALE_SECONDS` later stops counting.
+reservation becomes usage and a wall row) or :func:`release` (nothing is charged). While the call is on
+its way, its worker renews the reservation (:func:`renew`) every few seconds; a worker killed in between stops
+renewing, and :data:`LEASE_SECONDS` later its reservation and its single-flight claim stop counting (the
+student's images come back, identical requests stop waiting for an answer that will never come).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from .roster import Denied, judge
 from .roster import dollars as _dollars
 
 __all__ = [
+    "LEASE_SECONDS",
     "MAX_PACE_WAIT",
     "PACE_WINDOW",
     "STALE_SECONDS",
@@ -36,12 +39,16 @@ __all__ = [
     "claim",
     "free",
     "release",
+    "renew",
     "settle",
 ]
 
 STALE_SECONDS = 900.0
-"""A reservation or single-flight claim older than this belonged to a worker that died: it stops counting.
-Well above the longest a request can take upstream (60 s read timeout, two retries, the pace wait)."""
+"""The longest a request waits for an identical one on its way upstream before asking for itself; well
+above the longest a request can take upstream (60 s read timeout, two retries, the pace wait)."""
+LEASE_SECONDS = 30.0
+"""A reservation not renewed for this long belonged to a worker that died: it stops counting, and so does
+its single-flight claim. A live worker renews every ``lease / 6`` seconds (see :attr:`Policy.lease`)."""
 PACE_WINDOW = 61.0
 """The pace's rolling window: the upstream's minute plus a second, so late sends never crowd its window."""
 MAX_PACE_WAIT = 20.0
@@ -64,6 +71,8 @@ class Policy:
     """Upstream requests per rolling :data:`PACE_WINDOW`."""
     class_micros: int | None = None
     max_wait: float = MAX_PACE_WAIT
+    lease: float = LEASE_SECONDS
+    """Seconds a reservation lives without being renewed (:func:`renew`)."""
 
 
 @dataclass(frozen=True)
@@ -184,8 +193,10 @@ def claim(
     if isinstance(who, Denied):
         return Refused(401, who.message, "invalid_api_key", "auth")
     conn.execute("UPDATE gateway_students SET last_seen = ? WHERE id = ?", (now, ask.student))
-    conn.execute("DELETE FROM gateway_reservations WHERE created < ?", (now - STALE_SECONDS,))
-    conn.execute("DELETE FROM gateway_inflight WHERE started < ?", (now - STALE_SECONDS,))
+    conn.execute("DELETE FROM gateway_reservations WHERE created < ?", (now - policy.lease,))
+    conn.execute(
+        "DELETE FROM gateway_inflight WHERE reservation NOT IN (SELECT id FROM gateway_reservations)"
+    )
     if ask.key is not None:
         if (
             check_cache
@@ -240,6 +251,12 @@ def settle(conn: sqlite3.Connection, grant: Grant, ask: Ask, entry: WallEntry, n
     conn.execute("DELETE FROM gateway_reservations WHERE id = ?", (grant.reservation,))
     conn.execute("DELETE FROM gateway_inflight WHERE reservation = ?", (grant.reservation,))
     return _wall(conn, entry, now)
+
+
+def renew(conn: sqlite3.Connection, reservations: tuple[int, ...], now: float) -> None:
+    """This worker's requests are still on their way: their reservations live another lease."""
+    marks = ",".join("?" * len(reservations))
+    conn.execute(f"UPDATE gateway_reservations SET created = ? WHERE id IN ({marks})", (now, *reservations))
 
 
 def release(conn: sqlite3.Connection, grant: Grant) -> None:

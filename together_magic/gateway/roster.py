@@ -100,22 +100,33 @@ class Usage:
 
 
 def parse_expiry(text: str, *, now: float | None = None) -> float:
-    """``--expires``: a date (valid to the end of that day, local time) or an ISO date and time."""
+    """``--expires``: a date in any ISO form (``2026-11-23``, ``20261123``, ``2026-W48-1``: valid to the end
+    of that day, local time) or an ISO date and time (local unless it names its zone). It must be
+    showable as a local time too (``class list``, a student's refusal), so year 9999 is refused here."""
     value = text.strip()
     try:
-        if len(value) == 10:
+        try:
             day = dt.date.fromisoformat(value)
-            moment = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).astimezone()
-        else:
+        except ValueError:
             moment = dt.datetime.fromisoformat(value)
             if moment.tzinfo is None:
                 moment = moment.astimezone()
+        else:
+            moment = dt.datetime.combine(day + dt.timedelta(days=1), dt.time()).astimezone()
     except ValueError:
         raise OptionError(
             f"--expires: {text!r} is not a date; give YYYY-MM-DD (valid to the end of that day) "
             "or YYYY-MM-DDTHH:MM"
         ) from None
-    when = moment.timestamp()
+    except OverflowError:  # the day after 9999-12-31
+        moment = None
+    try:
+        if moment is None:
+            raise OverflowError
+        when = moment.timestamp()
+        dt.datetime.fromtimestamp(when)
+    except (ValueError, OverflowError, OSError):
+        raise OptionError(f"--expires: {value} is too far in the future; give a date before 9999") from None
     if when <= (time.time() if now is None else now):
         raise OptionError(f"--expires: {value} is already past")
     return when
