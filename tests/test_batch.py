@@ -319,6 +319,9 @@ def test_batch_images_are_in_the_history_each_reproducible_alone(
     unrecorded = Imagine(cache_dir=str(tmp_path / "off"), cache_size_mb=0)  # 0 turns recording off
     tm.generate_many(["a drum"], out=tmp_path / "drum", config=unrecorded, **SMALL)
     assert len(tm.history(config=unrecorded)) == 0
+    private = Imagine(cache_dir=str(tmp_path / "private"), history=False)  # its seeds are drawn: no rows
+    tm.generate_many(["a secret harp"], out=tmp_path / "harp", config=private, seed=5, **SMALL)
+    assert len(tm.history(config=private)) == 0
 
 
 def test_preset_sizes_work_per_item_and_as_defaults_like_in_the_magic(tmp_path: Path) -> None:

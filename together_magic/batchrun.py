@@ -311,9 +311,11 @@ class Runner:
     ) -> None:
         """Into the local store (history and cache), after the files: a store that cannot be written
         costs the batch nothing; it is said once per run, not once per image."""
-        key = cache_key(job.request, self.client.base_url)
-        if self._store is None or (key is None and not self.config.history):
+        # History off records nothing of a batch: its seeds are drawn for it (the manifest, not the store,
+        # is what re-runs it), so keeping them "for the cache" would keep every prompt anyway.
+        if self._store is None or not self.config.history:
             return
+        key = cache_key(job.request, self.client.base_url)
         record = generation_of(
             response,
             request=job.request,
