@@ -359,12 +359,20 @@ def test_eviction_repair_and_clear_never_touch_a_file_the_store_did_not_write(
         folder = Path(root)
         hexname = hashlib.sha256(b"old cache entry").hexdigest()
         planted = {
-            "data.json": b"{}", "package.json": b"{\"name\": \"x\"}", "results.json": b"[1]",
-            f"{hexname}.json": b"{\"data\": []}", "notes.txt": b"mine",
-            f"images/{hexname}.json": b"{}", f"images/{hexname}.jpg.bak": b"bak",
-            f"images/{hexname[:63]}.png": b"x", f"images/{hexname.upper()}.png": b"x",
-            "images/holiday.jpg": image_bytes(7, "JPEG"), f"images/.{hexname}.tmp": b"no random part",
-        }  # fmt: skip
+            "data.json": b"{}",
+            "package.json": b'{"name": "x"}',
+            "results.json": b"[1]",
+            f"{hexname}.json": b'{"data": []}',
+            "notes.txt": b"mine",
+            f"images/{hexname}.json": b"{}",
+            f"images/{hexname}.jpg.bak": b"bak",
+            f"images/{hexname[:63]}.png": b"x",
+            f"images/{hexname.upper()}.png": b"x",
+            "images/holiday.jpg": image_bytes(7, "JPEG"),
+            f"images/.{hexname}.tmp": b"no random part",
+            f"images/{hexname}.png": image_bytes(8, "PNG"),
+            f"images/{hexname}.jpg": b"named by its hash",
+        }  # fmt: skip  (the last two: a user's content-addressed dataset, named like the store's files)
         planted.update({name: name.encode("utf-8", "surrogateescape") for name in top})
         planted.update({f"images/{n}": b"in images" for n in inside if not OWN.match(n)})
         for name, content in planted.items():
@@ -586,15 +594,20 @@ def test_repair_drops_rows_whose_file_vanished_and_old_orphans_only(tmp_path: Pa
         lost_image.images[0].path.unlink()
         young = store.images / f"{hashlib.sha256(b'young').hexdigest()}.png"
         old = store.images / f"{hashlib.sha256(b'old').hexdigest()}.png"
+        stranger = store.images / f"{hashlib.sha256(b'a user dataset').hexdigest()}.png"
         tmp = store.images / f".{hashlib.sha256(b'tmp').hexdigest()}.abc123xy.tmp"
-        for path in (young, old, tmp):
+        for path in (young, old, stranger, tmp):
             path.write_bytes(b"orphan")
-        for path in (old, tmp):
-            os.utime(path, (time.time() - 120, time.time() - 120))
+        then = time.time() - 120
+        for path in (old, stranger, tmp):
+            os.utime(path, (then, then))
+        with sqlite3.connect(store.database) as db:  # what a writer killed before its commit leaves behind
+            db.executemany("INSERT INTO intents VALUES (?, ?)", [(young.name, time.time()), (old.name, then)])
         report = store.repair()
         assert report == (1, 2)
         assert store.get(lost) is None and store.get(kept) is not None
         assert young.exists() and not old.exists() and not tmp.exists()
+        assert stranger.read_bytes() == b"orphan"  # hash-named but never written by the store: not an orphan
 
 
 def test_an_entry_without_images_is_never_cached(store: Store) -> None:

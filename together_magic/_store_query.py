@@ -142,9 +142,11 @@ def reap(conn: sqlite3.Connection, folder: Path) -> int:
 def sweep(conn: sqlite3.Connection, folder: Path, grace: float, fts: bool) -> tuple[int, int]:
     """Drop rows whose file is missing or the wrong size; unlink orphans older than ``grace``.
 
-    Orphans are the store's own names only (``<sha256>.<ext>`` with no row, ``.<sha256>.*.tmp``); a
-    younger file may belong to a writer between writing it and committing, so it is left alone (and that
-    writer re-checks its files under this same lock anyway). Returns (rows removed, files removed).
+    Orphans are files the store itself set out to write (a ``<sha256>.<ext>`` named in ``intents`` with no
+    row) and its own temporaries (``.<sha256>.*.tmp``): a hash-named file it has no record of writing is
+    somebody else's and stays. A younger file may belong to a writer between writing it and committing, so
+    it is left alone (and that writer re-checks its files under this same lock anyway). Returns (rows
+    removed, files removed).
     """
     blobs = {sha: (name, size) for sha, name, size in conn.execute("SELECT sha256, name, size FROM blobs")}
     missing = []
@@ -168,13 +170,14 @@ def sweep(conn: sqlite3.Connection, folder: Path, grace: float, fts: bool) -> tu
         blobs.pop(sha, None)
     files = 0
     cutoff = time.time() - grace
+    intended = {name for (name,) in conn.execute("SELECT name FROM intents WHERE at <= ?", (cutoff,))}
     try:
         entries = list(os.scandir(folder))
     except OSError:
         entries = []
     for entry in entries:
         blob, tmp = BLOB_NAME.match(entry.name), TMP_NAME.match(entry.name)
-        if (blob is not None and blob[1] not in blobs) or tmp is not None:
+        if (blob is not None and blob[1] not in blobs and entry.name in intended) or tmp is not None:
             try:
                 info = entry.stat(follow_symlinks=False)
                 if not stat.S_ISDIR(info.st_mode) and info.st_mtime <= cutoff:
@@ -182,5 +185,6 @@ def sweep(conn: sqlite3.Connection, folder: Path, grace: float, fts: bool) -> tu
                     files += 1
             except OSError:
                 pass
+    conn.execute("DELETE FROM intents WHERE at <= ?", (cutoff,))  # written and committed, or never written
     conn.execute("DELETE FROM sessions WHERE heartbeat < ?", (cutoff,))
     return len(ids), files + reap(conn, folder)

@@ -79,7 +79,13 @@ CREATE TABLE IF NOT EXISTS schema_versions (component TEXT PRIMARY KEY, version 
     WITHOUT ROWID;
 """
 
-MIGRATIONS: list[Migration] = [_V1]
+_V2 = """
+-- image files a writer is about to write: the orphan sweep removes only these (and its own temporaries),
+-- never a file it has no record of writing, such as a user's hash-named image in a shared folder
+CREATE TABLE IF NOT EXISTS intents (name TEXT PRIMARY KEY, at REAL NOT NULL) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[Migration] = [_V1, _V2]
 
 FTS_TABLE = "generations_fts"
 _FTS_DDL = f"CREATE VIRTUAL TABLE {FTS_TABLE} USING fts5(prompt, negative_prompt, tokenize='trigram')"

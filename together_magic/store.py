@@ -107,6 +107,13 @@ class Store(Database):
         prepared = [prepare(gen, memo) for gen in gens]
         blobs = {sha: blob for p in prepared for sha, blob in p.blobs.items()}
         self._announce()
+        if blobs:  # committed before any file exists, so a crash in between leaves a file the sweep may take
+            now = time.time()
+            self._transact(
+                lambda c: c.executemany(
+                    "INSERT OR REPLACE INTO intents VALUES (?, ?)", [(n, now) for n, _ in blobs.values()]
+                )
+            )
         try:
             self.images.mkdir(parents=True, exist_ok=True)
             for sha, (name, data) in blobs.items():
@@ -121,6 +128,7 @@ class Store(Database):
                     if not path.is_file() or path.stat().st_size != len(data):
                         write_blob(self.images, name, data, sha)  # an orphan sweep or reap took it meanwhile
                     conn.execute("INSERT INTO blobs VALUES (?, ?, ?)", (sha, name, len(data)))
+                conn.execute("DELETE FROM intents WHERE name = ?", (name,))
             ids = []
             marks = ", ".join("?" * len(GENERATION_COLUMNS.split(",")))
             for p in prepared:
