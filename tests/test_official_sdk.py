@@ -199,3 +199,30 @@ def test_sdk_sees_typed_errors(start_server: Callable[..., Server], request: pyt
     wrong = sdk(srv, request, api_key="wrong")
     with pytest.raises(together.AuthenticationError):
         wrong.images.generate(prompt="x", model=MODEL)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "upsampled_by_default"),
+    [
+        # Together's 2026 docs: prompt_upsampling "(FLUX.2, default true)"; the FLUX.1 models that take it
+        # rewrite the prompt only when asked.
+        ("black-forest-labs/FLUX.2-pro", True),
+        ("black-forest-labs/FLUX.2-dev", True),
+        ("black-forest-labs/FLUX.2-flex", True),
+        ("black-forest-labs/FLUX.1.1-pro", False),
+        ("black-forest-labs/FLUX.1-kontext-pro", False),
+    ],
+)
+def test_prompt_upsampling_left_out_is_the_models_documented_default(
+    model_id: str, upsampled_by_default: bool, shared_sdk: together.Together
+) -> None:
+    def picture(**upsampling: bool) -> str:
+        response = shared_sdk.images.generate(
+            prompt="a lake at dawn", model=model_id, seed=11, width=512, height=512,
+            response_format="base64", extra_body=upsampling,
+        )  # fmt: skip
+        return response.data[0].b64_json  # type: ignore[union-attr]
+
+    left_out, on, off = picture(), picture(prompt_upsampling=True), picture(prompt_upsampling=False)
+    assert on != off
+    assert left_out == (on if upsampled_by_default else off)
