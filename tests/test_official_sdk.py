@@ -226,3 +226,26 @@ def test_prompt_upsampling_left_out_is_the_models_documented_default(
     left_out, on, off = picture(), picture(prompt_upsampling=True), picture(prompt_upsampling=False)
     assert on != off
     assert left_out == (on if upsampled_by_default else off)
+
+
+def test_every_exception_users_catch_from_the_sdk_exists_here_alike() -> None:
+    """Code moving from ``together`` to ``together_magic`` keeps its ``except`` clauses: same names, same
+    statuses, same family tree (``APITimeoutError`` is an ``APIConnectionError``, and so on)."""
+    import together_magic as tm
+
+    theirs = {
+        name: cls
+        for name in together.__all__
+        if isinstance(cls := getattr(together, name), type) and issubclass(cls, together.APIError)
+    }
+    assert len(theirs) >= 13
+    missing = sorted(name for name in theirs if not hasattr(tm, name))
+    assert not missing, f"the SDK's {missing} cannot be caught from together_magic"
+    for name, cls in theirs.items():
+        ours = getattr(tm, name)
+        assert issubclass(ours, tm.APIError), name
+        status = cls.__dict__.get("status_code")
+        if isinstance(status, int):
+            assert ours.status_code == status, name
+        for other_name, other in theirs.items():
+            assert issubclass(ours, getattr(tm, other_name)) == issubclass(cls, other), (name, other_name)
