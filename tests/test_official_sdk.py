@@ -249,3 +249,19 @@ def test_every_exception_users_catch_from_the_sdk_exists_here_alike() -> None:
             assert ours.status_code == status, name
         for other_name, other in theirs.items():
             assert issubclass(ours, getattr(tm, other_name)) == issubclass(cls, other), (name, other_name)
+
+
+def test_a_base_url_with_v1_gets_a_404_that_says_to_use_the_bare_host(
+    server: Server, request: pytest.FixtureRequest
+) -> None:
+    """SDK 2.x+ adds /v1 itself, so ``TOGETHER_BASE_URL=.../v1`` (SDK 1.x's form) calls /v1/v1/...: the answer
+    must say what to change, for POSTs and GETs alike."""
+    doubled = together.Together(api_key="k", base_url=server.base_url, max_retries=0)  # ends in /v1
+    request.addfinalizer(doubled.close)
+    with pytest.raises(together.NotFoundError) as info:
+        doubled.images.generate(prompt="x", model=MODEL)
+    assert "set TOGETHER_BASE_URL to the bare host" in str(info.value)
+    answer = httpx.get(server.base_url + "/v1/models", timeout=10)
+    assert answer.status_code == 404 and "bare host" in answer.json()["error"]["message"]
+    elsewhere = httpx.post(root(server) + "/v2/images/generations", json={}, timeout=10)
+    assert elsewhere.status_code == 404 and "bare host" not in elsewhere.text
