@@ -28,6 +28,7 @@ __all__ = [
     "GUIDANCE_RANGE",
     "IMAGE_INPUTS",
     "INPUTS",
+    "MAX_REFERENCE_BYTES",
     "MODELS",
     "N_RANGE",
     "PRICES_AS_OF",
@@ -55,6 +56,8 @@ GUIDANCE_RANGE = (0.0, 30.0)
 DEFAULT_GUIDANCE = 3.5
 DEFAULT_SIZE = (1024, 1024)
 PROMPT_MAX = 10_000
+MAX_REFERENCE_BYTES = 20_000_000
+"""Together accepts reference images (``image_url``, each of ``reference_images``) up to 20 MB."""
 MAX_LORAS = 2
 """The most ``image_loras`` any model takes (the per-model figure is ``Limits.loras``)."""
 LORA_SCALE_RANGE = (0.0, 2.0)

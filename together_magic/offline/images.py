@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..models import IMAGE_INPUTS, ModelSpec
+from ..models import IMAGE_INPUTS, MAX_REFERENCE_BYTES, ModelSpec
 from .apierror import OfflineAPIError, invalid
 
 if TYPE_CHECKING:
@@ -33,9 +33,6 @@ __all__ = [
     "decode",
     "image_inputs",
 ]
-
-MAX_REFERENCE_BYTES = 20_000_000
-"""One reference image, decoded (image_url, image_base64 or an item of reference_images)."""
 
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 """What a reference may be; never EPS and friends, which Pillow hands to external programs."""
