@@ -265,3 +265,58 @@ def test_a_base_url_with_v1_gets_a_404_that_says_to_use_the_bare_host(
     assert answer.status_code == 404 and "bare host" in answer.json()["error"]["message"]
     elsewhere = httpx.post(root(server) + "/v2/images/generations", json={}, timeout=10)
     assert elsewhere.status_code == 404 and "bare host" not in elsewhere.text
+
+
+@pytest.mark.parametrize("ours_name", ["Images", "AsyncImages"])
+def test_generate_takes_every_keyword_of_the_sdk_by_name(ours_name: str) -> None:
+    """Each keyword of the SDK's ``images.generate`` is a keyword-only parameter of ours too (so editors and
+    type checkers see them), not given means not sent, and the answer has every field of the SDK's."""
+    import inspect
+
+    from together_magic import client as ours_module
+    from together_magic.types import ImageChoicesData, ImageResponse
+
+    sdk_cls = together.resources.images.ImagesResource
+    if ours_name == "AsyncImages":
+        sdk_cls = together.resources.images.AsyncImagesResource
+    theirs = inspect.signature(sdk_cls.generate).parameters
+    ours = inspect.signature(getattr(ours_module, ours_name).generate).parameters
+    for name, parameter in theirs.items():
+        if name == "self":
+            continue
+        assert name in ours and ours[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+        required = parameter.default is inspect.Parameter.empty
+        assert (ours[name].default is inspect.Parameter.empty) == required, name
+        if not required and name != "n":  # n=1 is sent, as the API's default: the same request
+            assert ours[name].default in (None, ours_module.NOT_GIVEN), name
+    data = together.types.ImageFile.model_fields
+    assert set(data) <= set(ImageResponse.model_fields)
+    for item in (together.types.ImageDataB64, together.types.ImageDataURL):
+        assert set(item.model_fields) <= set(ImageChoicesData.model_fields)
+
+
+def test_generate_sends_the_sdk_keywords_it_is_given_and_nothing_else(
+    server: Server, shared_sdk: together.Together
+) -> None:
+    """The same call through the SDK and through our client makes the same picture (what reaches the
+    server is the same request); an iterable of LoRAs (a generator, as the SDK allows) is sent as a list."""
+    import together_magic as tm
+
+    call: dict[str, Any] = {
+        "prompt": "a lake",
+        "model": "black-forest-labs/FLUX.2-dev",
+        "width": 512,
+        "height": 512,
+        "seed": 4,
+        "steps": 20,
+        "output_format": "png",
+        "response_format": "base64",
+        "reference_images": (png_data_url((0, 0, 200)),),
+        "disable_safety_checker": True,
+    }
+    theirs = shared_sdk.images.generate(**call, image_loras=({"path": "a/b", "scale": 0.5} for _ in range(1)))
+    with tm.Together(base_url=root(server), max_retries=0) as ours_client:
+        ours = ours_client.images.generate(
+            **call, image_loras=({"path": "a/b", "scale": 0.5} for _ in range(1))
+        )
+    assert ours.data is not None and ours.data[0].b64_json == theirs.data[0].b64_json  # type: ignore[union-attr]
