@@ -172,3 +172,16 @@ async def test_per_call_timeout_none_lifts_the_limit_as_in_the_sdk(
     finally:
         backend.options = saved
     assert len(response) == 1 and response.data is not None and response.data[0].type == "b64_json"
+
+
+def test_reference_images_as_one_string_reaches_the_server_as_sent(recorded: tuple[str, Recorder]) -> None:
+    """A sequence of references is sent as a list, but a lone string is not split into characters: the
+    server sees the string and answers that it wants a list."""
+    from together_magic.errors import BadRequestError
+
+    base, recorder = recorded
+    one = "data:image/png;base64,AAAA"
+    with Together(base_url=base, max_retries=0) as client, pytest.raises(BadRequestError) as caught:
+        client.images.generate(prompt="x", model="black-forest-labs/FLUX.2-dev", reference_images=one)
+    assert recorder.seen[-1]["body"]["reference_images"] == one
+    assert "must be a list" in caught.value.message

@@ -231,8 +231,8 @@ def _from_call(call: dict[str, Any]) -> tuple[ImageRequest, dict[str, Any]]:
     fields = {k: v for k, v in call.items() if k not in ("self", "kwargs")}
     if fields["timeout"] is NOT_GIVEN:
         del fields["timeout"]
-    if fields["reference_images"] is not None:
-        fields["reference_images"] = list(fields["reference_images"])
+    if fields["reference_images"] is not None and not isinstance(fields["reference_images"], str):
+        fields["reference_images"] = list(fields["reference_images"])  # a str is sent as is: the API says no
     if fields["image_loras"] is not None:  # any iterable of mappings, as the SDK takes: JSON wants a list
         fields["image_loras"] = [dict(lora) for lora in fields["image_loras"]]
     return build_request({**fields, **call["kwargs"]})
