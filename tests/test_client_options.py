@@ -143,3 +143,45 @@ async def test_rate_limit_headers_are_exposed(recorded: tuple[str, Recorder]) ->
         f"{base}/v1/images/generations", json={"prompt": "x", "model": MODEL, "width": 256, "height": 256}
     )
     assert raw.json()["data"][0]["type"] == "url"  # every item says what it carries
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_per_call_timeout_none_lifts_the_limit_as_in_the_sdk(
+    kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SDK 2+: ``timeout=None`` on a call means no limit for that call (not the client's own timeout)."""
+    monkeypatch.setenv("TOGETHER_BASE_URL", "offline")
+    from together_magic.offline import shared_backend
+
+    backend = shared_backend()
+    saved = backend.options
+    backend.options = BackendOptions(latency=0.5)
+    call = {"prompt": "x", "model": MODEL, "width": 256, "height": 256}
+    try:
+        if kind == "sync":
+            with Together(max_retries=0, timeout=0.2, announce_offline=False) as client:
+                with pytest.raises(APITimeoutError):
+                    client.images.generate(**call)  # the client's 0.2 s fires...
+                response = client.images.generate(**call, timeout=None)  # ...and None lifts it
+        else:
+            async with AsyncTogether(max_retries=0, timeout=0.2, announce_offline=False) as aclient:
+                with pytest.raises(APITimeoutError):
+                    await aclient.images.generate(**call)
+                response = await aclient.images.generate(**call, timeout=None)
+    finally:
+        backend.options = saved
+    assert len(response) == 1 and response.data is not None and response.data[0].type == "b64_json"
+
+
+def test_reference_images_as_one_string_reaches_the_server_as_sent(recorded: tuple[str, Recorder]) -> None:
+    """A sequence of references is sent as a list, but a lone string is not split into characters: the
+    server sees the string and answers that it wants a list."""
+    from together_magic.errors import BadRequestError
+
+    base, recorder = recorded
+    one = "data:image/png;base64,AAAA"
+    with Together(base_url=base, max_retries=0) as client, pytest.raises(BadRequestError) as caught:
+        client.images.generate(prompt="x", model="black-forest-labs/FLUX.2-dev", reference_images=one)
+    assert recorder.seen[-1]["body"]["reference_images"] == one
+    assert "must be a list" in caught.value.message

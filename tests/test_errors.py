@@ -23,6 +23,7 @@ def body(message: str, type_: str | None = None, code: str | None = None, param:
         (402, e.PaymentRequiredError),
         (403, e.PermissionDeniedError),
         (404, e.NotFoundError),
+        (409, e.ConflictError),
         (422, e.UnprocessableEntityError),
         (429, e.RateLimitError),
         (500, e.InternalServerError),

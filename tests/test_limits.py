@@ -116,3 +116,37 @@ def test_image_inputs_refused_alike(client: Together, spec: models.ModelSpec) ->
             continue  # --image goes to reference_images for such models
         assert "take" in magic_error(spec, options[field]), (spec.id, field)
         assert backend_error(client, spec, **{field: values[field]}) == f"Unsupported use of '{field}'"
+
+
+def _distinctive_limits() -> dict[int, str]:
+    """Every number of the catalogue's public constants that is too specific to be a coincidence elsewhere."""
+    found: dict[int, str] = {}
+    for name in models.__all__:
+        value = getattr(models, name)
+        numbers = value if isinstance(value, tuple) else (value,)
+        for number in numbers:
+            if type(number) is int and number >= 10_000:
+                found[number] = name
+    return found
+
+
+def test_no_module_retypes_a_catalogue_number() -> None:
+    """A limit written out again drifts (``MAX_REFERENCE_BYTES`` lived in references.py and offline/images.py
+    both): every module must import it from models.py instead."""
+    import ast
+    from pathlib import Path
+
+    import together_magic
+
+    limits = _distinctive_limits()
+    assert {"PROMPT_MAX", "SEED_RANGE", "MAX_REFERENCE_BYTES"} <= set(limits.values())
+    package = Path(together_magic.__file__).parent
+    retyped = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "models.py" and path.parent == package:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and type(node.value) is int and node.value in limits:
+                where = f"{path.relative_to(package)}:{node.lineno}"
+                retyped.append(f"{where} re-types {limits[node.value]} ({node.value})")
+    assert not retyped, retyped

@@ -199,3 +199,124 @@ def test_sdk_sees_typed_errors(start_server: Callable[..., Server], request: pyt
     wrong = sdk(srv, request, api_key="wrong")
     with pytest.raises(together.AuthenticationError):
         wrong.images.generate(prompt="x", model=MODEL)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "upsampled_by_default"),
+    [
+        # Together's 2026 docs: prompt_upsampling "(FLUX.2, default true)"; the FLUX.1 models that take it
+        # rewrite the prompt only when asked.
+        ("black-forest-labs/FLUX.2-pro", True),
+        ("black-forest-labs/FLUX.2-dev", True),
+        ("black-forest-labs/FLUX.2-flex", True),
+        ("black-forest-labs/FLUX.1.1-pro", False),
+        ("black-forest-labs/FLUX.1-kontext-pro", False),
+    ],
+)
+def test_prompt_upsampling_left_out_is_the_models_documented_default(
+    model_id: str, upsampled_by_default: bool, shared_sdk: together.Together
+) -> None:
+    def picture(**upsampling: bool) -> str:
+        response = shared_sdk.images.generate(
+            prompt="a lake at dawn", model=model_id, seed=11, width=512, height=512,
+            response_format="base64", extra_body=upsampling,
+        )  # fmt: skip
+        return response.data[0].b64_json  # type: ignore[union-attr]
+
+    left_out, on, off = picture(), picture(prompt_upsampling=True), picture(prompt_upsampling=False)
+    assert on != off
+    assert left_out == (on if upsampled_by_default else off)
+
+
+def test_every_exception_users_catch_from_the_sdk_exists_here_alike() -> None:
+    """Code moving from ``together`` to ``together_magic`` keeps its ``except`` clauses: same names, same
+    statuses, same family tree (``APITimeoutError`` is an ``APIConnectionError``, and so on)."""
+    import together_magic as tm
+
+    theirs = {
+        name: cls
+        for name in together.__all__
+        if isinstance(cls := getattr(together, name), type) and issubclass(cls, together.APIError)
+    }
+    assert len(theirs) >= 13
+    missing = sorted(name for name in theirs if not hasattr(tm, name))
+    assert not missing, f"the SDK's {missing} cannot be caught from together_magic"
+    for name, cls in theirs.items():
+        ours = getattr(tm, name)
+        assert issubclass(ours, tm.APIError), name
+        status = cls.__dict__.get("status_code")
+        if isinstance(status, int):
+            assert ours.status_code == status, name
+        for other_name, other in theirs.items():
+            assert issubclass(ours, getattr(tm, other_name)) == issubclass(cls, other), (name, other_name)
+
+
+def test_a_base_url_with_v1_gets_a_404_that_says_to_use_the_bare_host(
+    server: Server, request: pytest.FixtureRequest
+) -> None:
+    """SDK 2.x+ adds /v1 itself, so ``TOGETHER_BASE_URL=.../v1`` (SDK 1.x's form) calls /v1/v1/...: the answer
+    must say what to change, for POSTs and GETs alike."""
+    doubled = together.Together(api_key="k", base_url=server.base_url, max_retries=0)  # ends in /v1
+    request.addfinalizer(doubled.close)
+    with pytest.raises(together.NotFoundError) as info:
+        doubled.images.generate(prompt="x", model=MODEL)
+    assert "set TOGETHER_BASE_URL to the bare host" in str(info.value)
+    answer = httpx.get(server.base_url + "/v1/models", timeout=10)
+    assert answer.status_code == 404 and "bare host" in answer.json()["error"]["message"]
+    elsewhere = httpx.post(root(server) + "/v2/images/generations", json={}, timeout=10)
+    assert elsewhere.status_code == 404 and "bare host" not in elsewhere.text
+
+
+@pytest.mark.parametrize("ours_name", ["Images", "AsyncImages"])
+def test_generate_takes_every_keyword_of_the_sdk_by_name(ours_name: str) -> None:
+    """Each keyword of the SDK's ``images.generate`` is a keyword-only parameter of ours too (so editors and
+    type checkers see them), not given means not sent, and the answer has every field of the SDK's."""
+    import inspect
+
+    from together_magic import client as ours_module
+    from together_magic.types import ImageChoicesData, ImageResponse
+
+    sdk_cls = together.resources.images.ImagesResource
+    if ours_name == "AsyncImages":
+        sdk_cls = together.resources.images.AsyncImagesResource
+    theirs = inspect.signature(sdk_cls.generate).parameters
+    ours = inspect.signature(getattr(ours_module, ours_name).generate).parameters
+    for name, parameter in theirs.items():
+        if name == "self":
+            continue
+        assert name in ours and ours[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+        required = parameter.default is inspect.Parameter.empty
+        assert (ours[name].default is inspect.Parameter.empty) == required, name
+        if not required and name != "n":  # n=1 is sent, as the API's default: the same request
+            assert ours[name].default in (None, ours_module.NOT_GIVEN), name
+    data = together.types.ImageFile.model_fields
+    assert set(data) <= set(ImageResponse.model_fields)
+    for item in (together.types.ImageDataB64, together.types.ImageDataURL):
+        assert set(item.model_fields) <= set(ImageChoicesData.model_fields)
+
+
+def test_generate_sends_the_sdk_keywords_it_is_given_and_nothing_else(
+    server: Server, shared_sdk: together.Together
+) -> None:
+    """The same call through the SDK and through our client makes the same picture (what reaches the
+    server is the same request); an iterable of LoRAs (a generator, as the SDK allows) is sent as a list."""
+    import together_magic as tm
+
+    call: dict[str, Any] = {
+        "prompt": "a lake",
+        "model": "black-forest-labs/FLUX.2-dev",
+        "width": 512,
+        "height": 512,
+        "seed": 4,
+        "steps": 20,
+        "output_format": "png",
+        "response_format": "base64",
+        "reference_images": (png_data_url((0, 0, 200)),),
+        "disable_safety_checker": True,
+    }
+    theirs = shared_sdk.images.generate(**call, image_loras=({"path": "a/b", "scale": 0.5} for _ in range(1)))
+    with tm.Together(base_url=root(server), max_retries=0) as ours_client:
+        ours = ours_client.images.generate(
+            **call, image_loras=({"path": "a/b", "scale": 0.5} for _ in range(1))
+        )
+    assert ours.data is not None and ours.data[0].b64_json == theirs.data[0].b64_json  # type: ignore[union-attr]

@@ -196,8 +196,11 @@ class BaseClient:
         call: dict[str, Any] = {"json": request.payload(), "headers": headers}
         if options.get("extra_query"):
             call["params"] = dict(options["extra_query"])
-        if options.get("timeout") is not None:
-            call["timeout"] = _timeout(options["timeout"])
+        if "timeout" in options:
+            # As in the SDK 2+: a per-call ``timeout=None`` means no limit for this call (a slow model),
+            # not the client's default; leave the keyword out for that.
+            given = options["timeout"]
+            call["timeout"] = httpx.Timeout(None) if given is None else _timeout(given)
         return call
 
     def _before_request(self) -> None:
@@ -211,9 +214,8 @@ class BaseClient:
         if isinstance(exc, httpx.TimeoutException):
             name = _TIMEOUT_NAMES.get(type(exc), "read")
             value = getattr(timeout, name)
-            error = APITimeoutError(
-                f"no answer from {public_url(self.base_url)} within the {value:g} s {name} timeout"
-            )
+            within = f"the {value:g} s {name} timeout" if value is not None else f"its {name} timeout"
+            error = APITimeoutError(f"no answer from {public_url(self.base_url)} within {within}")
             error.timeout_name = name
             return error
         detail = redact(f"{type(exc).__name__}: {exc}", self._settings.api_key)

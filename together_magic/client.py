@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 import httpx
 
@@ -34,7 +34,15 @@ from .offline import shared_backend
 from .offline.transport import AsyncOfflineTransport, OfflineTransport
 from .types import ImageRequest, ImageResponse
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "AsyncTogether", "Together", "resolve_settings"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_TIMEOUT",
+    "NOT_GIVEN",
+    "AsyncTogether",
+    "NotGiven",
+    "Together",
+    "resolve_settings",
+]
 
 
 def _offline_transport(kind: str) -> Any:
@@ -200,10 +208,34 @@ def build_request(fields: dict[str, Any]) -> tuple[ImageRequest, dict[str, Any]]
     ``response_format`` defaults to base64 (the images stay in the response; URLs expire).
     """
     options = {name: fields.pop(name) for name in _OPTIONS if name in fields}
+    if options.get("timeout", 0) is NOT_GIVEN:
+        del options["timeout"]
     body = {k: v for k, v in fields.items() if v is not None or k in ("prompt", "model")}
     body.setdefault("response_format", "base64")  # keeps the caller's order of fields in the payload
     body.update(options.get("extra_body") or {})
     return ImageRequest(**body), options
+
+
+class NotGiven:
+    """The SDK's "argument not given" marker, for ``timeout``, where None means "no limit"."""
+
+    def __repr__(self) -> str:
+        return "NOT_GIVEN"
+
+
+NOT_GIVEN = NotGiven()
+
+
+def _from_call(call: dict[str, Any]) -> tuple[ImageRequest, dict[str, Any]]:
+    """``generate``'s arguments (its ``locals()``) -> the request and the per-call options."""
+    fields = {k: v for k, v in call.items() if k not in ("self", "kwargs")}
+    if fields["timeout"] is NOT_GIVEN:
+        del fields["timeout"]
+    if fields["reference_images"] is not None and not isinstance(fields["reference_images"], str):
+        fields["reference_images"] = list(fields["reference_images"])  # a str is sent as is: the API says no
+    if fields["image_loras"] is not None:  # any iterable of mappings, as the SDK takes: JSON wants a list
+        fields["image_loras"] = [dict(lora) for lora in fields["image_loras"]]
+    return build_request({**fields, **call["kwargs"]})
 
 
 class Images:
@@ -220,16 +252,28 @@ class Images:
         height: int | None = None,
         width: int | None = None,
         negative_prompt: str | None = None,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
+        image_url: str | None = None,
+        reference_images: Sequence[str] | None = None,
+        image_loras: Iterable[Mapping[str, Any]] | None = None,
+        output_format: Literal["jpeg", "png"] | None = None,
+        response_format: Literal["base64", "url"] | None = None,
+        disable_safety_checker: bool | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, object] | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
         **kwargs: Any,
     ) -> ImageResponse:
-        """Generate ``n`` images; extra keywords (``steps``, ``guidance_scale``, ...) go into the body.
+        """Generate ``n`` images: the Together SDK's keywords (None: not sent); any other keyword
+        (``guidance``, ``aspect_ratio``, ``prompt_upsampling``...) also goes into the body.
 
         ``extra_headers``, ``extra_query``, ``extra_body`` and ``timeout`` are per-call options, as in the
-        Together SDK 2+. Unlike the raw API (URLs by default) this asks for base64 unless
-        ``response_format`` is given, so the images live in the response and survive URL expiry.
+        Together SDK 2+ (``timeout=None``: no limit for this call). Unlike the raw API (URLs by default) this
+        asks for base64 unless ``response_format`` is given, so the images survive URL expiry.
         """
-        fields = dict(prompt=prompt, model=model, seed=seed, n=n, height=height, width=width)
-        request, options = build_request({**fields, "negative_prompt": negative_prompt, **kwargs})
+        request, options = _from_call(locals())
         return self._client._send(request, options)
 
     def send(self, request: ImageRequest, **options: Any) -> ImageResponse:
@@ -251,11 +295,22 @@ class AsyncImages:
         height: int | None = None,
         width: int | None = None,
         negative_prompt: str | None = None,
+        steps: int | None = None,
+        guidance_scale: float | None = None,
+        image_url: str | None = None,
+        reference_images: Sequence[str] | None = None,
+        image_loras: Iterable[Mapping[str, Any]] | None = None,
+        output_format: Literal["jpeg", "png"] | None = None,
+        response_format: Literal["base64", "url"] | None = None,
+        disable_safety_checker: bool | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+        extra_query: Mapping[str, object] | None = None,
+        extra_body: Mapping[str, object] | None = None,
+        timeout: float | httpx.Timeout | NotGiven | None = NOT_GIVEN,
         **kwargs: Any,
     ) -> ImageResponse:
         """The same as ``Together().images.generate``, awaited."""
-        fields = dict(prompt=prompt, model=model, seed=seed, n=n, height=height, width=width)
-        request, options = build_request({**fields, "negative_prompt": negative_prompt, **kwargs})
+        request, options = _from_call(locals())
         return await self._client._send(request, options)
 
     async def send(self, request: ImageRequest, **options: Any) -> ImageResponse:

@@ -12,6 +12,7 @@ TogetherError
  │         ├── PaymentRequiredError       402
  │         ├── PermissionDeniedError      403
  │         ├── NotFoundError              404
+ │         ├── ConflictError              409
  │         ├── UnprocessableEntityError   422 (the safety checker fired)
  │         ├── RateLimitError             429
  │         └── InternalServerError        >= 500
@@ -40,6 +41,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "ConflictError",
     "ImageDataError",
     "InternalServerError",
     "NotFoundError",
@@ -187,6 +189,12 @@ class NotFoundError(APIStatusError):
     status_code = 404
 
 
+class ConflictError(APIStatusError):
+    """409: retried like a 5xx (the SDK's "lock timeout"); this class is what is left after the retries."""
+
+    status_code = 409
+
+
 class UnprocessableEntityError(APIStatusError):
     status_code = 422
 
@@ -205,6 +213,7 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
     402: PaymentRequiredError,
     403: PermissionDeniedError,
     404: NotFoundError,
+    409: ConflictError,
     422: UnprocessableEntityError,
     429: RateLimitError,
 }

@@ -28,6 +28,7 @@ __all__ = [
     "GUIDANCE_RANGE",
     "IMAGE_INPUTS",
     "INPUTS",
+    "MAX_REFERENCE_BYTES",
     "MODELS",
     "N_RANGE",
     "PRICES_AS_OF",
@@ -55,6 +56,8 @@ GUIDANCE_RANGE = (0.0, 30.0)
 DEFAULT_GUIDANCE = 3.5
 DEFAULT_SIZE = (1024, 1024)
 PROMPT_MAX = 10_000
+MAX_REFERENCE_BYTES = 20_000_000
+"""Together accepts reference images (``image_url``, each of ``reference_images``) up to 20 MB."""
 MAX_LORAS = 2
 """The most ``image_loras`` any model takes (the per-model figure is ``Limits.loras``)."""
 LORA_SCALE_RANGE = (0.0, 2.0)
@@ -110,6 +113,8 @@ class Limits(NamedTuple):
     seed: tuple[int, int] = SEED_RANGE
     loras: int = 0
     """How many ``image_loras`` it takes (0: none)."""
+    upsample: bool = False
+    """What the model does when a request leaves ``prompt_upsampling`` out (FLUX.2: true, per Together)."""
 
 
 class ModelSpec(NamedTuple):
@@ -162,6 +167,9 @@ _F1 = "steps guidance_scale output_format"  # FLUX.1-style inputs
 _F2 = "output_format prompt_upsampling reference_images"  # FLUX.2-style inputs
 _OPEN = "steps guidance_scale negative_prompt output_format"  # open diffusion models
 _F2_SIZE = "512-2048/16"
+_UPSAMPLED_BY_DEFAULT = frozenset({f"{_BFL}/FLUX.2-pro", f"{_BFL}/FLUX.2-dev", f"{_BFL}/FLUX.2-flex"})
+"""Together documents ``prompt_upsampling`` as default true for FLUX.2; the other models that take it
+(FLUX1.1 [pro], Kontext) leave the prompt alone unless asked."""
 
 # One row per model: id, display name, maker, optional inputs, price ($/MP "mp" or $/image "img"),
 # default steps (and the step range when it is not 1-50), sizes "min-max/multiple" ("" = 256-1920/8),
@@ -245,6 +253,7 @@ def _spec(row: tuple[str, str, str, str, float, str, int | None, str, str, int, 
         steps=_range(steps, (1, 50)) if "steps" in taken else None,
         default_steps=default_steps,
         loras=loras,
+        upsample=model_id in _UPSAMPLED_BY_DEFAULT,
     )
     cost = Price(per_mp=price) if unit == "mp" else Price(per_image=price)
     return ModelSpec(model_id, name, maker, taken, limits, cost, legacy)

@@ -15,12 +15,10 @@ from typing import Any
 
 from .errors import OptionError
 from .files import ImageFileError, read_image_file
+from .models import MAX_REFERENCE_BYTES
 from .types import ImageChoicesData, ImageResponse, sniff_format
 
 __all__ = ["MAX_REFERENCE_BYTES", "data_url", "resolve"]
-
-MAX_REFERENCE_BYTES = 20_000_000
-"""Together accepts reference images up to 20 MB."""
 
 
 def data_url(data: bytes, option: str) -> str:
@@ -28,7 +26,8 @@ def data_url(data: bytes, option: str) -> str:
     if fmt is None:
         raise OptionError(f"{option}: that is not a JPEG, PNG, WebP or GIF image")
     if len(data) > MAX_REFERENCE_BYTES:
-        raise OptionError(f"{option}: the image is {len(data) / 1e6:.1f} MB; at most 20 MB is accepted")
+        most = MAX_REFERENCE_BYTES / 1e6
+        raise OptionError(f"{option}: the image is {len(data) / 1e6:.1f} MB; at most {most:g} MB is accepted")
     return f"data:image/{fmt};base64,{base64.b64encode(data).decode('ascii')}"
 
 

@@ -205,6 +205,24 @@ def test_any_2026_body_is_2xx_or_a_together_4xx(hostile_server: Send, body: dict
     check(hostile_server(content), body)
 
 
+def test_a_flood_of_tiny_references_is_refused_at_once(hostile_server: Send) -> None:
+    """20,000 one-pixel references are a 1.5 MB body, each image a header parse and a decode: they held a
+    worker for 22 s. The list is refused by its length before any image is looked at; a full list renders."""
+    import time
+
+    pixel = b64(png_bytes((1, 1), (0, 0, 0)))
+    body = {**OK, "model": FLUX2_DEV, "width": 512, "height": 512, "response_format": "base64"}
+    started = time.perf_counter()
+    flood = hostile_server(json.dumps({**body, "reference_images": [pixel] * 20_000}).encode())
+    assert time.perf_counter() - started < 2.0
+    assert flood.status_code == 400 and flood.json()["error"]["param"] == "reference_images"
+    from together_magic.offline.images import MAX_REFERENCES
+
+    assert f"at most {MAX_REFERENCES} images" in flood.json()["error"]["message"]
+    full = hostile_server(json.dumps({**body, "reference_images": [pixel] * MAX_REFERENCES}).encode())
+    assert full.status_code == 200, full.text[:300]
+
+
 def test_hostile_counts(offline_figures: Callable[[str], None]) -> None:
     """Runs after the tests above in this module: reports what was sent and how it was answered."""
     assert sum(_COUNTS.values()) >= 2 * len(HOSTILE) + 300

@@ -105,6 +105,17 @@ def _too_large() -> OfflineAPIError:
     )
 
 
+def _unknown_endpoint(method: str, path: str) -> OfflineAPIError:
+    message = f"Unknown endpoint {_echo(method)} {_echo(path)}."
+    if path.startswith("/v1/v1/"):
+        # The commonest setup mistake: TOGETHER_BASE_URL=.../v1 with the together SDK 2.x+, which adds /v1.
+        message += (
+            " The base URL ends in /v1 and the client added /v1 again: set TOGETHER_BASE_URL to the bare "
+            "host (e.g. http://127.0.0.1:8000), which every client accepts."
+        )
+    return OfflineAPIError(404, message, code="not_found")
+
+
 class OfflineBackend:
     """Thread-safe: uvicorn's worker threads and several in-process clients may share one backend."""
 
@@ -263,7 +274,7 @@ class OfflineBackend:
                 405, f"Method {_echo(method)} not allowed: use GET.", headers={"allow": "GET, HEAD"}
             )
         else:
-            err = OfflineAPIError(404, f"Unknown endpoint {_echo(method)} {_echo(path)}.", code="not_found")
+            err = _unknown_endpoint(method, path)
         return self._count(error_reply(request_id, err), {"x-request-id": request_id})
 
     def _tag(self, request_id: str, reply: Reply) -> Reply:
@@ -302,7 +313,7 @@ class OfflineBackend:
             return self._tag(
                 request_id, json_reply(200, {"service": RENDERER_NOTICE, "endpoint": GENERATIONS})
             )
-        err = OfflineAPIError(404, f"Unknown endpoint GET {_echo(path)}.", code="not_found")
+        err = _unknown_endpoint("GET", path)
         return self._tag(request_id, error_reply(request_id, err))
 
     def _check_key(self, headers: Mapping[str, str]) -> OfflineAPIError | None:

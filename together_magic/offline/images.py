@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..models import IMAGE_INPUTS, ModelSpec
+from ..models import IMAGE_INPUTS, MAX_REFERENCE_BYTES, ModelSpec
 from .apierror import OfflineAPIError, invalid
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMATS",
+    "MAX_REFERENCES",
     "MAX_REFERENCE_BYTES",
     "MAX_REFERENCE_PIXELS",
     "MAX_REQUEST_PIXELS",
@@ -34,9 +35,6 @@ __all__ = [
     "image_inputs",
 ]
 
-MAX_REFERENCE_BYTES = 20_000_000
-"""One reference image, decoded (image_url, image_base64 or an item of reference_images)."""
-
 FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
 """What a reference may be; never EPS and friends, which Pillow hands to external programs."""
 MAX_REFERENCE_PIXELS = 40_000_000
@@ -44,6 +42,10 @@ MAX_REFERENCE_PIXELS = 40_000_000
 MAX_REQUEST_PIXELS = 3 * MAX_REFERENCE_PIXELS
 """All the images of one request together: a solid 40 MP PNG is 40 kB, so without this a 32 MiB body could
 ask for hundreds of full decodes."""
+MAX_REFERENCES = 16
+"""Images in one ``reference_images`` list. Each costs a header parse and a decode (about 1 ms even for a
+1-pixel PNG), so without a count a 1.5 MB body of 20,000 tiny images held a worker for 22 s. Together
+documents no count; the models that take the list are documented with fewer (FLUX.2, Gemini)."""
 THUMBNAIL = (512, 512)
 """References are blended at the renderer's working resolution (at most 448 px): nothing larger is kept."""
 
@@ -101,6 +103,11 @@ def image_inputs(body: dict[str, Any], spec: ModelSpec) -> tuple[References, Ref
                 "reference_images",
                 "reference_images must be a list of strings: data: URLs, base64 image data or URLs this "
                 "backend returned.",
+            )
+        if len(refs) > MAX_REFERENCES:
+            raise invalid(
+                "reference_images",
+                f"reference_images may hold at most {MAX_REFERENCES} images, got {len(refs)}.",
             )
         references = [_reference(r, "reference_images") for r in refs]
     return tuple(edits), tuple(references)

@@ -262,5 +262,5 @@ def parse_job(body: Any) -> Job:
         edits=edits,
         references=references,
         loras=loras,
-        upsample=bool(upsample) and spec.takes("prompt_upsampling"),
+        upsample=(spec.limits.upsample if upsample is None else upsample) and spec.takes("prompt_upsampling"),
     )
