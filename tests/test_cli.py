@@ -45,7 +45,7 @@ def test_info_never_prints_the_key() -> None:
     result = run("info", env={"TOGETHER_API_KEY": key})
     assert result.returncode == 0
     assert key not in result.stdout + result.stderr
-    assert "api key: set" in result.stdout and "api.together.xyz" in result.stdout
+    assert "api key: set" in result.stdout and "api.together.ai" in result.stdout
     assert "Imagine.model = " in result.stdout
     offline = run("info")
     assert "offline" in offline.stdout and "api key: not set" in offline.stdout

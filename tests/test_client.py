@@ -534,7 +534,7 @@ def test_a_blank_base_url_is_unset_whatever_its_whitespace(
     monkeypatch.setenv("TOGETHER_BASE_URL", blank)
     assert tm.Together().offline  # no key: the offline backend, as with no TOGETHER_BASE_URL at all
     monkeypatch.setenv("TOGETHER_API_KEY", SENTINEL)
-    assert tm.Together().base_url == "https://api.together.xyz/v1"
+    assert tm.Together().base_url == "https://api.together.ai/v1"
 
 
 def test_fail_rate_server_with_retries_mostly_succeeds(start_server: Callable[..., Server]) -> None:

@@ -175,3 +175,21 @@ async def test_load_settings_from_a_decompression_bomb_is_one_line(shell: Intera
     upload(panel.load_settings, bomb_png(), "bomb.png")
     assert panel.status.value.count("⚠") == 1 and "bomb.png" in panel.status.value
     assert panel.prompt.value == "a red fox in a snowy forest"  # the form is untouched
+
+
+async def test_upsampling_box_starts_at_the_models_default_and_unticking_it_is_sent(
+    shell: InteractiveShell,
+) -> None:
+    """FLUX.2 upsamples unless told not to (Together's default); FLUX1.1 [pro] only when asked. The box shows
+    the model's default, and a box that differs from it is sent explicitly, in both directions."""
+    panel = make(shell)
+    takers = [s for s in models.MODELS.values() if s.takes("prompt_upsampling")]
+    assert {s.limits.upsample for s in takers} == {True, False}  # both kinds are in the catalogue
+    for spec in takers:
+        panel.model.value = spec.id
+        assert panel.upsample.value is spec.limits.upsample, spec.id
+        assert panel.options().upsample is None  # the default: nothing sent, as the raw API
+        panel.upsample.value = not spec.limits.upsample
+        assert panel.options().upsample is (not spec.limits.upsample), spec.id
+        sent = panel.options().to_line()
+        assert ("--no-upsample" if spec.limits.upsample else "--upsample") in sent, sent

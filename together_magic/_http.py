@@ -48,7 +48,8 @@ __all__ = [
 
 log = logging.getLogger("together_magic")
 
-DEFAULT_BASE_URL = "https://api.together.xyz/v1"
+# The Together SDK 2+/3 default (api.together.xyz, the 1.x default, still answers).
+DEFAULT_BASE_URL = "https://api.together.ai/v1"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 DEFAULT_MAX_RETRIES = 2
 OFFLINE = "offline"

@@ -1,10 +1,6 @@
-"""The panel's form: two columns, and only the controls the chosen model takes, with that model's ranges.
-
-Every range and default comes from the catalogue (``models``): choosing a model shows or hides steps,
-guidance, negative prompt, the image input, aspect ratio, LoRAs and prompt upsampling, and sets the bounds
-of size, steps and image count. A reference image has one source of truth (``_reference``), and its label
-says where it came from, so the controls never disagree with what Generate will send. The form becomes an
-``ImagineOptions``, exactly what the magic parses a line into.
+"""The panel's form: two columns, only the controls the chosen model takes, with that model's ranges and
+defaults from the catalogue (``models``). A reference image has one source of truth (``_reference``), so the
+controls never disagree with what Generate sends. The form becomes an ``ImagineOptions``, as the magic's line.
 """
 
 from __future__ import annotations
@@ -185,11 +181,11 @@ class PanelForm:
         self.preset.observe(self._on_preset, names="value")
         self.width.observe(self._on_size, names="value")
         self.height.observe(self._on_size, names="value")
-        self.model.observe(lambda _: self._apply_model(), names="value")
+        self.model.observe(self._on_model, names="value")
         self.dice.on_click(lambda _: self._new_seed())
         self.upload.observe(self._on_upload, names="value")
         self.clear_reference.on_click(lambda _: self.set_reference(None))
-        self._apply_model()
+        self._on_model()
         return w.GridBox([left, right], layout=FORM_GRID)
 
     # ------------------------------------------------------------------------------ reading the form
@@ -200,7 +196,7 @@ class PanelForm:
         """The form as options (what "copy as code" and Generate both start from)."""
         spec = self.spec()
         takes: Callable[[str], bool] = spec.takes if spec else (lambda field: True)
-        ratio = self.aspect_ratio()
+        ratio, up = self.aspect_ratio(), spec is not None and spec.limits.upsample  # up: sent if not this
         loras = tuple(
             parse_lora(item) for item in self.loras.value.split(",") if item.strip() and self._lora_visible()
         )
@@ -217,7 +213,7 @@ class PanelForm:
             negative=(self.negative.value.strip() or None) if takes("negative_prompt") else None,
             image=self._reference,
             loras=loras,
-            upsample=True if takes("prompt_upsampling") and self.upsample.value else None,
+            upsample=None if self.upsample.value == up or not takes("prompt_upsampling") else not up,
             interpolate=False,
         )
 
@@ -248,6 +244,10 @@ class PanelForm:
         )
 
     # ------------------------------------------------------------------------------ the chosen model
+    def _on_model(self, _: Any = None) -> None:
+        self.upsample.value = (spec := self.spec()) is not None and spec.limits.upsample  # its default
+        self._apply_model()
+
     def _apply_model(self) -> None:
         spec = self.spec()
         limits = spec.limits if spec else models.Limits()

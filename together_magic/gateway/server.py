@@ -88,7 +88,7 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
         "--upstream",
         metavar="URL",
         help="forward image requests to this Together-compatible endpoint with the key in TOGETHER_API_KEY "
-        "(e.g. https://api.together.xyz, or offline); students use class tokens",
+        "(e.g. https://api.together.ai, or offline); students use class tokens",
     )
     group.add_argument(
         "--workers", type=_whole(1, 64), default=None, metavar="N", help="worker processes (default 1)"

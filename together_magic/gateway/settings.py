@@ -61,7 +61,7 @@ def _check_upstream(upstream: str) -> str:
         url = None
     if url is None or url.scheme not in ("http", "https") or not url.host:
         raise OptionError(
-            f"--upstream: {upstream!r} is not an http(s) URL; give e.g. https://api.together.xyz "
+            f"--upstream: {upstream!r} is not an http(s) URL; give e.g. https://api.together.ai "
             "(Together's cloud), http://HOST:PORT (another together-magic serve) or offline"
         )
     if url.userinfo or url.query or url.fragment:
