@@ -212,3 +212,29 @@ def test_history_off_records_only_what_the_cache_needs(ip: InteractiveShell, tmp
         assert kept.generation.cache_key is not None and "owl" in (kept.generation.prompt or "")
     finally:
         ip.run_line_magic("config", "Imagine.history = True")
+
+
+def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
+    """``together-magic history | head -1``: the reader leaves after one line, while the list is longer than
+    a pipe holds; the command ends quietly (exit 141, as a shell reports SIGPIPE), with nothing on stderr."""
+    from together_magic.store import Store
+
+    from .test_store import gen
+
+    with Store(tmp_path / "together-magic") as store:
+        store.record_many([gen(i, prompt=f"a lighthouse number {i} " + "at dusk " * 20) for i in range(1200)])
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    for args in (["history", "--json", "--last", "1200"], ["history", "--last", "1200"]):
+        reader = subprocess.Popen(
+            [sys.executable, "-m", "together_magic", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert reader.stdout is not None and reader.stderr is not None
+        assert reader.stdout.readline()  # one line, then the reader goes away
+        reader.stdout.close()
+        assert reader.wait(timeout=60) == 141, args
+        assert reader.stderr.read() == b"", args
+        reader.stderr.close()
