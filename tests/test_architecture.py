@@ -239,6 +239,14 @@ def test_response_private_attributes_are_written_only_in_types() -> None:
                 for sub in ast.walk(target) if isinstance(target, ast.AST) else ():
                     if isinstance(sub, ast.Attribute) and sub.attr in private:
                         writers.append(f"{path.name}:{node.lineno} writes .{sub.attr}")
+            # the same write spelled as a call: setattr(r, "_memo", ...), object.__setattr__(r, "_bytes", ...)
+            if isinstance(node, ast.Call) and (
+                (isinstance(node.func, ast.Name) and node.func.id == "setattr")
+                or (isinstance(node.func, ast.Attribute) and node.func.attr == "__setattr__")
+            ):
+                named = [a.value for a in node.args if isinstance(a, ast.Constant)]
+                if any(name in private for name in named):
+                    writers.append(f"{path.name}:{node.lineno} sets {named} by a call")
     assert not writers, writers
 
 

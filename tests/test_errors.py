@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
 
 from together_magic import errors as e
+
+from .conftest import Server
 
 
 def body(message: str, type_: str | None = None, code: str | None = None, param: str | None = None) -> bytes:
@@ -106,3 +117,80 @@ def test_unknown_model_hints_for_every_cloud_wording(status: int, message: str, 
     text = str(e.explain(err, "notebook"))
     assert "did you mean black-forest-labs/FLUX.1-schnell?" in text and "\n" not in text
     assert "together_magic.list_models() shows them all" in text
+
+
+# -- timeouts: which one fired, and the knob that helps (issue 10.11), through the magic and the CLI ---------
+@pytest.fixture
+def unanswered_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that never completes a connection: a listener whose accept queue is full."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = int(listener.getsockname()[1])
+    fillers = []
+    for _ in range(4):  # fill the (never accepted) queue; later SYNs are dropped, so connect() hangs
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(("127.0.0.1", port))
+        fillers.append(filler)
+    time.sleep(0.2)
+    yield port
+    for filler in fillers:
+        filler.close()
+    listener.close()
+
+
+def magic_says(env: dict[str, str], timeout: float, monkeypatch: pytest.MonkeyPatch) -> str:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "together_magic")
+    try:
+        shell.run_line_magic("config", f"Imagine.timeout = {timeout}")
+        shell.run_line_magic("config", "Imagine.max_retries = 0")
+        shell.run_line_magic("config", "Imagine.cache = False")
+        with capture_output() as captured:
+            result = shell.run_cell("%%imagine -s 1 --size 256x256\na fox", store_history=False)
+    finally:
+        shell.run_line_magic("unload_ext", "together_magic")
+        shell.config.pop("Imagine", None)
+    shown = (captured.stdout + captured.stderr).strip()
+    assert not result.success and "Traceback" not in shown and len(shown.splitlines()) == 1, shown
+    return shown
+
+
+def cli_says(env: dict[str, str], timeout: float, tmp_path: Path) -> str:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    environment.update({"XDG_CACHE_HOME": str(tmp_path), **env})
+    args = ["generate", "a fox", "-s", "1", "--size", "256x256", "--timeout", str(timeout), "--no-cache"]
+    run = subprocess.run(
+        [sys.executable, "-m", "together_magic", *args],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert run.returncode == 1 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    return run.stderr.strip()
+
+
+def test_a_connect_timeout_names_connect_and_points_at_the_address(
+    unanswered_port: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    env = {"TOGETHER_BASE_URL": f"http://127.0.0.1:{unanswered_port}", "TOGETHER_API_KEY": "k-timeout"}
+    for shown in (magic_says(env, 0.4, monkeypatch), cli_says(env, 0.4, tmp_path)):
+        assert "0.4 s connect timeout" in shown, shown
+        assert shown.count("TOGETHER_BASE_URL") == 1, shown  # the right knob, said once
+        assert "Imagine.timeout" not in shown and "--timeout" not in shown, shown  # raising it cannot help
+
+
+def test_a_read_timeout_names_read_and_the_knob_that_helps(
+    start_server: Callable[..., Server], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    srv = start_server("--latency", "2")
+    env = {"TOGETHER_BASE_URL": srv.base_url}
+    shown = magic_says(env, 0.4, monkeypatch)
+    assert "0.4 s read timeout" in shown and shown.count("%config Imagine.timeout = 120") == 1, shown
+    shown = cli_says(env, 0.4, tmp_path)
+    assert "0.4 s read timeout" in shown and shown.count("--timeout 120") == 1, shown

@@ -1,4 +1,5 @@
-"""Each limit is defined once (models.py): the magic's checks and the offline backend agree for every model.
+"""Each limit is defined once (models.py): the magic's checks, the offline backend and the panel's boxes agree
+for every model.
 
 Nothing here re-types a number: the expected ranges are read from the catalogue, and each side is asked
 the same out-of-range question; both must answer with the same bounds.
@@ -10,12 +11,18 @@ import re
 from collections.abc import Iterator
 
 import pytest
+from IPython.core.interactiveshell import InteractiveShell
 
 from together_magic import Together, models
 from together_magic.config import Imagine
 from together_magic.errors import BadRequestError, OptionError
 from together_magic.lineparse import parse_line
+from together_magic.panelapp import ImaginePanel
 from together_magic.plan import build_plan
+
+from .panel_helpers import make, shell
+
+__all__ = ["shell"]  # the fixture, used by name
 
 SPECS = list(models.MODELS.values())
 
@@ -150,3 +157,35 @@ def test_no_module_retypes_a_catalogue_number() -> None:
                 where = f"{path.relative_to(package)}:{node.lineno}"
                 retyped.append(f"{where} re-types {limits[node.value]} ({node.value})")
     assert not retyped, retyped
+
+
+GUIDED = [s for s in SPECS if s.takes("guidance") or s.takes("guidance_scale")]
+
+
+@pytest.mark.parametrize("spec", GUIDED, ids=[s.id for s in GUIDED])
+def test_magic_and_backend_agree_on_guidance(client: Together, spec: models.ModelSpec) -> None:
+    field = "guidance" if spec.takes("guidance") else "guidance_scale"  # as the model spells it
+    low, high = spec.limits.guidance
+    expected = (f"{low:g}", f"{high:g}")
+    assert bounds(magic_error(spec, f"-g {high + 1:g}")) == expected
+    assert bounds(backend_error(client, spec, **{field: high + 1})) == expected
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
+def test_the_panel_offers_the_ranges_the_magic_enforces(
+    shell: InteractiveShell, spec: models.ModelSpec
+) -> None:
+    """The panel's boxes hold exactly the bounds the magic (and so the backend, above) reports."""
+    panel: ImaginePanel = make(shell)
+    panel.model.value = spec.id
+    assert (str(panel.n.min), str(panel.n.max)) == bounds(magic_error(spec, f"-n {spec.limits.n[1] + 1}"))
+    if spec in GUIDED:
+        said = bounds(magic_error(spec, f"-g {spec.limits.guidance[1] + 1:g}"))
+        assert (f"{panel.guidance.min:g}", f"{panel.guidance.max:g}") == said, spec.id
+    if spec.limits.steps:
+        top = spec.limits.steps[1]
+        assert str(panel.steps.max) == bounds(magic_error(spec, f"--steps {top + 1}"))[1]  # 0 = default
+    if not spec.limits.presets:
+        said = bounds(magic_error(spec, f"-W {spec.limits.size[1] + spec.limits.multiple}"))
+        for box in (panel.width, panel.height):
+            assert (str(box.min), str(box.max)) == said and box.step == spec.limits.multiple, spec.id

@@ -4,7 +4,9 @@ serves a damaged entry, whatever shares its folder and however its files are dam
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +17,7 @@ from hypothesis import strategies as st
 from together_magic.config import Imagine
 from together_magic.lineparse import parse_line
 from together_magic.plan import build_plan
+from together_magic.records import store_for
 from together_magic.service import Generated, generate
 
 _SEEN: Counter[str] = Counter()
@@ -44,14 +47,17 @@ def test_eviction_deletes_only_what_the_store_wrote(
 ) -> None:
     folder = tmp_path_factory.mktemp("shared")  # type: ignore[attr-defined]
     users = {}
+    old = time.time() - 3600  # yesterday's files: older than any grace, so only their names protect them
     for name in names:
         target = folder / "images" / name if inside else folder / name  # also in the store's own subfolder
         target.parent.mkdir(exist_ok=True)
         target.write_bytes(name.encode() * 3)
+        os.utime(target, (old, old))
         users[target] = target.read_bytes()
     config = Imagine(cache_dir=str(folder), cache_size_mb=1)
     for seed in range(5):  # about 5 x 0.3 MB through a 1 MB store: eviction runs every time
         run(config, f"--seed {seed} --size 768x768")
+    store_for(config).repair()  # what the next open runs after a crash: the orphan sweep of images/
     deleted = [p for p, data in users.items() if not p.exists() or p.read_bytes() != data]
     _SEEN["user files deleted or changed by the cache"] += len(deleted)
     _SEEN["user files beside the cache"] += len(users)
