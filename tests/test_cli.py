@@ -143,11 +143,6 @@ def test_a_terminal_that_cannot_show_unicode_gets_the_output_not_a_traceback(tmp
     assert len(list((tmp_path / "g").glob("un-cafe-a-zurich-s3.jpg"))) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SOURCE DEFECT (r3-audit): output piped into a reader that stops early (`| head -1`) ends in a "
-    "BrokenPipeError traceback; `generate` dies at its first line, before the request, saving nothing",
-)
 @pytest.mark.parametrize(
     "args",
     [["info", "--models"], ["history", "--json"], ["generate", "a fox", "-s", "1", "--size", "256x256"]],
@@ -167,4 +162,6 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path, args: list[
         )  # fmt: skip
     finally:
         os.close(write)
-    assert "Traceback" not in done.stderr, done.stderr
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr  # the output is lost, quietly; not the work
+    if args[0] == "generate":
+        assert [p.name for p in (tmp_path / "images").iterdir()] == ["a-fox-s1.jpg"]

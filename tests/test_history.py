@@ -216,7 +216,7 @@ def test_history_off_records_only_what_the_cache_needs(ip: InteractiveShell, tmp
 
 def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
     """``together-magic history | head -1``: the reader leaves after one line, while the list is longer than
-    a pipe holds; the command ends quietly (exit 141, as a shell reports SIGPIPE), with nothing on stderr."""
+    a pipe holds; the command ends quietly, with nothing on stderr."""
     from together_magic.store import Store
 
     from .test_store import gen
@@ -235,6 +235,6 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
         assert reader.stdout is not None and reader.stderr is not None
         assert reader.stdout.readline()  # one line, then the reader goes away
         reader.stdout.close()
-        assert reader.wait(timeout=60) == 141, args
+        assert reader.wait(timeout=60) == 0, args
         assert reader.stderr.read() == b"", args
         reader.stderr.close()

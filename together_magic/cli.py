@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import sys
 import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TextIO, cast
 
 from ._version import __version__
 from .batchcli import add_batch_command, run_batch_command
@@ -325,15 +326,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         "history": _history,
         "info": _info,
     }
+    real = sys.stdout
+    sys.stdout = cast(TextIO, _ReaderMayLeave(real))
     try:
         code = handlers[args.command](args)
-        sys.stdout.flush()  # a reader that went away (``| head``) is found here, not at exit
+        sys.stdout.flush()
         return code
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # the recipe of Python's signal docs: quiet, and nothing more is written
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141  # 128 + SIGPIPE, as a shell reports a pipeline cut short
+    finally:
+        sys.stdout = real
+
+
+class _ReaderMayLeave:
+    """stdout for a command: a reader that left (``| head -1``) costs the rest of the output, quietly (the
+    recipe of Python's signal docs), never the work (the image is still made and saved) nor a traceback."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._gone()
+
+    def _gone(self) -> None:
+        with contextlib.suppress(OSError):  # what is left in the buffer now goes nowhere, quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":  # pragma: no cover
