@@ -8,6 +8,7 @@ be sent as UTF-8 JSON, an unknown option) becomes one ``OptionError`` line namin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import json
 import math
@@ -82,15 +83,18 @@ def split_line(line: str, namespace: Mapping[str, Any] | None = None) -> list[st
         kept.append(match.group(0))
         return f"__together_magic_{len(kept) - 1}__"
 
-    protected = INTERPOLATION.sub(keep, check_text(line, "the %%imagine line"))
+    text = check_text(line, "the %%imagine line")
+    protected = INTERPOLATION.sub(keep, text)
     try:
-        lexer = shlex.shlex(protected, posix=True)
-        lexer.whitespace_split = True
-        lexer.commenters = ""
-        tokens = list(lexer)
+        tokens = _shell_tokens(protected)
     except ValueError as exc:
         raise OptionError(f"could not read the options: {exc} (check the quotes)") from None
     literal = namespace is None or "--no-interpolate" in tokens
+    if literal and kept and _braces_all_quoted(text):
+        # Read as a shell reads it, quotes inside {{ }} included: "copy as code" quoted ``no {{ don't }}``
+        # (or a ``{{`` in one value and ``}}`` in another) whole, and only a shell's reading gives it back.
+        with contextlib.suppress(ValueError):
+            return _shell_tokens(text)
 
     def restore(match: re.Match[str], keep: bool) -> str:
         index = int(match.group(1))
@@ -106,6 +110,31 @@ def split_line(line: str, namespace: Mapping[str, Any] | None = None) -> list[st
         as_written = literal or token.startswith("--vary=") or (k > 0 and tokens[k - 1] == "--vary")
         out.append(_PLACEHOLDER.sub(functools.partial(restore, keep=as_written), token))
     return out
+
+
+def _shell_tokens(text: str) -> list[str]:
+    lexer = shlex.shlex(text, posix=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    return list(lexer)
+
+
+def _braces_all_quoted(text: str) -> bool:
+    """Whether every ``{{`` stands inside quotes, as in a line "copy as code" wrote (it quotes each value
+    holding braces whole); a bare ``{{ a b }}`` typed on the line is not."""
+    quote: str | None = None
+    i = 0
+    while i < len(text):
+        char = text[i]
+        if char == "\\" and quote != "'":
+            i += 2
+            continue
+        if quote is None and text.startswith("{{", i):
+            return False
+        if char in "'\"" and quote in (None, char):
+            quote = None if quote == char else char
+        i += 1
+    return True
 
 
 # ---------------------------------------------------------------------------------- parsing
