@@ -86,10 +86,6 @@ def readme_cli_commands() -> list[list[str]]:
 
 
 README_COMMANDS = readme_cli_commands()
-KNOWN_BROKEN = {
-    "--vary steps=4,8,16": "README DEFECT (r3-audit): FLUX.1-schnell (the default model) takes 1-12 "
-    "steps, so README's sweep example fails with '--steps must be between 1 and 12'",
-}
 
 
 def test_readme_has_the_cli_commands_it_promises() -> None:
@@ -99,17 +95,7 @@ def test_readme_has_the_cli_commands_it_promises() -> None:
 
 @pytest.mark.parametrize(
     "command",
-    [
-        pytest.param(
-            c,
-            marks=[
-                pytest.mark.xfail(strict=True, reason=why)
-                for needle, why in KNOWN_BROKEN.items()
-                if needle in " ".join(c)
-            ],
-        )
-        for c in README_COMMANDS
-    ],
+    README_COMMANDS,
     ids=lambda c: " ".join(c)[:50],
 )
 def test_each_readme_cli_command_runs_as_written(command: list[str], tmp_path_factory: Any) -> None:

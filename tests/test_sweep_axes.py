@@ -99,7 +99,7 @@ def test_the_line_keeps_vary_interpolation_for_the_sweep() -> None:
     [
         ("stepz=4,8", "unknown axis 'stepz'; did you mean steps?"),
         ("4,8", "expects AXIS=VALUES"),
-        ("steps", "expects AXIS=VALUES (e.g. --vary steps=4,8,16), got 'steps'"),
+        ("steps", "expects AXIS=VALUES (e.g. --vary steps=2,4,8), got 'steps'"),
         ("steps=", "--vary steps= has no values"),
         ("steps=a,b", "--vary steps: values must be whole numbers"),
         ("steps=4.5", "values must be whole numbers"),

@@ -1,7 +1,7 @@
 """The axes of a ``--vary`` sweep: which knobs can be swept, how their values are written, how a value
 becomes one cell's options.
 
-``--vary steps=4,8,16`` (a comma list), ``--vary seed=1..4`` (whole numbers, both ends included),
+``--vary steps=2,4,8`` (a comma list), ``--vary seed=1..4`` (whole numbers, both ends included),
 ``--vary steps=4:28:8`` (start:stop:step, AUTOMATIC1111's stepped range), ``--vary "negative=\\"\\",blurry"``
 (CSV quoting, so a value may hold a comma; ``""`` is "no negative prompt"), ``--vary "seed={{ seeds }}"``
 (any Python iterable from the notebook, evaluated here rather than pasted in as text, so a ``range`` or a
@@ -191,7 +191,7 @@ def parse_axis(
     """``AXIS=VALUES`` as typed after ``--vary`` -> a checked ``Axis`` (see the module docstring)."""
     head, sep, spec = text.partition("=")
     if not sep or not head.strip():
-        raise OptionError(f"--vary expects AXIS=VALUES (e.g. --vary steps=4,8,16), got {text[:60]!r}")
+        raise OptionError(f"--vary expects AXIS=VALUES (e.g. --vary steps=2,4,8), got {text[:60]!r}")
     name, target = _name_and_target(head, options)
     label = f"--vary {head.strip()}"
     whole = _WHOLE.match(spec)
@@ -240,7 +240,7 @@ def _build(name: str, target: str | None, label: str, values: Any, limit: int, w
     if len(taken) > limit:
         raise too_many(len(values) if isinstance(values, Sequence) else None, limit, where)
     if not taken:
-        raise OptionError(f"{label} has no values; e.g. --vary steps=4,8,16")
+        raise OptionError(f"{label} has no values; e.g. --vary steps=2,4,8")
     found = [typed(name, value, label) for value in taken]
     for first, second in itertools.combinations(range(len(found)), 2):
         if same(found[first], found[second]):

@@ -106,7 +106,7 @@ def same(a: Any, b: Any) -> bool:
 def split_values(name: str, spec: str, label: str, limit: int, where: str) -> list[Any]:
     """The typed text of the values: CSV items, and for numeric axes ``A..B`` and ``A:B:STEP`` ranges."""
     if not spec.strip():
-        raise OptionError(f"{label}= has no values; e.g. --vary steps=4,8,16")
+        raise OptionError(f"{label}= has no values; e.g. --vary steps=2,4,8")
     check_text(spec, label)
     try:
         items = next(csv.reader([spec], skipinitialspace=True, strict=True))

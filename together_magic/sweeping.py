@@ -101,7 +101,7 @@ def plan_sweep(
         make_axis(name, values, options, limit=limit, where=where) for name, values in (vary or {}).items()
     ]
     if not axes:
-        raise OptionError("--vary: give an axis, e.g. --vary steps=4,8,16 (see --vary in %%imagine?)")
+        raise OptionError("--vary: give an axis, e.g. --vary steps=2,4,8 (see --vary in %%imagine?)")
     names = [a.name if a.name not in ("prompt", "lora") else f"{a.name}:{a.target}" for a in axes]
     if len(set(names)) != len(names):
         raise OptionError(f"--vary: each axis once, got {', '.join(names)}")
