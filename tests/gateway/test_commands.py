@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import socket
 import sqlite3
 from pathlib import Path
@@ -143,6 +144,13 @@ def test_wildcard_host_without_tls_warns_once(upstream: Server, start_gateway: A
         "network unencrypted"
     ]
     assert any(line.startswith(f"serving on http://127.0.0.1:{gw.port} ") for line in lines)
+    (told,) = [line for line in lines if line.startswith("students: export TOGETHER_BASE_URL=")]
+    where = told.removeprefix("students: export TOGETHER_BASE_URL=http://").split()[0].rpartition(":")[0]
+    try:  # students sit at other machines: this one's network address, or else its name
+        ip = ipaddress.ip_address(where)
+        assert not (ip.is_loopback or ip.is_unspecified), told
+    except ValueError:
+        assert where == socket.gethostname(), told
 
 
 def test_loopback_by_default_and_silent(upstream: Server, start_gateway: Any) -> None:

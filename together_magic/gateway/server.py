@@ -16,6 +16,7 @@ import inspect
 import ipaddress
 import logging
 import os
+import socket
 import ssl
 import sys
 from typing import Any
@@ -219,8 +220,10 @@ def run_gateway(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    root = f"{'https' if secure else 'http'}://{_client_host(host, address[0])}:{args.port}"
-    _announce(settings, root, args.workers or 1, key is not None, teacher)
+    scheme = "https" if secure else "http"
+    root = f"{scheme}://{_client_host(host, address[0])}:{args.port}"
+    remote = f"{scheme}://{_address_for_others(address[0])}:{args.port}"
+    _announce(settings, root, args.workers or 1, key is not None, teacher, students=remote)
     os.environ[SETTINGS_ENV] = settings.to_json()
     try:
         _run(args, sock)
@@ -229,7 +232,30 @@ def run_gateway(args: argparse.Namespace) -> int:
     return 0
 
 
-def _announce(settings: GatewaySettings, root: str, workers: int, keyed: bool, teacher: str | None) -> None:
+def _address_for_others(bound: str) -> str:
+    """What students on other machines type: a wildcard bind is reached at this machine's address on the
+    network (the interface of its default route, found without sending anything), else its host name."""
+    ip = ipaddress.ip_address(bound)
+    if not ip.is_unspecified:
+        return f"[{bound}]" if ip.version == 6 else bound
+    family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
+    probe = (
+        "192.0.2.1" if ip.version == 4 else "2001:db8::1"
+    )  # documentation addresses: a UDP connect sends nothing
+    try:
+        with socket.socket(family, socket.SOCK_DGRAM) as udp:
+            udp.connect((probe, 9))
+            found = ipaddress.ip_address(udp.getsockname()[0])
+        if not found.is_loopback and not found.is_unspecified:
+            return f"[{found}]" if found.version == 6 else str(found)
+    except OSError:
+        pass
+    return socket.gethostname() or "<this machine's address>"
+
+
+def _announce(
+    settings: GatewaySettings, root: str, workers: int, keyed: bool, teacher: str | None, *, students: str
+) -> None:
     data = f" --data {settings.data}" if settings.data != default_data_dir() else ""
     wall = (
         f"class wall: {root}/class?token={teacher}  (the teacher token, shown once; "
@@ -243,7 +269,7 @@ def _announce(settings: GatewaySettings, root: str, workers: int, keyed: bool, t
         f"together-magic classroom gateway: images from {settings.upstream} {key}\n"
         f"serving on {root} ({workers} worker{'s' if workers > 1 else ''}; class data in {settings.data}; "
         f"upstream pace: {settings.upstream_rate} per minute; fallback: {settings.fallback or 'none'})\n"
-        f"students: export TOGETHER_BASE_URL={root} TOGETHER_API_KEY=<their token from "
+        f"students: export TOGETHER_BASE_URL={students} TOGETHER_API_KEY=<their token from "
         f"'together-magic class add NAME{data}'>\n{wall}",
         flush=True,
     )
