@@ -128,7 +128,8 @@ def test_files_as_items(tmp_path: Path) -> None:
 
 
 def test_a_dataframe(tmp_path: Path) -> None:
-    pandas = pytest.importorskip("pandas")  # the test extra installs it; the package does not need it
+    import pandas  # the test extra installs it (a missing one fails here); the package does not need it
+
     frame = pandas.DataFrame({"animal": ["fox", "owl"], "seed": [3, None]})
     batch = many(frame, tmp_path, prompt="a {{ item.animal }}")
     assert [it.prompt for it in batch.done] == ["a fox", "a owl"] and batch.done[0].seed == 3

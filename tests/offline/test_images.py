@@ -47,7 +47,7 @@ def test_a_bomb_is_refused_from_its_header_in_no_time() -> None:
     started = time.perf_counter()
     with pytest.raises(OfflineAPIError) as info:
         check_header(lying_png(30000, 30000), "image_base64")
-    assert time.perf_counter() - started < 0.05
+    assert time.perf_counter() - started < 0.5  # decoding 900 megapixels would take many seconds
     assert "30000x30000" in info.value.message and info.value.param == "image_base64"
     side = int(MAX_REFERENCE_PIXELS**0.5)
     assert check_header(lying_png(side, side), "image_url") == (side, side)  # the limit itself is fine
