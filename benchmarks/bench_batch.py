@@ -27,13 +27,13 @@ LIMIT = 600
 LATENCY = 0.3
 
 CHILD = """
-import json, os, resource, sys, time
+import json, os, sys, time
 import together_magic as tm
 from together_magic.config import Imagine
 
-def rss_kb():
+def rss_kb(field="VmRSS:"):
     with open("/proc/self/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        return next(int(line.split()[1]) for line in status if line.startswith(field))
 
 count, out = int(sys.argv[1]), sys.argv[2]
 tm.Batch  # load everything first, so RSS growth is the run's own
@@ -49,7 +49,7 @@ print(json.dumps({
     "requests": batch.summary.requests, "limit": batch.summary.limit,
     "cpu": (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system),
     "rss_start": start_rss, "rss_end": rss_kb(),
-    "rss_peak": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    "rss_peak": rss_kb("VmHWM:"),  # this process's own peak (ru_maxrss carries the parent's across exec)
 }))
 """
 
