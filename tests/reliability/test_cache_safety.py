@@ -37,6 +37,9 @@ user_names = st.one_of(
         ["data.json", "package.json", "results.json", "a" * 64 + ".json", "notes.txt", "store.sqlite3.bak"]
     ),
     st.from_regex(r"[A-Za-z0-9_.-]{1,20}\.(json|png|jpg|csv)", fullmatch=True),
+    st.from_regex(
+        r"[0-9a-f]{64}\.(png|jpg|webp)", fullmatch=True
+    ),  # a content-addressed dataset: the store's form
 ).filter(lambda n: n not in ("store.sqlite3", ".", ".."))
 
 
