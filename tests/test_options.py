@@ -53,7 +53,9 @@ def batch_fields(draw: st.DrawFn, maybe: Any) -> dict[str, Any]:
         return {}
     return {
         "each": each,
-        "rpm": maybe(st.integers(1, 10**6)),
+        "rpm": maybe(
+            st.one_of(st.integers(1, 10**6), st.floats(0.01, 1e6).filter(lambda x: not x.is_integer()))
+        ),
         "concurrency": maybe(st.integers(1, 512)),
         "retry_failed": draw(st.booleans()),
         "new": draw(st.booleans()),
@@ -206,7 +208,8 @@ def test_values_that_would_misread_are_written_safely() -> None:
         ("--vary a=1 --vary b=2 --vary c=3 --vary d=4", "--vary takes at most 3 axes"),
         ("--seeed 3", "unknown option --seeed; did you mean --seed?"),
         ("--rpm 60", "--rpm goes with --each"),
-        ("--each items --rpm 0", "--rpm must be 1 or more"),
+        ("--each items --rpm 0", "--rpm must be more than 0 requests a minute, got 0"),
+        ("--each items --rpm -2.5", "--rpm must be more than 0 requests a minute, got -2.5"),
         ('--negative "open', "check the quotes"),
         ("x" * 100_001, "at most 100,000 are read"),
     ],

@@ -201,6 +201,14 @@ def _number(option: str, value: str | None) -> float | None:
     return number
 
 
+def _rate(option: str, value: str | None) -> float | None:
+    """Requests a minute: any number above 0 (``0.5`` is one every two minutes), whole ones kept whole."""
+    number = _number(option, value)
+    if number is not None and not number > 0:
+        raise OptionError(f"{option} must be more than 0 requests a minute, got {number:g}")
+    return int(number) if number is not None and number.is_integer() else number
+
+
 def typed_param(key: str, value: str) -> Any:
     """``-p key=value``: booleans, null, ints, finite floats and JSON are typed; the rest stays text."""
     lowered = value.lower()
@@ -331,7 +339,7 @@ def from_args(args: argparse.Namespace, prompt: str | None) -> ImagineOptions:
         params=parse_params(args.param),
         vary=tuple(args.vary or ()),
         each=args.each,
-        rpm=_positive("--rpm", args.rpm),
+        rpm=_rate("--rpm", args.rpm),
         concurrency=_positive("--concurrency", args.concurrency),
         retry_failed=args.retry_failed,
         new=args.new,

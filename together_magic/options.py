@@ -111,7 +111,7 @@ class ImagineOptions:
     params: tuple[tuple[str, Any], ...] = ()
     vary: tuple[str, ...] = ()
     each: str | None = None
-    rpm: int | None = None
+    rpm: float | None = None
     concurrency: int | None = None
     retry_failed: bool = False
     new: bool = False
