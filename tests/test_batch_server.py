@@ -100,7 +100,7 @@ def test_rpm_spaces_the_requests(tmp_path: Path, server: Server, on_server: Call
     took = time.perf_counter() - started
     assert len(batch.done) == 5 and batch.summary.limit == 240
     assert 1.0 <= took < 3.0  # five starts 0.25 s apart, never faster, and not much slower
-    assert batch.summary.rate is not None and batch.summary.rate <= 240 * 1.3
+    assert batch.summary.rate is not None and batch.summary.rate <= 240  # as paced: never read above it
 
 
 def test_an_invalid_key_stops_the_batch_with_one_line(

@@ -79,8 +79,9 @@ class Summary:
 
     @property
     def rate(self) -> float | None:
-        """Successful requests per minute this run."""
-        return self.requests / self.elapsed * 60 if self.elapsed > 0 and self.requests else None
+        """Requests per minute this run: N requests paced evenly span N - 1 intervals, so N / elapsed would
+        read "61/min (limit 60/min)" for a run that never had 61 in a minute."""
+        return (self.requests - 1) / self.elapsed * 60 if self.elapsed > 0 and self.requests > 1 else None
 
     def parts(self) -> list[str]:
         counts = [f"{self.done} of {self.total} done"]
