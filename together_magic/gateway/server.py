@@ -22,7 +22,7 @@ import sys
 from typing import Any
 
 from ..errors import OptionError
-from ..offline.options import DEFAULT_RATE_LIMIT
+from ..offline.behaviour import DEFAULT_RATE_LIMIT
 from ..offline.server import _client_host, _listen, _resolve
 from ..store import StoreError
 from .roster import Roster

@@ -29,6 +29,7 @@ from typing import Any
 
 from ..models import MODELS
 from .apierror import OfflineAPIError, parse_body
+from .behaviour import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, BackendOptions, OptionError
 from .faults import (
     FAULT_HEADER,
     FAULTS,
@@ -39,7 +40,6 @@ from .faults import (
     parse_fault_header,
 )
 from .images import Reference, check_headers, decode
-from .options import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, BackendOptions, OptionError
 from .ratelimit import RateWindow
 from .renderer import RenderSpec, encode, render
 from .reply import Reply, error_reply, json_reply
