@@ -20,8 +20,8 @@ plain_line_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"), blacklist_characters="\x85"),
     min_size=1,
     max_size=40,
-    # Braces come from line_text below, always closed within one value: a "{{" left open in one field and
-    # closed in another, or an apostrophe between them, is a known defect (see the xfail further down).
+    # Braces come from line_text below: closed within one value, or opened in one value and closed in
+    # another, with any text (quotes and apostrophes too) between them.
 ).filter(lambda s: s.strip() == s and s != "" and "{{" not in s and "}}" not in s)
 # Often with a literal {{ }}: any field, not only the prompt, can hold one (a negative prompt, a -p value...).
 line_text = st.one_of(
@@ -29,8 +29,10 @@ line_text = st.one_of(
     st.builds(
         lambda a, b: f"{a} {{{{ {b} }}}}",
         plain_line_text,
-        plain_line_text.filter(lambda b: "'" not in b and not b.endswith("}")),
+        plain_line_text.filter(lambda b: not b.endswith("}")),
     ),
+    st.builds(lambda a: f"{a} {{{{", plain_line_text),  # left open here, closed in some other value
+    st.builds(lambda a: f"}}}} {a}", plain_line_text),
 )
 prompt_text = (
     st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=80)
