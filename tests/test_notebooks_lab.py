@@ -62,13 +62,18 @@ def _test_only_modules() -> list[str]:
 
 
 def _kinds(cell: nbformat.NotebookNode) -> list[str]:
-    """What a cell showed, kind by kind: errors by name, streams by stream (stdout, stderr)."""
-    kinds = []
+    """What a cell showed, kind by kind: errors by name, streams by stream (stdout, stderr).
+
+    Consecutive chunks of one stream count once, as Jupyter saves them: the kernel may flush one ``print``
+    in two messages ("1 True 4", then "\\n") when its flush timer falls between the writes."""
+    kinds: list[str] = []
+    previous = None
     for output in cell.get("outputs", []):
         if output["output_type"] == "error":
             kinds.append(f"error {output['ename']}")
-        elif output["output_type"] == "stream":
+        elif output["output_type"] == "stream" and previous != ("stream", output["name"]):
             kinds.append(output["name"])
+        previous = (output["output_type"], output.get("name"))
     return kinds
 
 
