@@ -28,7 +28,7 @@ from .pricing import part_cost
 from .references import resolve
 from .types import ImageRequest
 
-__all__ = ["Plan", "build_plan", "merge_from"]
+__all__ = ["Plan", "build_plan", "merge_from", "missing_input"]
 
 
 @dataclass(frozen=True)
@@ -89,18 +89,27 @@ def merge_from(options: ImagineOptions) -> ImagineOptions:
 def _need_inputs_again(omitted: Any, options: ImagineOptions) -> None:
     """A saved edit leaves its input image out of the file (it would double its size): ``--from`` asks
     for it again rather than send a text-to-image request in the edit's place."""
-    names = {str(n) for n in omitted} if isinstance(omitted, list) else set()
-    flag = None
-    if {"image_url", "image_base64"} & names and options.image is None:
-        flag = "--image"
-    elif "reference_images" in names and not options.references and options.image is None:
-        flag = "--reference"
+    flag = missing_input(omitted, options)
     if flag is not None:
         name = Path(options.from_path or "").name
         raise OptionError(
             f"--from: {name} was made from an uploaded image, which the file does not hold; "
             f"give it again with {flag} PATH"
         )
+
+
+def missing_input(omitted: Any, options: ImagineOptions) -> str | None:
+    """The flag that gives back an input image a saved record left out (``omitted`` names the fields, as
+    ``outputs.omitted_inputs`` wrote them), or None when ``options`` already carry one or none is missing.
+    ``--image`` answers either kind: the plan sends it as ``image_url`` or ``reference_images`` by model."""
+    names = {str(n) for n in omitted} if isinstance(omitted, list | tuple) else set()
+    if options.image is not None:
+        return None
+    if {"image_url", "image_base64"} & names:
+        return "--image"
+    if "reference_images" in names and not options.references:
+        return "--reference"
+    return None
 
 
 def _check_range(option: str, value: int | float, low: float, high: float, where: str) -> None:

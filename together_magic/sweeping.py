@@ -32,7 +32,7 @@ from .files import atomic_write_new, safe_stem
 from .lineparse import from_args, parse_tokens
 from .options import ImagineOptions, from_request
 from .outputs import read_record, save_images
-from .plan import build_plan, merge_from
+from .plan import build_plan, merge_from, missing_input
 from .runner import Interrupted, client_for_running_loop
 from .service import check_budget, generate
 from .sweeps import RECORD_VERSION, Cell, Sweep, cell_order, describe, values_at
@@ -237,11 +237,7 @@ def _inputs(cell: ImagineOptions, base: ImagineOptions, omitted: list[str]) -> I
         cell = cell.replace(image=base.image)
     if not cell.references and base.references:
         cell = cell.replace(references=base.references)
-    flag = None
-    if cell.image is None and {"image_url", "image_base64"} & set(omitted):
-        flag = "--image"
-    elif not cell.references and "reference_images" in omitted:
-        flag = "--reference"
+    flag = missing_input(omitted, cell)
     if flag is not None:
         raise OptionError(
             f"--from: this contact sheet's sweep was made from an uploaded image, which the sheet does not "
