@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -165,3 +166,23 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path, args: list[
     assert (done.returncode, done.stderr) == (0, ""), done.stderr  # the output is lost, quietly; not the work
     if args[0] == "generate":
         assert [p.name for p in (tmp_path / "images").iterdir()] == ["a-fox-s1.jpg"]
+
+
+@pytest.mark.parametrize("where", ["closed", "/dev/full"])
+def test_a_stdout_that_cannot_be_written_costs_the_output_not_the_work(tmp_path: Path, where: str) -> None:
+    """Started with stdout closed (``>&-``) or on a full disk (``>/dev/full``): the image is still made and
+    saved; no traceback; a full disk is said once on stderr (a closed stdout is the caller's choice)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    command = [sys.executable, "-m", "together_magic", "generate", "a fox", "-s", "4", "--size", "256x256"]
+    for args in (command, [sys.executable, "-m", "together_magic", "info", "--models"]):
+        with open("/dev/full", "w") if where == "/dev/full" else contextlib.nullcontext() as full:
+            done = subprocess.run(
+                args, stdout=full if full is not None else None, stderr=subprocess.PIPE, text=True, env=env,
+                cwd=tmp_path, timeout=60, pass_fds=(), close_fds=True,
+                preexec_fn=None if full is not None else (lambda: os.close(1)),
+            )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        expected = "together-magic: stdout: No space left on device; the rest of the output is dropped\n"
+        assert done.stderr == (expected if where == "/dev/full" else ""), done.stderr
+    assert [p.name for p in (tmp_path / "images").iterdir()] == ["a-fox-s4.jpg"]

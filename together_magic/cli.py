@@ -326,11 +326,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "history": _history,
         "info": _info,
     }
-    real = sys.stdout
-    sys.stdout = cast(TextIO, _ReaderMayLeave(real))
+    real = sys.stdout  # None when started with stdout closed (``>&-``): print() then writes nothing
+    if real is not None:
+        sys.stdout = cast(TextIO, _ReaderMayLeave(real))
     try:
         code = handlers[args.command](args)
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
         return code
     except KeyboardInterrupt:
         return 130
@@ -339,28 +341,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 class _ReaderMayLeave:
-    """stdout for a command: a reader that left (``| head -1``) costs the rest of the output, quietly (the
-    recipe of Python's signal docs), never the work (the image is still made and saved) nor a traceback."""
+    """stdout for a command: output that cannot be written (a reader that left, ``| head -1``; a full
+    disk, ``>/dev/full``) costs the rest of the output, never the work (the image is still made and saved)
+    nor a traceback. A reader leaving is normal and quiet (the recipe of Python's signal docs); any other
+    failure is said once on stderr."""
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
+        self._lost = False
 
     def write(self, text: str) -> int:
         try:
             return self._stream.write(text)
-        except BrokenPipeError:
-            self._gone()
+        except OSError as exc:
+            self._gone(exc)
             return len(text)
 
     def flush(self) -> None:
         try:
             self._stream.flush()
-        except BrokenPipeError:
-            self._gone()
+        except OSError as exc:
+            self._gone(exc)
 
-    def _gone(self) -> None:
-        with contextlib.suppress(OSError):  # what is left in the buffer now goes nowhere, quietly
+    def _gone(self, exc: OSError) -> None:
+        with contextlib.suppress(OSError, ValueError):  # what is left in the buffer now goes nowhere
             os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
+        if not self._lost and not isinstance(exc, BrokenPipeError):
+            with contextlib.suppress(OSError):
+                print(f"together-magic: stdout: {exc.strerror or exc}; the rest of the output is dropped",
+                      file=sys.stderr)  # fmt: skip
+        self._lost = True
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
