@@ -141,7 +141,7 @@ def test_cost_estimate_and_handling() -> None:
     ],
 )
 def test_mistakes_are_one_line_naming_the_option(fields: dict[str, object], message: str) -> None:
-    options = ImagineOptions(**{"prompt": "a fox", **fields})  # type: ignore[arg-type]
+    options = ImagineOptions(**{"prompt": "a fox", **fields})
     with pytest.raises(OptionError) as caught:
         build_plan(options, config=Imagine())
     assert message in str(caught.value) and "\n" not in str(caught.value)
@@ -171,3 +171,25 @@ def test_from_a_saved_edit_asks_for_its_input_image_again(
     )
     again = build_plan(ImagineOptions(from_path=str(saved), **given), config=Imagine())
     assert again.request.payload() == edit.request.payload()  # the same edit, input and all
+
+
+def test_from_a_saved_edit_with_both_inputs_asks_for_each(tmp_path: Path) -> None:
+    """FLUX.2 flex takes an image to edit and references: --image alone must not drop the references."""
+    source, extra = tmp_path / "fox.png", tmp_path / "cat.png"
+    for path, seed in ((source, 60), (extra, 90)):
+        Image.effect_noise((96, 96), seed).convert("RGB").save(path)
+    both = {"image": str(source), "references": (str(extra),)}
+    flex = "black-forest-labs/FLUX.2-flex"
+    edit = build_plan(ImagineOptions(prompt="combine", model=flex, seed=5, **both), config=Imagine())
+    assert {"image_url", "reference_images"} <= set(edit.request.payload())
+    saved = tmp_path / "combined.png"
+    saved.write_bytes(embed(png(), record_for(ImageChoicesData(index=0, b64_json="x"), edit.request)))
+    for given, flag in (
+        ({}, "--image"),
+        ({"image": str(source)}, "--reference"),
+        ({"references": (str(extra),)}, "--image"),
+    ):
+        with pytest.raises(OptionError, match=f"give it again with {flag} PATH$"):
+            build_plan(ImagineOptions(from_path=str(saved), **given), config=Imagine())
+    again = build_plan(ImagineOptions(from_path=str(saved), **both), config=Imagine())
+    assert again.request.payload() == edit.request.payload()

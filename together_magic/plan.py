@@ -100,12 +100,11 @@ def _need_inputs_again(omitted: Any, options: ImagineOptions) -> None:
 
 def missing_input(omitted: Any, options: ImagineOptions) -> str | None:
     """The flag that gives back an input image a saved record left out (``omitted`` names the fields, as
-    ``outputs.omitted_inputs`` wrote them), or None when ``options`` already carry one or none is missing.
-    ``--image`` answers either kind: the plan sends it as ``image_url`` or ``reference_images`` by model."""
+    ``outputs.omitted_inputs`` wrote them), or None when ``options`` give back every kind left out: the
+    image to edit by ``--image``, references by ``--reference`` (a model such as FLUX.2 flex takes both, so
+    one cannot stand in for the other)."""
     names = {str(n) for n in omitted} if isinstance(omitted, list | tuple) else set()
-    if options.image is not None:
-        return None
-    if {"image_url", "image_base64"} & names:
+    if {"image_url", "image_base64"} & names and options.image is None:
         return "--image"
     if "reference_images" in names and not options.references:
         return "--reference"
