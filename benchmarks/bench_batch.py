@@ -37,7 +37,7 @@ def rss_kb(field="VmRSS:"):
 
 count, out = int(sys.argv[1]), sys.argv[2]
 tm.Batch  # load everything first, so RSS growth is the run's own
-import together_magic.batch, together_magic.batchrun
+import together_magic.batches.api, together_magic.batches.run
 start_rss, cpu0 = rss_kb(), os.times()
 started = time.perf_counter()
 batch = tm.generate_many([f"a lighthouse at dusk, study {i}" for i in range(count)], out=out, size="256x256",

@@ -18,8 +18,8 @@ from typing import Any
 
 from PIL import Image
 
-from together_magic.files import ImageFileError, atomic_write_new, read_image_file
-from together_magic.metadata import embed, read_record
+from together_magic.imagefiles.files import ImageFileError, atomic_write_new, read_image_file
+from together_magic.imagefiles.metadata import embed, read_record
 
 RECORD = {
     "request": {

@@ -73,9 +73,9 @@ def _config(base_url: str, cache_dir: str) -> Any:
 
 
 async def _measure(base_url: str, reps: int) -> tuple[float, float, float, Any]:
-    from together_magic.options import ImagineOptions
-    from together_magic.runner import client_for_running_loop, close_loop_client
-    from together_magic.sweeping import plan_sweep, run_sweep
+    from together_magic.generation.loop import client_for_running_loop, close_loop_client
+    from together_magic.generation.options import ImagineOptions
+    from together_magic.sweeps.run import plan_sweep, run_sweep
 
     with tempfile.TemporaryDirectory(prefix="tm-bench-sweep-") as cache_dir:
         config = _config(base_url, cache_dir)

@@ -13,7 +13,7 @@ from IPython.core.interactiveshell import InteractiveShell
 from PIL import Image, PngImagePlugin
 
 from together_magic import config as tm_config
-from together_magic.panelapp import ImaginePanel
+from together_magic.widgets.panel import ImaginePanel
 
 
 @pytest.fixture

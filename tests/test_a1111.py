@@ -13,7 +13,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from together_magic.a1111 import a1111_parameters, parse_a1111
+from together_magic.imagefiles.a1111 import a1111_parameters, parse_a1111
 from together_magic.models import MODELS, PROMPT_MAX
 
 _RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')

@@ -14,70 +14,31 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "together_magic"
 
-# Lower number = lower layer. A module may import its own rank or below, never above.
+# The house by wings, bottom up. A unit (a ground module or a wing) imports only units of a LOWER rank, so
+# units that share a rank are siblings that never import each other (the features, the two servers...).
 RANKS: dict[str, int] = {
-    "models": 0,
-    "_version": 0,
-    "imagebytes": 1,
+    "models": 0,  # the one catalogue of models and limits
+    "ratelimit": 0,
     "errors": 1,
-    "files": 1,
-    "metadata": 1,
-    "config": 2,
-    "manifest": 2,
-    "types": 2,
-    "store": 2,
-    "_store_blobs": 2,
-    "_store_db": 2,
-    "_store_query": 2,
-    "_store_records": 2,
-    "_store_schema": 2,
-    "offline": 3,
-    "_retries": 4,
-    "_http": 4,
+    "config": 1,
+    "imagefiles": 2,
+    "types": 3,
+    "offline": 3,  # the Together look-alike: models, types and errors only
     "client": 4,
-    "ratelimit": 1,
-    "imageformat": 1,
-    "a1111": 1,
-    "pricing": 3,
-    "outputs": 5,
-    "gallery": 5,
-    "sheets": 5,
-    "records": 6,
-    "runner": 6,
-    "references": 6,
-    "live": 6,
-    "pacing": 6,
-    "service": 7,
-    "options": 8,
-    "lineparse": 9,
-    "plan": 10,
-    "axisvalues": 11,
-    "axes": 11,
-    "sweeps": 11,
-    "sweeping": 11,
-    "sweepapi": 11,
-    "batch": 11,
-    "batchitems": 11,
-    "batchplan": 11,
-    "batchrun": 11,
-    "batchview": 11,
-    "histories": 11,
-    "progress": 12,
-    "gateway": 12,  # a server front end: client, store, records, models, types, errors, offline, service
-    "rewriter": 12,
-    "clipboard": 12,
-    "panelapp": 13,
-    "panel_form": 13,
-    "panel_gallery": 13,
-    "panel_cards": 13,
-    "panel_compare": 13,
-    "history_view": 13,
-    "magic": 13,
-    "cli": 13,
-    "batchcli": 13,
-    "__main__": 13,
-    "__init__": 14,
+    "store": 4,
+    "generation": 5,
+    "display": 6,
+    "sweeps": 7,
+    "batches": 7,
+    "histories": 7,
+    "widgets": 8,
+    "gateway": 8,  # a server front end: offline's machinery, the client, the store, the generation engine
+    "notebook": 9,
+    "cli": 9,
+    "__init__": 10,
+    "__main__": 10,
 }
+FEATURES = ("sweeps", "batches", "histories")
 
 
 def modules() -> list[Path]:
@@ -177,16 +138,36 @@ def test_imports_point_down() -> None:
     wrong = []
     for path in modules():
         source = name_of(path)
-        for target, line, type_only in imports(path):
-            if type_only or unit_of(target) == unit_of(source) or target == "__init__":
+        for target, line, _ in imports(path):
+            if unit_of(target) == unit_of(source) or target == "__init__":
                 continue
-            if RANKS[unit_of(target)] > RANKS[unit_of(source)]:
-                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line} {source} imports {target} (up)")
+            if RANKS[unit_of(target)] >= RANKS[unit_of(source)]:
+                kind = "up" if RANKS[unit_of(target)] > RANKS[unit_of(source)] else "a sibling"
+                wrong.append(f"{path.relative_to(PACKAGE.parent)}:{line} {source} imports {target} ({kind})")
     assert not wrong, "\n".join(wrong)
 
 
+def test_features_are_siblings() -> None:
+    """Sweeps, batches and the history are built from the layers below, never from one another."""
+    wrong = [
+        f"{path.relative_to(PACKAGE)}:{line} imports {target}"
+        for feature in FEATURES
+        for path in (PACKAGE / feature).glob("*.py")
+        for target, line, _ in imports(path)
+        if unit_of(target) in FEATURES and unit_of(target) != feature
+    ]
+    assert not wrong, wrong
+
+
+def test_every_wing_says_what_it_owns_and_may_import() -> None:
+    for folder in sorted(p for p in PACKAGE.iterdir() if (p / "__init__.py").exists()):
+        doc = ast.get_docstring(ast.parse((folder / "__init__.py").read_text())) or ""
+        says = "import" in doc.lower() and len(doc.splitlines()) >= 3
+        assert says, f"{folder.name}/__init__.py: say what the wing owns and what it may import"
+
+
 def test_offline_depends_only_on_models_types_and_errors() -> None:
-    allowed = {"models", "types", "errors", "imagebytes", "offline"}
+    allowed = {"models", "types", "errors", "offline"}
     wrong = [
         f"{path.name}:{line} imports {target}"
         for path in (PACKAGE / "offline").glob("*.py")
@@ -196,10 +177,12 @@ def test_offline_depends_only_on_models_types_and_errors() -> None:
     assert not wrong, wrong
 
 
-@pytest.mark.parametrize("low", ["models", "types", "imagebytes", "errors", "files", "metadata"])
-def test_low_modules_import_nothing_above_them(low: str) -> None:
-    path = PACKAGE / f"{low}.py"
-    above = [target for target, _, _ in imports(path) if RANKS[unit_of(target)] > RANKS[low]]
+@pytest.mark.parametrize("low", ["models", "types", "errors", "config", "imagefiles"])
+def test_ground_imports_nothing_above_it(low: str) -> None:
+    paths = sorted((PACKAGE / low).glob("*.py")) if (PACKAGE / low).is_dir() else [PACKAGE / f"{low}.py"]
+    above = [
+        target for path in paths for target, _, _ in imports(path) if RANKS[unit_of(target)] > RANKS[low]
+    ]
     assert not above, above
 
 
@@ -251,8 +234,16 @@ def test_response_private_attributes_are_written_only_in_types() -> None:
 
 
 def test_lazy_imports_only_at_the_package_boundary() -> None:
-    """Below ``__init__`` and ``magic`` (what %load_ext loads), package modules import at the top."""
-    boundary = {"__init__", "magic", "rewriter", "cli", "offline.__init__", "offline.server", "__main__"}
+    """Below ``__init__`` and ``notebook.magic`` (what %load_ext loads), package modules import at the top."""
+    boundary = {
+        "__init__",
+        "notebook.magic",
+        "notebook.rewriter",
+        "cli.main",
+        "__main__",
+        "offline.__init__",
+        "offline.server",
+    }
     late = []
     for path in modules():
         name = name_of(path)

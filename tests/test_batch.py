@@ -15,13 +15,13 @@ import pytest
 from PIL import Image
 
 import together_magic as tm
-from together_magic import metadata
+from together_magic.batches.manifest import MANIFEST_NAME
 from together_magic.config import Imagine
 from together_magic.errors import OptionError
-from together_magic.files import safe_stem
-from together_magic.manifest import MANIFEST_NAME
+from together_magic.generation.generate import BudgetError
+from together_magic.imagefiles import metadata
+from together_magic.imagefiles.files import safe_stem
 from together_magic.offline import shared_backend
-from together_magic.service import BudgetError
 
 SMALL = {"size": "256x256"}
 KONTEXT = "black-forest-labs/FLUX.1-kontext-pro"
@@ -280,7 +280,7 @@ def test_the_display_is_one_page_of_thumbnails(tmp_path: Path) -> None:
 
 
 def test_a_second_process_cannot_fill_the_same_folder(tmp_path: Path) -> None:
-    from together_magic.manifest import Manifest
+    from together_magic.batches.manifest import Manifest
 
     with Manifest.open(tmp_path), pytest.raises(OptionError, match="another process is filling"):
         many(["x"], tmp_path)

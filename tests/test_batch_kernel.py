@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from together_magic.manifest import MANIFEST_NAME
+from together_magic.batches.manifest import MANIFEST_NAME
 
 from .kernel import Kernel, loaded_kernel, set_latency
 

@@ -20,7 +20,7 @@ import pytest
 from PIL import Image, ImageStat
 
 import together_magic as tm
-import together_magic.imagebytes
+from together_magic.imagefiles.bytes import looks_like_base64
 from together_magic.offline import shared_backend
 
 from .conftest import MODEL, Server
@@ -305,7 +305,7 @@ def test_corrupt_base64_is_a_typed_error_when_the_bytes_are_read(target: Target)
             "/images/generations", json={"prompt": "x", "model": MODEL, "response_format": "base64"}
         )
     truncated = raw.json()["data"][0]["b64_json"][:-3]  # a length no decoder accepts: caught at once
-    assert not tm.imagebytes.looks_like_base64(truncated)
+    assert not looks_like_base64(truncated)
 
 
 def test_authentication_and_key_never_leaks(

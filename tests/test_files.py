@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from together_magic.files import (
+from together_magic.imagefiles.files import (
     STALE_AFTER,
     atomic_write_new,
     atomic_write_replace,
@@ -338,7 +338,7 @@ def png_header_only(width: int, height: int) -> bytes:
 
 def hostile_files(folder: Path) -> dict[str, tuple[Path, type[Exception], str]]:
     """name -> (path, expected error, expected message) for every way a named file can be unusable."""
-    from together_magic.files import (
+    from together_magic.imagefiles.files import (
         DamagedImageError,
         FileTooLargeError,
         ImageNotFoundError,
@@ -395,7 +395,7 @@ def hostile_files(folder: Path) -> dict[str, tuple[Path, type[Exception], str]]:
 
 
 def test_hostile_files_are_refused_in_one_line_and_quickly(tmp_path: Path) -> None:
-    from together_magic.files import ImageFileError, read_image_file
+    from together_magic.imagefiles.files import ImageFileError, read_image_file
 
     for name, (path, error, message) in hostile_files(tmp_path).items():
         started = time.perf_counter()
@@ -411,7 +411,7 @@ def test_hostile_files_are_refused_in_one_line_and_quickly(tmp_path: Path) -> No
 
 
 def test_a_2gb_file_is_refused_without_being_read(tmp_path: Path) -> None:
-    from together_magic.files import FileTooLargeError, read_image_file
+    from together_magic.imagefiles.files import FileTooLargeError, read_image_file
 
     big = tmp_path / "big.png"
     with big.open("wb") as handle:
@@ -431,7 +431,7 @@ def test_a_2gb_file_is_refused_without_being_read(tmp_path: Path) -> None:
 
 
 def test_size_limit_is_inclusive(tmp_path: Path) -> None:
-    from together_magic.files import FileTooLargeError, read_image_file
+    from together_magic.imagefiles.files import FileTooLargeError, read_image_file
 
     data = encoded("PNG")
     path = tmp_path / "exact.png"
@@ -451,7 +451,7 @@ def test_an_unreadable_file_is_named_in_one_line(tmp_path: Path) -> None:
     path.write_bytes(encoded("PNG"))
     path.chmod(0)
     code = (
-        "import sys\nfrom together_magic.files import read_image_file\n"
+        "import sys\nfrom together_magic.imagefiles.files import read_image_file\n"
         "try:\n    read_image_file(sys.argv[1], max_bytes=10**6)\n"
         "except ValueError as exc:\n    print(type(exc).__name__, exc)\n"
     )
@@ -476,8 +476,8 @@ def test_an_unreadable_file_is_named_in_one_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "GIF", "WEBP"])
 def test_real_images_are_read_whole(tmp_path: Path, fmt: str) -> None:
-    from together_magic.files import read_image_file
-    from together_magic.imageformat import image_info
+    from together_magic.imagefiles.containers import image_info
+    from together_magic.imagefiles.files import read_image_file
 
     data = encoded(fmt, (37, 23))
     path = tmp_path / f"ok.{fmt.lower()}"
@@ -487,7 +487,7 @@ def test_real_images_are_read_whole(tmp_path: Path, fmt: str) -> None:
 
 
 def test_a_name_with_control_characters_stays_on_one_line(tmp_path: Path) -> None:
-    from together_magic.files import ImageNotFoundError, read_image_file
+    from together_magic.imagefiles.files import ImageNotFoundError, read_image_file
 
     with pytest.raises(ImageNotFoundError) as caught:
         read_image_file(tmp_path / "evil\nname\r.png", max_bytes=MB)

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from together_magic import gallery, models
+from together_magic import models
 from together_magic.client import Together
 from together_magic.config import Imagine
-from together_magic.options import ImagineOptions
-from together_magic.plan import build_plan
-from together_magic.service import generate
+from together_magic.display import gallery
+from together_magic.generation.generate import generate
+from together_magic.generation.options import ImagineOptions
+from together_magic.generation.plan import build_plan
 from together_magic.types import ImageChoicesData, ImageResponse
 
 from .conftest import Server

@@ -14,7 +14,7 @@ from IPython.utils.capture import capture_output
 
 from together_magic import config as tm_config
 from together_magic.errors import OptionError
-from together_magic.histories import clear_history, history, parse_since
+from together_magic.histories.search import clear_history, history, parse_since
 
 from .kernel import PRELUDE, Kernel
 

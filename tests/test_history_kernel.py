@@ -58,7 +58,7 @@ def test_history_shows_cards_pages_and_a_static_copy(kernel: Kernel) -> None:
     update = kernel.ok("print(v._snapshot_bundle()['text/plain'])").text.strip()
     assert update == "history page 2 of 2 (static copy)"
     api = kernel.ok(
-        "from together_magic.histories import history\nhistory('fox', last=2)"
+        "from together_magic.histories.search import history\nhistory('fox', last=2)"
     )  # Python: cards too
     kinds = [sorted(o["content"]["data"]) for o in api.outputs if o["msg_type"] == "display_data"]
     assert kinds[0] == ["application/vnd.jupyter.widget-view+json", "text/plain"] and len(kinds) == 2

@@ -12,11 +12,11 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 from together_magic import config as tm_config
-from together_magic.histories import History, history
-from together_magic.history_view import HistoryView
-from together_magic.lineparse import parse_line
-from together_magic.panelapp import ImaginePanel
-from together_magic.plan import build_plan
+from together_magic.generation.line import parse_line
+from together_magic.generation.plan import build_plan
+from together_magic.histories.search import History, history
+from together_magic.widgets.history import HistoryView
+from together_magic.widgets.panel import ImaginePanel
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from together_magic.imageformat import (
+from together_magic.imagefiles.containers import (
     DamagedImageError,
     ImageFileError,
     NotAnImageError,

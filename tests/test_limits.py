@@ -16,9 +16,9 @@ from IPython.core.interactiveshell import InteractiveShell
 from together_magic import Together, models
 from together_magic.config import Imagine
 from together_magic.errors import BadRequestError, OptionError
-from together_magic.lineparse import parse_line
-from together_magic.panelapp import ImaginePanel
-from together_magic.plan import build_plan
+from together_magic.generation.line import parse_line
+from together_magic.generation.plan import build_plan
+from together_magic.widgets.panel import ImaginePanel
 
 from .panel_helpers import make, shell
 

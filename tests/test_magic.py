@@ -18,7 +18,7 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 import together_magic as tm
-from together_magic import runner
+from together_magic.generation import loop as runner
 from together_magic.offline import BackendOptions, shared_backend
 
 from .conftest import Server

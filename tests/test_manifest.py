@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from together_magic.errors import OptionError
-from together_magic.manifest import (
+from together_magic.batches.manifest import (
     MANIFEST_NAME,
     FileEntry,
     ItemRow,
@@ -18,6 +17,7 @@ from together_magic.manifest import (
     canonical,
     shown_request,
 )
+from together_magic.errors import OptionError
 
 
 def rows(count: int) -> list[ItemRow]:
@@ -61,7 +61,7 @@ def test_a_second_writer_is_refused_in_one_line(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; from together_magic.manifest import Manifest\n"
+                "import sys; from together_magic.batches.manifest import Manifest\n"
                 "try:\n Manifest.open(sys.argv[1])\nexcept Exception as e: print(e)",
                 str(tmp_path),
             ],

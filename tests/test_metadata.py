@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from together_magic.a1111 import a1111_parameters
-from together_magic.imageformat import ImageFileError, TruncatedImageError
-from together_magic.metadata import (
+from together_magic.imagefiles.a1111 import a1111_parameters
+from together_magic.imagefiles.containers import ImageFileError, TruncatedImageError
+from together_magic.imagefiles.metadata import (
     DamagedRecordError,
     NoRecordError,
     embed,

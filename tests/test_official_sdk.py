@@ -273,7 +273,7 @@ def test_generate_takes_every_keyword_of_the_sdk_by_name(ours_name: str) -> None
     type checkers see them), not given means not sent, and the answer has every field of the SDK's."""
     import inspect
 
-    from together_magic import client as ours_module
+    from together_magic.client import clients as ours_module
     from together_magic.types import ImageChoicesData, ImageResponse
 
     sdk_cls = together.resources.images.ImagesResource

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from together_magic import Together
-from together_magic.metadata import DamagedRecordError, embed
-from together_magic.outputs import file_stem, read_parameters, record_for, save_response
+from together_magic.generation.saving import file_stem, read_parameters, record_for, save_response
+from together_magic.imagefiles.metadata import DamagedRecordError, embed
 from together_magic.types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
 
 MODEL = "black-forest-labs/FLUX.1-schnell"

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from together_magic.pacing import MARGIN, Pacer
+from together_magic.batches.pacing import MARGIN, Pacer
 from together_magic.ratelimit import RateLimit
 
 

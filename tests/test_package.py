@@ -39,7 +39,7 @@ def test_readme_model_table_is_the_catalogue() -> None:
     """README's model table is generated from models.py (`together-magic info --models --markdown`)."""
     from pathlib import Path
 
-    from together_magic.gallery import models_markdown
+    from together_magic.display.gallery import models_markdown
 
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     start = readme.index("<!-- models:start")
@@ -58,7 +58,8 @@ def test_public_functions_survive_their_modules_being_imported() -> None:
 
     code = (
         "import together_magic as tm, importlib\n"
-        "for name in ('panelapp', 'histories', 'history_view', 'sweepapi', 'sweeps', 'batch', 'gallery'):\n"
+        "for name in ('widgets.panel', 'histories.search', 'widgets.history', 'sweeps.api',\n"
+        "             'sweeps.result', 'batches.api', 'display.gallery'):\n"
         "    importlib.import_module('together_magic.' + name)\n"
         "print([callable(getattr(tm, n)) and not isinstance(getattr(tm, n), type(tm)) "
         "for n in ('panel', 'history', 'sweep', 'asweep', 'compare', 'generate_many', 'list_models')])"

@@ -15,13 +15,13 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 from together_magic import models
-from together_magic.clipboard import CopyButton
-from together_magic.lineparse import parse_line
+from together_magic.generation.line import parse_line
+from together_magic.generation.plan import build_plan
 from together_magic.offline import shared_backend
-from together_magic.panel_form import READABLE_SEEDS
-from together_magic.panel_gallery import KEEP_CARDS, MAX_CARDS
-from together_magic.panelapp import BUSY_NOTE
-from together_magic.plan import build_plan
+from together_magic.widgets.clipboard import CopyButton
+from together_magic.widgets.form import READABLE_SEEDS
+from together_magic.widgets.gallery import KEEP_CARDS, MAX_CARDS
+from together_magic.widgets.panel import BUSY_NOTE
 
 from .panel_helpers import card_parts, generate, make, shell, shown
 

@@ -11,15 +11,15 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from together_magic import service
-from together_magic.lineparse import parse_line
+from together_magic.generation import generate as service
+from together_magic.generation.line import parse_line
+from together_magic.generation.loop import Interrupted
+from together_magic.generation.plan import build_plan
 from together_magic.offline import shared_backend
-from together_magic.panel_compare import SweepEntry
-from together_magic.panel_gallery import MAX_GRID_CELLS, MAX_GRIDS, _beyond_bounds
-from together_magic.panelapp import ImaginePanel
-from together_magic.plan import build_plan
-from together_magic.runner import Interrupted
-from together_magic.sweeps import Sweep
+from together_magic.sweeps.result import Sweep
+from together_magic.widgets.compare import SweepEntry
+from together_magic.widgets.gallery import MAX_GRID_CELLS, MAX_GRIDS, _beyond_bounds
+from together_magic.widgets.panel import ImaginePanel
 
 from .panel_helpers import make, png, shell, shown
 

@@ -15,7 +15,7 @@ def kernel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kernel]:
     k = loaded_kernel(
         tmp_path_factory.mktemp("compare-kernel"),
         "import hashlib\n"
-        "from together_magic.runner import Interrupted\n"
+        "from together_magic.generation.loop import Interrupted\n"
         "p = %imagine_panel\n"
         "p.prompt.value = 'a red fox in a snowy forest'\n"
         "p.width.value, p.height.value = 320, 256\n"

@@ -9,7 +9,7 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 from together_magic import models
-from together_magic.panel_form import model_choices
+from together_magic.widgets.form import model_choices
 
 from .panel_helpers import card_parts, generate, make, png, shell, upload
 

@@ -11,10 +11,10 @@ from PIL import Image
 from together_magic import models
 from together_magic.config import Imagine
 from together_magic.errors import OptionError
-from together_magic.metadata import embed
-from together_magic.options import ImagineOptions
-from together_magic.outputs import record_for
-from together_magic.plan import build_plan
+from together_magic.generation.options import ImagineOptions
+from together_magic.generation.plan import build_plan
+from together_magic.generation.saving import record_for
+from together_magic.imagefiles.metadata import embed
 from together_magic.types import ImageChoicesData
 
 from .test_outputs import png

@@ -9,7 +9,8 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
 
-from together_magic import live, progress
+from together_magic.display import live
+from together_magic.display import status as progress
 
 from .gateway.conftest import Gateway
 

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from together_magic import _retries as r
+from together_magic.client import retries as r
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,10 @@ import pytest
 
 from together_magic import config as tm_config
 from together_magic.errors import ImageDataError
-from together_magic.lineparse import parse_line
+from together_magic.generation.generate import BudgetError, Generated, generate, session
+from together_magic.generation.line import parse_line
+from together_magic.generation.plan import build_plan
 from together_magic.offline import BackendOptions, shared_backend
-from together_magic.plan import build_plan
-from together_magic.service import BudgetError, Generated, generate, session
 
 MODEL = "black-forest-labs/FLUX.1-schnell"
 

@@ -20,17 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from together_magic import _store_schema
-from together_magic.metadata import embed
+from together_magic.imagefiles.metadata import embed
 from together_magic.offline.renderer import RenderSpec, encode, render
-from together_magic.store import (
-    DATABASE,
-    SOURCES,
-    NewGeneration,
-    NewImage,
-    Store,
-    StoreError,
-)
+from together_magic.store import DATABASE, SOURCES, NewGeneration, NewImage, Store, StoreError
+from together_magic.store import schema as _store_schema
 
 from .strategies import json_value
 

@@ -20,11 +20,12 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 import together_magic as tm
-from together_magic import metadata, runner
 from together_magic.config import Imagine, set_current
 from together_magic.errors import NotFoundError, OptionError
+from together_magic.generation import loop as runner
+from together_magic.imagefiles import metadata
 from together_magic.offline import shared_backend
-from together_magic.sweeps import Sweep
+from together_magic.sweeps.result import Sweep
 
 MODEL = "black-forest-labs/FLUX.1-schnell"
 
@@ -446,6 +447,6 @@ def test_python_sweep_matches_the_magic(ip: InteractiveShell, tmp_path: Path) ->
 
 def test_the_package_exports_the_sweep_api() -> None:
     assert callable(tm.sweep) and tm.Sweep is Sweep and asyncio.iscoroutinefunction(tm.asweep)
-    import together_magic.sweepapi  # noqa: F401  (importing the module must not shadow the function)
+    import together_magic.sweeps.api  # noqa: F401  (importing the module must not shadow the function)
 
     assert callable(tm.sweep)

@@ -10,10 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from together_magic import models
-from together_magic.axes import Axis, axes_for, axis_names, make_axis, parse_axis
 from together_magic.errors import OptionError
-from together_magic.lineparse import parse_line, split_line
-from together_magic.options import ImagineOptions
+from together_magic.generation.line import parse_line, split_line
+from together_magic.generation.options import ImagineOptions
+from together_magic.sweeps.axes import Axis, axes_for, axis_names, make_axis, parse_axis
 
 BASE = ImagineOptions(prompt="a red fox in the snow", seed=1)
 LIMIT = 64

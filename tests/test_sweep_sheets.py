@@ -11,8 +11,7 @@ from PIL import Image
 
 import together_magic as tm
 from together_magic import config
-from together_magic.outputs import read_record
-from together_magic.sheets import (
+from together_magic.display.sheets import (
     PREVIEW_PIXELS,
     SHEET_PIXELS,
     Sheet,
@@ -22,6 +21,7 @@ from together_magic.sheets import (
     sheet_html,
     sheet_image,
 )
+from together_magic.generation.saving import read_record
 from together_magic.types import ImageChoicesData
 
 

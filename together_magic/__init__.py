@@ -9,12 +9,11 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-
 if TYPE_CHECKING:
-    from .batch import agenerate_many, generate_many
-    from .batchview import Batch
-    from .client import AsyncTogether, Together
+    from .batches.api import agenerate_many, generate_many
+    from .batches.view import Batch
+    from .client.clients import AsyncTogether, Together
+    from .display.gallery import compare, list_models
     from .errors import (
         APIConnectionError,
         APIError,
@@ -33,37 +32,36 @@ if TYPE_CHECKING:
         TogetherError,
         UnprocessableEntityError,
     )
-    from .gallery import compare, list_models
-    from .histories import history
-    from .options import ImagineOptions
-    from .outputs import read_parameters
-    from .panelapp import ImaginePanel, panel
-    from .sweepapi import asweep, sweep
-    from .sweeps import Sweep
+    from .generation.options import ImagineOptions
+    from .generation.saving import read_parameters
+    from .histories.search import history
+    from .sweeps.api import asweep, sweep
+    from .sweeps.result import Sweep
     from .types import ImageChoicesData, ImageRequest, ImageResponse, Provenance, RateLimit
+    from .widgets.panel import ImaginePanel, panel
 
 # The one table of public names and the module each lives in: ``__all__`` and the lazy loader read it.
 _EXPORTS: dict[str, str] = {
-    "Together": "client",
-    "AsyncTogether": "client",
+    "Together": "client.clients",
+    "AsyncTogether": "client.clients",
     "ImageRequest": "types",
     "ImageChoicesData": "types",
     "ImageResponse": "types",
     "Provenance": "types",
     "RateLimit": "types",
-    "ImagineOptions": "options",
-    "generate_many": "batch",
-    "agenerate_many": "batch",
-    "Batch": "batchview",
-    "read_parameters": "outputs",
-    "compare": "gallery",
-    "history": "histories",
-    "list_models": "gallery",
-    "panel": "panelapp",
-    "ImaginePanel": "panelapp",
-    "sweep": "sweepapi",
-    "asweep": "sweepapi",
-    "Sweep": "sweeps",
+    "ImagineOptions": "generation.options",
+    "generate_many": "batches.api",
+    "agenerate_many": "batches.api",
+    "Batch": "batches.view",
+    "read_parameters": "generation.saving",
+    "compare": "display.gallery",
+    "history": "histories.search",
+    "list_models": "display.gallery",
+    "panel": "widgets.panel",
+    "ImaginePanel": "widgets.panel",
+    "sweep": "sweeps.api",
+    "asweep": "sweeps.api",
+    "Sweep": "sweeps.result",
     **{
         name: "errors"
         for name in (
@@ -87,15 +85,15 @@ _EXPORTS: dict[str, str] = {
     },
 }
 # Modules that make results display themselves when loaded (the renderers register with the module below).
-_DISPLAY_MODULES = {"client": "gallery", "types": "gallery", "histories": "history_view"}
+_DISPLAY_MODULES = {"client": "display.gallery", "types": "display.gallery", "histories": "widgets.history"}
 
 __all__ = sorted([*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"])
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext together_magic``: the magics, the ``Imagine`` configurable and the cell rewriter."""
-    from .magic import ImagineMagics
-    from .rewriter import CellRewriter
+    from .notebook.magic import ImagineMagics
+    from .notebook.rewriter import CellRewriter
 
     if "ImagineMagics" in ipython.magics_manager.registry:
         return
@@ -129,12 +127,16 @@ def unload_ipython_extension(ipython: Any) -> None:
     ipython.events.unregister("pre_run_cell", rewriter.pre_run_cell)
     ipython.events.unregister("post_run_cell", rewriter.post_run_cell)
     config.set_current(None)
-    from .runner import close_idle_clients
+    from .generation.loop import close_idle_clients
 
     close_idle_clients()
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # one source, the project's metadata (pyproject.toml), read when asked
+        from .client.base import VERSION
+
+        return VERSION
     home = _EXPORTS.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

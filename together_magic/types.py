@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
 from .errors import ImageDataError
-from .files import atomic_write_new, atomic_write_replace, unique_path
-from .imagebytes import EXTENSIONS, decode_b64, human_size, sniff_format
+from .imagefiles.bytes import EXTENSIONS, decode_b64, human_size, sniff_format
+from .imagefiles.files import atomic_write_new, atomic_write_replace, unique_path
 from .ratelimit import RateLimit
 
 if TYPE_CHECKING:

@@ -15,9 +15,9 @@ import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
 import together_magic as tm
+from together_magic.batches.manifest import MANIFEST_NAME
 from together_magic.config import Imagine
 from together_magic.errors import PaymentRequiredError
-from together_magic.manifest import MANIFEST_NAME
 
 from .conftest import SENTINEL, Gateway
 

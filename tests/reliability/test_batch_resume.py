@@ -24,8 +24,8 @@ import httpx
 import pytest
 from PIL import Image
 
-from together_magic import metadata
-from together_magic.manifest import MANIFEST_NAME
+from together_magic.batches.manifest import MANIFEST_NAME
+from together_magic.imagefiles import metadata
 
 from ..conftest import ROOT, free_port
 

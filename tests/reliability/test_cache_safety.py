@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from together_magic.config import Imagine
-from together_magic.lineparse import parse_line
-from together_magic.plan import build_plan
-from together_magic.records import store_for
-from together_magic.service import Generated, generate
+from together_magic.generation.generate import Generated, generate
+from together_magic.generation.line import parse_line
+from together_magic.generation.plan import build_plan
+from together_magic.generation.stored import store_for
 
 _SEEN: Counter[str] = Counter()
 

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import together_magic as tm
-from together_magic.files import STALE_AFTER, atomic_write_new, remove_stale_temps
-from together_magic.outputs import save_response
-from together_magic.panelapp import ImaginePanel
+from together_magic.generation.saving import save_response
+from together_magic.imagefiles.files import STALE_AFTER, atomic_write_new, remove_stale_temps
 from together_magic.types import Provenance, attach_provenance
+from together_magic.widgets.panel import ImaginePanel
 
 from ..conftest import MODEL
 
@@ -111,7 +111,7 @@ BIG = 200 * 1024 * 1024
 WRITER = """
 import sys
 from pathlib import Path
-from together_magic.files import atomic_write_new
+from together_magic.imagefiles.files import atomic_write_new
 folder, size = Path(sys.argv[1]), int(sys.argv[2])
 data = b"\\xff\\xd8" + b"x" * size
 print("writing", flush=True)
@@ -233,7 +233,7 @@ def test_a_writer_in_another_pid_namespace_keeps_its_temp_file(
 CONCURRENT = """
 import sys
 from pathlib import Path
-from together_magic.files import atomic_write_new
+from together_magic.imagefiles.files import atomic_write_new
 folder, who = Path(sys.argv[1]), sys.argv[2]
 for i in range(15):
     atomic_write_new(folder / "same.jpg", f"{who}:{i}:".encode() * 2000)
@@ -256,7 +256,7 @@ def test_writers_in_several_namespaces_never_collide(tmp_path: Path, figures: Ca
 FULL_DISK = """
 import errno, json, sys
 from pathlib import Path
-from together_magic.files import atomic_write_new, atomic_write_replace
+from together_magic.imagefiles.files import atomic_write_new, atomic_write_replace
 folder = Path(sys.argv[1])
 (folder / "keep.txt").write_bytes(b"user data")
 outcomes = []
@@ -301,7 +301,7 @@ def test_a_full_disk_leaves_nothing_partial(tmp_path: Path, figures: Callable[[s
 FILE_SIZE_LIMIT = """
 import errno, resource, signal, sys
 from pathlib import Path
-from together_magic.files import atomic_write_new
+from together_magic.imagefiles.files import atomic_write_new
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1_000_000, 1_000_000))
 try:

@@ -293,7 +293,7 @@ def image(colour):
     Image.new("RGB", (32, 32), colour).save(out, format="PNG")
     return NewImage(out.getvalue())
 
-import together_magic.store as module
+import together_magic.store.store as module
 real_write, written = module.write_blob, []
 
 def write_then_stall(*args):  # the real write; after the third file, wait here to be killed

@@ -7,6 +7,9 @@ the gateway and put their class token in ``TOGETHER_API_KEY``; every client work
 Modules, bottom up: ``settings`` (flags, checked), ``schema`` / ``roster`` / ``ledger`` (the SQLite
 tables: tokens, reservations, pace, wall), ``upstream`` (the forwarding client and the offline fallback),
 ``core`` (one request's path), ``asgi`` / ``wall`` / ``app`` (HTTP), ``server`` / ``commands`` (the CLI).
+
+May import ``offline`` (its server machinery and renderer), ``generation``, ``client``, ``store`` and the
+ground; never ``widgets`` (its sibling), the features or the notebook and CLI front ends.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from ..offline.apierror import OfflineAPIError, invalid, parse_body
 from ..offline.backend import MAX_BODY_BYTES, Reply
 from ..offline.reply import json_reply
 from ..offline.validate import parse_job
-from ..store import StoreError
+from ..store.store import StoreError
 from .asgi import (
     Disconnected,
     Receive,

@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from ..errors import OptionError
-from ..store import StoreError
+from ..store.store import StoreError
 from .roster import Roster, Usage, dollars, parse_expiry
 from .server import _dollars, _whole
 from .settings import default_data_dir

@@ -28,13 +28,13 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from ..generation.generate import cache_key
 from ..models import estimate_cost
 from ..offline.apierror import OfflineAPIError
 from ..offline.backend import Reply
 from ..offline.reply import error_reply, json_reply
 from ..offline.validate import Job
-from ..service import cache_key
-from ..store import NewGeneration, NewImage, Store, StoreError
+from ..store.store import NewGeneration, NewImage, Store, StoreError
 from ..types import ImageRequest
 from . import ledger
 from .ledger import Ask, Cached, Grant, Policy, Refused, Wait, WallEntry

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import OptionError
-from ..store import Store
+from ..store.store import Store
 from . import schema
 
 __all__ = [

@@ -9,7 +9,7 @@ cannot be reversed, and a stolen database opens nothing.
 
 from __future__ import annotations
 
-from ..store import Store
+from ..store.store import Store
 
 __all__ = ["COMPONENT", "MIGRATIONS", "ensure"]
 

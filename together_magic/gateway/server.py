@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import OptionError
 from ..offline.behaviour import DEFAULT_RATE_LIMIT
 from ..offline.server import _client_host, _listen, _resolve
-from ..store import StoreError
+from ..store.store import StoreError
 from .roster import Roster
 from .settings import (
     DEFAULT_UPSTREAM_RATE,

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..client import AsyncTogether
+from ..client.clients import AsyncTogether
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -27,7 +27,7 @@ from ..errors import (
     RateLimitError,
     redact,
 )
-from ..imagebytes import sniff_format
+from ..imagefiles.bytes import sniff_format
 from ..offline.apierror import OfflineAPIError
 from ..offline.backend import GENERATIONS, BackendOptions, OfflineBackend, Reply
 from ..types import ImageRequest

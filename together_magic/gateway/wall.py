@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from ..offline.apierror import OfflineAPIError, parse_body
 from ..offline.backend import Reply
 from ..offline.reply import error_reply, json_reply
-from ..store import StoreError
+from ..store.store import StoreError
 from .asgi import Receive, bearer, cookie, read_body
 from .core import Gateway
 

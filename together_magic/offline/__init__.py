@@ -3,6 +3,9 @@
 It is what the client uses when no API key is configured (in-process, through httpx transports), and what
 ``together-magic serve`` puts on a port for notebooks, curl and the official ``together`` SDK. It reads
 every model and limit from :mod:`together_magic.models`, the one catalogue.
+
+May import ``models``, ``types`` and ``errors`` only: it must answer as Together does whatever the client
+above it does, so it knows nothing of the client, the store or any front end.
 """
 
 from __future__ import annotations

@@ -1,0 +1,265 @@
+"""One generation as front ends want it: budget, cache, send, verify, time, record, save, provenance.
+
+The magic, the panel, the CLI, sweeps and the Python helpers all come here with a ``Plan``. The plan's
+parts (one request, or one per image with ``Imagine.split_n``) are looked up in the local store, the rest
+are sent concurrently on the running loop through the per-loop client (``loop``), every image is decoded
+before anything is cached (a corrupt answer is an error now, never a cached picture later), and the
+response gets its provenance attached exactly once, here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..client.clients import AsyncTogether
+from ..config import Imagine
+from ..errors import ImageDataError, TogetherError
+from ..store.store import Generation, NewGeneration, Store, StoreError
+from ..types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
+from .cost import part_cost
+from .loop import client_for_running_loop
+from .saving import SaveReport, save_response
+from .stored import generation_of, response_of, store_for, stored_request
+
+if TYPE_CHECKING:
+    from .plan import Plan
+
+log = logging.getLogger("together_magic")
+
+__all__ = ["BudgetError", "Generated", "Session", "cache_key", "generate", "session"]
+
+
+class BudgetError(TogetherError):
+    """The request would take the session over ``Imagine.budget``: nothing was sent."""
+
+
+@dataclass
+class Session:
+    """What this process has spent (estimated dollars), for ``Imagine.budget``."""
+
+    spent: float = 0.0
+    requests: int = 0
+
+
+_session = Session()
+
+
+def session() -> Session:
+    return _session
+
+
+@dataclass
+class Generated:
+    """A finished generation: the response (provenance attached) and, if it was saved, the report."""
+
+    response: ImageResponse
+    saved: SaveReport | None = None
+    parts_cached: int = 0
+    parts_sent: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def cache_key(request: ImageRequest, endpoint: str) -> str | None:
+    """The store key of a seeded base64 request at an endpoint (never the key); None: not cacheable."""
+    payload = request.payload()
+    if payload.get("seed") is None or payload.get("response_format", "url") != "base64":
+        return None
+    canonical = json.dumps({"endpoint": endpoint, "request": payload}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def check_budget(plan: Plan, config: Imagine, cost: float | None) -> None:
+    if config.budget is None or cost is None:
+        return
+    left = config.budget - _session.spent
+    if cost > left + 1e-12:
+        raise BudgetError(
+            f"this request would cost about ${cost:.4f} but the session budget has ${max(left, 0):.4f} of "
+            f"${config.budget:.2f} left; raise it with %config Imagine.budget = {config.budget * 2:g}"
+        )
+
+
+async def _verified(response: ImageResponse) -> ImageResponse:
+    """Every image's bytes, now: downloads on the loop, strict base64, a readable image header."""
+    for choice in response.data or []:
+        data = await choice.aimage_bytes()
+        if choice.format is None:
+            raise ImageDataError(f"image {choice.index}: the bytes are not a JPEG, PNG, WebP or GIF image")
+        _ = len(data)
+    return response
+
+
+async def generate(
+    plan: Plan,
+    config: Imagine,
+    *,
+    source: str = "python",
+    client: AsyncTogether | None = None,
+    on_part: Callable[[int, ImageResponse], None] | None = None,
+) -> Generated:
+    """Run a plan to a finished ``Generated`` (see the module docstring). Raises ``TogetherError``s."""
+    started = time.perf_counter()
+    client = client or await client_for_running_loop(config)
+    store = store_for(config) if config.cache_size_mb > 0 else None
+    keys = [cache_key(part, client.base_url) if plan.cache and store else None for part in plan.parts]
+    results: list[ImageResponse | None] = [await _lookup(store, key) for key in keys]
+    cached = [r is not None for r in results]
+    missing = [i for i, r in enumerate(results) if r is None]
+    costs = [part_cost(plan.parts[i], config) for i in missing]
+    cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+    check_budget(plan, config, cost)
+    limit = asyncio.Semaphore(max(1, config.max_concurrency))
+    recorded: list[int | None] = [None] * len(plan.parts)  # store rows, so saved paths can join them
+    chosen_seed = plan.options.seed is not None
+
+    async def send(index: int) -> None:
+        part_started = time.perf_counter()
+        async with limit:
+            response = await _verified(await client.images.send(plan.parts[index]))
+        results[index] = response
+        # History off keeps only what the cache can answer again: requests whose seed the user chose (a
+        # seed drawn for this run is never asked for again by re-running the cell).
+        if store is not None and (config.history or (keys[index] is not None and chosen_seed)):
+            record = generation_of(
+                response,
+                request=plan.parts[index],
+                source=source,
+                backend=response.provenance.backend or client.backend,
+                cache_key=keys[index],
+                elapsed=time.perf_counter() - part_started,
+                cost=part_cost(plan.parts[index], config),
+            )
+            recorded[index] = await _record(store, record, config)
+        if on_part is not None:
+            on_part(index, response)
+
+    if missing:
+        tasks = [asyncio.ensure_future(send(i)) for i in missing]
+        try:
+            # Every part runs to its end even when another fails: a part in flight may already be paid
+            # for (a class budget spent by the parts before it), and it is then recorded, not thrown away.
+            outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+        finally:
+            for task in tasks:
+                task.cancel()  # only matters when the wait itself was cancelled (an interrupt)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:
+            raise failure
+    done: list[ImageResponse] = [r for r in results if r is not None]
+    if cost:
+        _session.spent += cost
+    _session.requests += len(missing)
+    response = _combine(plan, done)
+    provenance = Provenance(
+        request=plan.request,
+        elapsed=time.perf_counter() - started,
+        cached=all(cached),
+        backend=_backend(done, client.backend),
+        cost=0.0 if all(cached) else cost,
+        source=source,
+        rate_limit=done[-1].rate_limit if done else None,
+    )
+    attach_provenance(response, provenance, _image_provenance(plan, done))
+    saved = None
+    if plan.save is not None:  # named and described by each image's own provenance, attached just above
+        saved = save_response(response, plan.save)
+        attach_provenance(response, dataclasses.replace(provenance, saved=saved.paths))
+        if store is not None:
+            await _record_saved(store, recorded, saved.paths)
+    return Generated(response, saved, parts_cached=sum(cached), parts_sent=len(missing))
+
+
+def _backend(done: Sequence[ImageResponse], default: str) -> str:
+    """What answered: the server's own word when it gave one (a gateway's fallback), else the client's."""
+    said = {r.provenance.backend for r in done if r.provenance.backend}
+    return said.pop() if len(said) == 1 else default
+
+
+async def _lookup(store: Store | None, key: str | None) -> ImageResponse | None:
+    """A cached part, or None; a damaged entry is dropped by the store and simply missed here."""
+    if store is None or key is None:
+        return None
+    try:
+        found = await asyncio.to_thread(store.lookup, key)
+    except StoreError:
+        return None  # a store that cannot be read is only a slower cache
+    return response_of(found) if found is not None and found.images else None
+
+
+async def _record(store: Store, record: NewGeneration, config: Imagine) -> int | None:
+    """Record a part (cache + history), keep the store within ``Imagine.cache_size_mb``; its row id."""
+
+    def write() -> int:
+        row = store.record(record)
+        store.evict(config.cache_size_mb * 1_000_000)
+        return row
+
+    try:
+        return await asyncio.to_thread(write)
+    except StoreError as exc:  # a store that cannot be written must never cost the user their images
+        log.warning("together-magic: could not record this generation in %s: %s", store.folder, exc)
+        return None
+
+
+async def _record_saved(store: Store, rows: Sequence[int | None], paths: Sequence[Path | None]) -> None:
+    """The history learns where each image was saved (image k belongs to part k, or to the one part)."""
+    by_row: dict[int, list[Path]] = {}
+    for position, path in enumerate(paths):
+        row = rows[position] if len(rows) > 1 else rows[0]
+        if row is not None and path is not None:
+            by_row.setdefault(row, []).append(path.absolute())
+
+    def write() -> None:
+        for row, saved in by_row.items():
+            store.add_saved_paths(row, saved)
+
+    if by_row:
+        try:
+            await asyncio.to_thread(write)
+        except StoreError as exc:
+            log.warning("together-magic: could not record where images were saved: %s", exc)
+
+
+def stored_response(generation: Generation) -> ImageResponse:
+    """A stored generation as a response with its provenance (for the history): each image keeps the
+    request that reproduces it alone."""
+    response = response_of(generation)
+    own = [ImageProvenance(stored_request(image.request), 0) for image in generation.images]
+    provenance = Provenance(
+        request=stored_request(generation.request),
+        elapsed=generation.elapsed,
+        cached=True,
+        backend=generation.backend,
+        cost=generation.cost,
+        saved=tuple(Path(p) for p in generation.saved_paths),
+        source=generation.source,
+    )
+    return attach_provenance(response, provenance, own)
+
+
+def _combine(plan: Plan, done: Sequence[ImageResponse]) -> ImageResponse:
+    if len(plan.parts) == 1:
+        return done[0]
+    return ImageResponse.combine(done)
+
+
+def _image_provenance(plan: Plan, done: Sequence[ImageResponse]) -> list[ImageProvenance]:
+    if len(plan.parts) == 1:
+        count = len(done[0].data or [])
+        return [ImageProvenance(plan.parts[0], k) for k in range(count)]
+    return [ImageProvenance(part, 0) for part in plan.parts]
+
+
+def notebook_path() -> str | None:
+    """The notebook this kernel runs, when the front end says (JupyterLab/Notebook 7 set it)."""
+    return os.environ.get("JPY_SESSION_NAME") or None

@@ -1,0 +1,210 @@
+"""``%%imagine`` and ``%imagine``: parse, plan, run, bind, return. Nothing here talks HTTP.
+
+The cell body is the prompt (``%imagine "a prompt"`` for one-liners). The returned ``ImageResponse`` is the
+cell's result, so ``_`` and ``Out[n]`` hold it and the display protocol shows its grid exactly once.
+
+This module is imported by ``%load_ext``: it imports only IPython and cheap modules at the top; the
+request machinery loads on the first generation (the package's one lazy boundary).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from IPython.core import magic_arguments
+from IPython.core.error import UsageError
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+)
+
+from .. import config as _config
+from ..errors import OptionError, TogetherError, explain
+from ..generation.options import OPTIONS
+
+if TYPE_CHECKING:
+    from ..generation.generate import Generated
+    from ..generation.options import ImagineOptions
+    from ..generation.plan import Plan
+
+__all__ = ["ImagineMagics", "run_cell_async"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def magic_options(func: F) -> F:
+    """Decorate a magic with every option, in OPTIONS order, so ``%%imagine?`` shows the full help."""
+    for flags, kwargs in reversed(OPTIONS):
+        func = magic_arguments.argument(*flags, **kwargs)(func)  # type: ignore[no-untyped-call]
+    return magic_arguments.magic_arguments()(func)  # type: ignore[no-untyped-call,no-any-return]
+
+
+@magics_class
+class ImagineMagics(Magics):
+    def __init__(self, shell: Any) -> None:
+        super().__init__(shell)
+        self.settings = _config.Imagine(parent=shell)
+        _config.set_current(self.settings)
+        self.rewriter: Any = None  # set by load_ipython_extension
+
+    @property
+    def _shell(self) -> Any:
+        assert self.shell is not None, "ImagineMagics is always created with a shell"
+        return self.shell
+
+    # ------------------------------------------------------------------------------- the magic
+    @no_var_expand
+    @needs_local_scope
+    @line_cell_magic
+    @magic_options
+    def imagine(self, line: str, cell: str | None = None, local_ns: dict[str, Any] | None = None) -> Any:
+        """Generate images with Together AI (or the offline backend when no key is set)."""
+        from ..generation.loop import run_blocking
+
+        namespace = {**self._shell.user_ns, **(local_ns or {})}
+        options = self._options(line, cell, namespace)
+        return run_blocking(lambda: self._run(options, namespace, live=False))
+
+    async def run_async(self, line: str, cell: str) -> Any:
+        """The top-level ``await`` form of ``%%imagine`` that the cell rewriter produces in ipykernel."""
+        from ..generation.loop import wait_cancellable
+
+        namespace = self._shell.user_ns
+        options = self._options(line, cell, namespace)
+        return await wait_cancellable(self._run(options, namespace, live=True))
+
+    async def _run(self, options: ImagineOptions, namespace: dict[str, Any], *, live: bool) -> Any:
+        """One cell's work: a sweep (``--vary``), a batch (``--each``) or one generation.
+
+        ``live``: the cell runs on the kernel's loop as a top-level await, so a status line can update.
+        """
+        try:
+            from ..sweeps.run import wants_sweep
+
+            if wants_sweep(options):  # --vary, or --from a contact sheet (its whole sweep again)
+                from ..sweeps.api import sweep_cell
+
+                return await sweep_cell(self, options, namespace, live=live)
+            if options.each is not None:
+                from ..batches.api import batch_cell
+
+                return await batch_cell(self, options, namespace, live=live)
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
+        except TogetherError as err:
+            raise explain(err, "notebook") from None
+        from ..display.status import StatusLine
+
+        plan = self._plan(options, namespace)
+        with StatusLine(_waiting_text(plan), enabled=live) as status:
+            generated = await self._generate(plan, status.part_done)
+        return self._finish(plan, generated)
+
+    @line_magic
+    def imagine_panel(self, line: str) -> Any:
+        """Show the image panel: a form, Generate/Cancel, and a gallery with "copy as code".
+
+        Usage: ``%imagine_panel [NAME]``; with NAME, the latest response is also bound to that variable.
+        """
+        from ..widgets.panel import ImaginePanel
+
+        name = line.strip()
+        if name and not name.isidentifier():
+            raise UsageError(f"%imagine_panel takes an optional variable name, got {name!r}")
+        return ImaginePanel(bind=name or None, shell=self._shell)
+
+    @line_magic
+    def imagine_history(self, line: str) -> Any:
+        """Show past generations (this and other notebooks, the panel, the CLI), newest first.
+
+        Usage: ``%imagine_history [TEXT] [--last N] [--model MODEL] [--since DATE] [--clear [--yes]]``.
+        DATE: 2026-11-20, 2026-11-20T14:00, today, yesterday, or an age such as 3h or 2d.
+        """
+        from ..histories.search import parse_history_line, run_history
+        from ..store.store import StoreError
+        from ..widgets import history as history_view  # noqa: F401  (the history shows itself as cards in a notebook)
+
+        try:
+            result = run_history(parse_history_line(line), self.settings)
+        except (OptionError, StoreError) as exc:  # a store that cannot be opened: one line, no traceback
+            raise UsageError(str(exc)) from None
+        if isinstance(result, str):
+            print(result)
+            return None
+        return result
+
+    # ------------------------------------------------------------------------------- steps
+    def _options(self, line: str, cell: str | None, namespace: dict[str, Any]) -> ImagineOptions:
+        from ..generation.line import parse_line
+
+        try:
+            return parse_line(line, cell, namespace)
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _plan(self, options: ImagineOptions, namespace: dict[str, Any]) -> Plan:
+        from ..generation.plan import build_plan
+
+        try:
+            return build_plan(options, config=self.settings, namespace=namespace)
+        except OptionError as exc:
+            raise UsageError(str(exc)) from None
+
+    async def _generate(self, plan: Plan, on_part: Any = None) -> Generated:
+        from ..generation.generate import generate
+
+        try:
+            return await generate(plan, self.settings, source="magic", on_part=on_part)
+        except TogetherError as err:
+            raise explain(err, "notebook") from None
+
+    def _finish(self, plan: Plan, generated: Generated) -> Any:
+        from IPython.display import display
+
+        from ..display import gallery  # noqa: F401  (responses show their grid once it is loaded)
+
+        response = generated.response
+        self._announce(response.provenance.backend)
+        if plan.out is not None:
+            self._shell.user_ns[plan.out] = response
+        report = generated.saved
+        if report is not None and not report.ok:
+            # Bound first, shown, then the failure named: nothing the user already has is lost.
+            if plan.display:
+                display(response)  # type: ignore[no-untyped-call]
+            raise UsageError(report.summary(plan.save or ""))
+        return response if plan.display else None
+
+    def bind(self, name: str | None, value: Any) -> None:
+        """Bind a result to the variable the user named (``-o NAME``); nothing else is ever written."""
+        if name is not None:
+            self._shell.user_ns[name] = value
+
+    def _announce(self, backend: str | None) -> None:
+        """Once per kernel: say that the pictures come from the offline renderer (information, not stderr)."""
+        if backend == "offline":
+            from ..display.status import offline_notice
+
+            offline_notice()
+
+
+def _waiting_text(plan: Plan) -> str:
+    count = plan.request.n
+    model = plan.request.model.rsplit("/", 1)[-1]
+    return f"generating {count} image{'s' if count != 1 else ''} with {model}"
+
+
+def run_cell_async(line: str, cell: str) -> Any:
+    """Entry point of rewritten cells: ``await run_cell_async(line, cell)``."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    magics = shell.magics_manager.registry.get("ImagineMagics") if shell is not None else None
+    if magics is None:
+        raise UsageError("together_magic is not loaded: run %load_ext together_magic")
+    return magics.run_async(line, cell)

@@ -1,0 +1,399 @@
+"""The panel's form: two columns, only the controls the chosen model takes, with that model's ranges and
+defaults from the catalogue (``models``). A reference image has one source of truth (``_reference``), so the
+controls never disagree with what Generate sends. The form becomes an ``ImagineOptions``, as the magic's line.
+"""
+
+from __future__ import annotations
+
+import html
+import random
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+from .. import models
+from ..config import Imagine
+from ..display.gallery import preview
+from ..generation.line import parse_lora
+from ..generation.options import ImagineOptions, from_request
+from ..types import ImageChoicesData
+
+__all__ = ["READABLE_SEEDS", "SIZES", "PanelForm", "model_choices", "row_label"]
+
+READABLE_SEEDS = models.DRAWN_SEED_RANGE
+"""The seeds the panel draws: five digits a class can read aloud (any seed in range can be typed)."""
+SIZES = {"square": (1024, 1024), "portrait": (768, 1024), "landscape": (1024, 768)}
+CUSTOM = "custom"
+ASPECT = "aspect "
+"""Size choices starting with this send ``aspect_ratio`` instead of width and height."""
+LABEL = {"description_width": "62px"}
+FILL = "auto"  # in a flex column "auto" fills the width *with* the margins; "100%" overflows by 2 px
+SMALL_BOX = "130px"
+FORM_GRID = {"grid_template_columns": "repeat(auto-fit, minmax(260px, 1fr))", "grid_gap": "0 12px"}
+"""JupyterLab at 1024x768 (file browser open, a notebook that scrolls) gives a 577 px output: two columns
+must fit there, so every row fits in 260 px (the image row wraps), or the form would hide the results."""
+
+
+def model_choices(current: str | None = None) -> list[tuple[str, str]]:
+    """(label, id) for every catalogued model, grouped by maker in catalogue order, legacy ones last."""
+    current_specs = [s for s in models.MODELS.values() if not s.legacy]
+    makers = list(dict.fromkeys(s.maker for s in current_specs))
+    ordered = sorted(current_specs, key=lambda s: makers.index(s.maker))
+    choices = [(f"{s.display_name} · {s.maker}", s.id) for s in ordered]
+    choices += [(f"{s.display_name} · {s.maker} (legacy)", s.id) for s in models.MODELS.values() if s.legacy]
+    if current and current not in models.MODELS:
+        choices.insert(0, (f"{current} (not in the catalogue)", current))
+    return choices
+
+
+def row_label(text: str) -> w.Label:
+    """A label in front of a row, aligned with the widgets' own description labels."""
+    return w.Label(
+        text, layout={"width": "62px", "flex": "0 0 62px"}, _dom_classes=["together-magic-rowlabel"]
+    )
+
+
+def _show(widget: w.Widget, visible: bool) -> None:
+    widget.layout.display = "" if visible else "none"
+
+
+def _bounds(box: w.Widget, low: float, high: float) -> None:
+    """Set a bounded box's range in an order its min <= max check accepts (the value is clamped)."""
+    if low > box.max:
+        box.max, box.min = high, low
+    else:
+        box.min, box.max = low, high
+
+
+class PanelForm:
+    """The form half of ``ImaginePanel`` (a mixin: the panel is one widget with one namespace)."""
+
+    settings: Imagine
+    _reference: bytes | None
+    _reference_name: str
+    _syncing: bool
+
+    def _build_form(self, bind: str | None, tail: list[w.Widget]) -> w.GridBox:
+        s = self.settings
+        self._syncing = False
+        self.prompt = w.Textarea(
+            placeholder="Describe the image…",
+            description="Prompt",
+            rows=3,
+            style=LABEL,
+            layout={"width": FILL},
+        )
+        self.negative = w.Text(
+            placeholder="what it should not contain",
+            description="Negative",
+            style=LABEL,
+            layout={"width": FILL},
+        )
+        self.upload = w.FileUpload(
+            accept="image/*", multiple=False, description="", icon="upload", tooltip="upload an image"
+        )
+        self.upload.add_class("together-magic-upload")
+        self.clear_reference = w.Button(
+            description="clear", icon="times", disabled=True, layout={"width": "auto"}
+        )
+        self.reference_preview = w.Image(format="jpeg", layout={"max_width": "40px", "display": "none"})
+        self.reference_label = w.HTML()
+        self.reference_row = w.HBox(
+            [
+                row_label("Image"),
+                self.upload,
+                self.reference_preview,
+                self.reference_label,
+                self.clear_reference,
+            ],
+            layout={"align_items": "center", "width": FILL, "flex_flow": "row wrap"},
+        )
+        self.loras = w.Text(
+            placeholder="URL or repo[:scale], comma-separated",
+            description="LoRAs",
+            style=LABEL,
+            layout={"width": FILL},
+        )
+        self.upsample = w.Checkbox(
+            description="let the model rewrite the prompt", indent=False, layout={"width": FILL}
+        )
+        self.bind = w.Text(
+            value=bind or "",
+            placeholder="optional variable name",
+            description="Bind to",
+            style=LABEL,
+            layout={"width": FILL},
+        )
+        self.model = w.Dropdown(
+            options=model_choices(s.model),
+            value=s.model,
+            description="Model",
+            style=LABEL,
+            layout={"width": FILL},
+        )
+        self.preset = w.Dropdown(description="Size", style=LABEL, layout={"width": FILL})
+        wide = {"min": 0, "max": 1_000_000, "style": LABEL}  # the chosen model's bounds are set below
+        self.width = w.BoundedIntText(value=s.width, description="Width", layout={"width": "50%"}, **wide)
+        self.height = w.BoundedIntText(value=s.height, description="Height", layout={"width": "50%"}, **wide)
+        self.steps = w.BoundedIntText(value=s.steps or 0, description="Steps", **wide)
+        self.steps.layout.width = SMALL_BOX
+        self.steps_hint = w.HTML(layout={"margin": "0 0 0 6px"})
+        self.guidance = w.BoundedFloatText(
+            value=s.guidance if s.guidance is not None else models.DEFAULT_GUIDANCE,
+            step=0.5,
+            description="Guidance",
+            layout={"width": SMALL_BOX},
+            **wide,
+        )
+        self.n = w.BoundedIntText(value=s.n, description="Images", layout={"width": SMALL_BOX}, **wide)
+        self.seed = w.BoundedIntText(
+            value=self._draw_seed(),
+            min=models.SEED_RANGE[0],
+            max=models.SEED_RANGE[1],
+            description="Seed",
+            style=LABEL,
+            layout={"width": "170px"},
+        )
+        self.dice = w.Button(icon="random", tooltip="draw a new seed", layout={"width": "40px"})
+        self.lock = w.ToggleButton(
+            icon="lock",
+            tooltip="keep this seed; unlocked, every Generate draws a new one",
+            layout={"width": "40px"},
+        )
+        self.steps_row = w.HBox([self.steps, self.steps_hint], layout={"align_items": "center"})
+        self.size_row = w.HBox([self.width, self.height], layout={"width": FILL})
+        left = w.VBox(
+            [self.prompt, self.negative, self.reference_row, self.loras, self.upsample, self.bind, *tail],
+            layout={"min_width": "0"},
+        )
+        right = w.VBox(
+            [
+                self.model,
+                self.preset,
+                self.size_row,
+                self.steps_row,
+                w.HBox([self.guidance, self.n]),
+                w.HBox([self.seed, self.dice, self.lock]),
+            ],
+            layout={"min_width": "0"},
+        )
+        self.preset.observe(self._on_preset, names="value")
+        self.width.observe(self._on_size, names="value")
+        self.height.observe(self._on_size, names="value")
+        self.model.observe(self._on_model, names="value")
+        self.dice.on_click(lambda _: self._new_seed())
+        self.upload.observe(self._on_upload, names="value")
+        self.clear_reference.on_click(lambda _: self.set_reference(None))
+        self._on_model()
+        return w.GridBox([left, right], layout=FORM_GRID)
+
+    # ------------------------------------------------------------------------------ reading the form
+    def spec(self) -> models.ModelSpec | None:
+        return models.find_model(str(self.model.value))
+
+    def options(self) -> ImagineOptions:
+        """The form as options (what "copy as code" and Generate both start from)."""
+        spec = self.spec()
+        takes: Callable[[str], bool] = spec.takes if spec else (lambda field: True)
+        ratio, up = self.aspect_ratio(), spec is not None and spec.limits.upsample  # up: sent if not this
+        loras = tuple(
+            parse_lora(item) for item in self.loras.value.split(",") if item.strip() and self._lora_visible()
+        )
+        return ImagineOptions(
+            prompt=self.prompt.value.strip() or None,
+            model=str(self.model.value),
+            n=self.n.value,
+            seed=self.seed.value,
+            width=None if ratio else self.width.value,
+            height=None if ratio else self.height.value,
+            aspect_ratio=ratio,
+            steps=(self.steps.value or None) if takes("steps") else None,
+            guidance=self.guidance.value if takes("guidance_scale") or takes("guidance") else None,
+            negative=(self.negative.value.strip() or None) if takes("negative_prompt") else None,
+            image=self._reference,
+            loras=loras,
+            upsample=None if self.upsample.value == up or not takes("prompt_upsampling") else not up,
+            interpolate=False,
+        )
+
+    def aspect_ratio(self) -> str | None:
+        """The aspect ratio chosen in Size (None: width and height are sent)."""
+        value = str(self.preset.value or "")
+        spec = self.spec()
+        taken = spec is None or spec.takes("aspect_ratio")
+        return value.removeprefix(ASPECT) if value.startswith(ASPECT) and taken else None
+
+    def _lora_visible(self) -> bool:
+        spec = self.spec()
+        return spec is None or spec.limits.loras > 0
+
+    def estimate(self) -> float | None:
+        """Dollars the form's request would cost at Together's list prices (None: unknown model)."""
+        options = self.options()
+        width, height = models.ASPECT_RATIOS.get(
+            options.aspect_ratio or "", (self.width.value, self.height.value)
+        )
+        return models.estimate_cost(
+            str(self.model.value),
+            width,
+            height,
+            steps=options.steps,
+            n=self.n.value,
+            prices=dict(self.settings.prices),
+        )
+
+    # ------------------------------------------------------------------------------ the chosen model
+    def _on_model(self, _: Any = None) -> None:
+        self.upsample.value = (spec := self.spec()) is not None and spec.limits.upsample  # its default
+        self._apply_model()
+
+    def _apply_model(self) -> None:
+        spec = self.spec()
+        limits = spec.limits if spec else models.Limits()
+        takes: Callable[[str], bool] = spec.takes if spec else (lambda field: True)
+        _show(self.negative, takes("negative_prompt"))
+        image_input = takes("image_url") or takes("reference_images")
+        _show(self.reference_row, image_input or self._reference is not None)
+        self.upload.tooltip = "upload an image to edit" if takes("image_url") else "upload a reference image"
+        _show(self.loras, limits.loras > 0)
+        _show(self.upsample, takes("prompt_upsampling"))
+        _show(self.steps_row, takes("steps"))
+        if limits.steps:
+            _bounds(self.steps, 0, limits.steps[1])
+        default = f"0 = default ({limits.default_steps})" if limits.default_steps else "0 = default"
+        self.steps_hint.value = f'<span style="font-size:12px;opacity:.75">{default}</span>'
+        _show(self.guidance, takes("guidance_scale") or takes("guidance"))
+        _bounds(self.guidance, *limits.guidance)
+        _bounds(self.n, *limits.n)
+        for box in (self.width, self.height):
+            _bounds(box, *limits.size)
+            box.step = limits.multiple
+        self._set_size_choices(limits, takes("aspect_ratio"))
+        _show(self.size_row, not limits.presets)
+        self._describe_reference()
+
+    def _set_size_choices(self, limits: models.Limits, aspect: bool) -> None:
+        if limits.presets:
+            choices = [(f"{label} · {w}x{h}", label) for label, w, h in limits.presets]
+        else:
+            choices = [(f"{name} {w}x{h}", name) for name, (w, h) in SIZES.items()] + [(CUSTOM, CUSTOM)]
+        if aspect:
+            choices += [
+                (f"{ratio} (aspect ratio only)", f"{ASPECT}{ratio}") for ratio in models.ASPECT_RATIOS
+            ]
+        values = [value for _, value in choices]
+        previous = self.preset.value
+        self._syncing = True
+        try:
+            self.preset.options = choices
+            if previous in values and str(previous).startswith(ASPECT):
+                self.preset.value = previous
+            else:
+                self.preset.value = self._preset_of(self.width.value, self.height.value) or values[0]
+        finally:
+            self._syncing = False
+        if limits.presets:
+            self._on_preset({"new": self.preset.value})
+        self._size_boxes()
+
+    def _size_boxes(self) -> None:
+        ratio = self.aspect_ratio() is not None
+        self.width.disabled = self.height.disabled = ratio
+
+    def _sizes(self) -> dict[str, tuple[int, int]]:
+        spec = self.spec()
+        if spec and spec.limits.presets:
+            return {label: (w, h) for label, w, h in spec.limits.presets}
+        return SIZES
+
+    def _preset_of(self, width: int, height: int) -> str | None:
+        found = next((name for name, size in self._sizes().items() if size == (width, height)), None)
+        spec = self.spec()
+        return found if found or (spec and spec.limits.presets) else CUSTOM
+
+    def _on_preset(self, change: dict[str, Any]) -> None:
+        self._size_boxes()
+        size = self._sizes().get(change["new"])
+        if size and not self._syncing:
+            self._syncing = True
+            try:
+                self.width.value, self.height.value = size
+            finally:
+                self._syncing = False
+
+    def _on_size(self, _: dict[str, Any]) -> None:
+        if self._syncing or self.aspect_ratio() is not None:
+            return
+        found = self._preset_of(self.width.value, self.height.value)
+        if found in {value for _, value in self.preset.options}:
+            self._syncing = True
+            try:
+                self.preset.value = found
+            finally:
+                self._syncing = False
+
+    # ------------------------------------------------------------------------------ seed and reference
+    @staticmethod
+    def _draw_seed() -> int:
+        return random.randint(*READABLE_SEEDS)
+
+    def _new_seed(self) -> None:
+        self.seed.value = self._draw_seed()
+
+    def set_reference(self, data: bytes | None, name: str = "") -> None:
+        """The image sent with the next request (None clears it); ``name`` says where it came from."""
+        self._reference = data
+        self._reference_name = name if data is not None else ""
+        self.clear_reference.disabled = data is None
+        self.reference_preview.layout.display = "none" if data is None else ""
+        if data is not None:
+            self.reference_preview.value = preview(ImageChoicesData.from_bytes(data), 80)[0]
+        self._apply_model()
+
+    def _describe_reference(self) -> None:
+        spec = self.spec()
+        if self._reference is None:
+            text = "none"
+        else:
+            text = html.escape(self._reference_name or "an image")
+            if spec and not (spec.takes("image_url") or spec.takes("reference_images")):
+                warn = f"⚠ {spec.short_name} takes no image"
+                text += f' <span style="color:var(--jp-warn-color0,#b26b00)">{warn}</span>'
+        self.reference_label.value = f'<span style="font-size:12px">{text}</span>'
+
+    def _on_upload(self, change: dict[str, Any]) -> None:
+        files = change["new"]
+        if not files:
+            return
+        item = files[0]
+        self.set_reference(bytes(item["content"]), f"upload {item.get('name', '')}".strip())
+        self.upload.value = ()  # the upload button holds nothing: the label above is the one truth
+
+    # ------------------------------------------------------------------------------ loading settings
+    def apply_request(self, payload: dict[str, Any]) -> list[str]:
+        """Fill the form from a stored request (an image's parameters); returns notes on what was kept."""
+        options = from_request(payload)
+        notes: list[str] = []
+        if options.model:
+            if options.model not in models.MODELS and "/" in options.model:
+                self.model.options = model_choices(options.model)
+            if options.model in {value for _, value in self.model.options}:
+                self.model.value = options.model
+            else:
+                notes.append(f"model {options.model!r} is not a Together model; kept {self.model.value}")
+        self.prompt.value = options.prompt or ""
+        self.negative.value = options.negative or ""
+        if options.width and options.height:
+            self.width.value, self.height.value = options.width, options.height
+        if f"{ASPECT}{options.aspect_ratio}" in {value for _, value in self.preset.options}:
+            self.preset.value = f"{ASPECT}{options.aspect_ratio}"
+        self.steps.value = options.steps or 0
+        if options.guidance is not None:
+            self.guidance.value = options.guidance
+        if options.seed is not None:
+            self.seed.value, self.lock.value = options.seed, True
+        if options.n is not None:
+            self.n.value = options.n
+        self.loras.value = ", ".join(f"{path}:{scale:g}" for path, scale in options.loras)
+        return notes
