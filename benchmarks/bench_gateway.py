@@ -1,6 +1,6 @@
 """Classroom gateway cost: what it adds to a request, what a shared-cache hit costs, what a class burst gets.
 
-Real processes on 127.0.0.1: an offline ``together-magic serve`` upstream (256x256 FLUX.1 schnell, about
+Real processes on 127.0.0.1: an offline ``together-magic serve`` upstream (256x256 FLUX.2 dev, about
 12 ms to render) and ``together-magic serve --upstream ... --workers 2`` in front of it. The gateway's
 work per request is a token read, a reservation, the pace, recording the image (a fsynced file) and the
 settlement: the targets say it must stay small next to a real image service (seconds per image), and that a
@@ -27,7 +27,7 @@ import httpx
 from together_magic.gateway.roster import Roster
 
 KEY = "bench-upstream-key"
-BODY = {"prompt": "a red fox", "model": "black-forest-labs/FLUX.1-schnell", "width": 256, "height": 256,
+BODY = {"prompt": "a red fox", "model": "black-forest-labs/FLUX.2-dev", "width": 256, "height": 256,
         "response_format": "base64"}  # fmt: skip
 
 

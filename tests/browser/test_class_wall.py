@@ -72,7 +72,7 @@ def test_wall_updates_after_a_student_generates(gateway: Gateway) -> None:
             assert card.locator(".name").inner_text() == "Grace"
             assert card.locator(".prompt").inner_text() == PROMPT
             params = card.locator(".params").inner_text()
-            assert "FLUX.1-schnell" in params and "512x384" in params and "seed 77" in params
+            assert "FLUX.2-dev" in params and "512x384" in params and "seed 77" in params
             lines = card.locator(".params .param").evaluate_all(
                 "ps => ps.map(p => p.getClientRects().length)"
             )

@@ -19,7 +19,7 @@ from together_magic.offline.transport import AsyncOfflineTransport, OfflineTrans
 
 from .sample_images import lying_png, noise_png, png_bytes, truncated
 
-MODEL = "black-forest-labs/FLUX.1-schnell"
+MODEL = "black-forest-labs/FLUX.2-dev"
 KONTEXT = "black-forest-labs/FLUX.1-kontext-pro"
 FLUX2 = "black-forest-labs/FLUX.2-pro"
 URL = "http://offline.test/v1/images/generations"

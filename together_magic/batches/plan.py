@@ -15,7 +15,7 @@ from typing import Any
 
 from ..config import Imagine
 from ..errors import OptionError
-from ..generation.cost import part_cost
+from ..generation.cost import part_cost, unpriced
 from ..generation.generate import BudgetError, session
 from ..generation.options import ImagineOptions
 from ..generation.plan import Plan, build_plan
@@ -103,6 +103,9 @@ def _sync(
 def check_budget(config: Imagine, jobs: list[Job]) -> None:
     if config.budget is None:
         return
+    why = unpriced([job.request for job in jobs], config)
+    if why is not None:
+        raise BudgetError(why)
     costs = [part_cost(job.request, config) for job in jobs]
     cost = sum(c for c in costs if c is not None)
     left = config.budget - session().spent

@@ -26,7 +26,7 @@ from ..config import Imagine
 from ..errors import ImageDataError, TogetherError
 from ..store.store import Generation, NewGeneration, Store, StoreError
 from ..types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
-from .cost import part_cost
+from .cost import part_cost, unpriced
 from .loop import client_for_running_loop
 from .saving import SaveReport, save_response
 from .stored import generation_of, response_of, store_for, stored_request
@@ -78,8 +78,15 @@ def cache_key(request: ImageRequest, endpoint: str) -> str | None:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def check_budget(plan: Plan, config: Imagine, cost: float | None) -> None:
-    if config.budget is None or cost is None:
+def check_budget(
+    plan: Plan, config: Imagine, cost: float | None, parts: list[ImageRequest] | None = None
+) -> None:
+    if config.budget is None:
+        return
+    why = unpriced(list(plan.parts if parts is None else parts), config) if cost is None else None
+    if why is not None:
+        raise BudgetError(why)
+    if cost is None:
         return
     left = config.budget - _session.spent
     if cost > left + 1e-12:
@@ -117,7 +124,7 @@ async def generate(
     missing = [i for i, r in enumerate(results) if r is None]
     costs = [part_cost(plan.parts[i], config) for i in missing]
     cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
-    check_budget(plan, config, cost)
+    check_budget(plan, config, cost, [plan.parts[i] for i in missing])
     limit = asyncio.Semaphore(max(1, config.max_concurrency))
     recorded: list[int | None] = [None] * len(plan.parts)  # store rows, so saved paths can join them
     chosen_seed = plan.options.seed is not None

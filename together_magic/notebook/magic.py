@@ -169,7 +169,7 @@ class ImagineMagics(Magics):
         from ..display import gallery  # noqa: F401  (responses show their grid once it is loaded)
 
         response = generated.response
-        self._announce(response.provenance.backend)
+        self._announce(response.provenance.backend, plan.request.model)
         if plan.out is not None:
             self._shell.user_ns[plan.out] = response
         report = generated.saved
@@ -185,12 +185,14 @@ class ImagineMagics(Magics):
         if name is not None:
             self._shell.user_ns[name] = value
 
-    def _announce(self, backend: str | None) -> None:
-        """Once per kernel: say that the pictures come from the offline renderer (information, not stderr)."""
-        if backend == "offline":
-            from ..display.status import offline_notice
+    def _announce(self, backend: str | None, model: str | None = None) -> None:
+        """Once per kernel: say that the pictures come from the offline renderer, and once per model that
+        it is retired (information, not stderr)."""
+        from ..display.status import offline_notice, retired_notice
 
+        if backend == "offline":
             offline_notice()
+        retired_notice(model)
 
 
 def _waiting_text(plan: Plan) -> str:

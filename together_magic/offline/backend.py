@@ -43,6 +43,7 @@ from .images import Reference, check_headers, decode
 from .ratelimit import RateWindow
 from .renderer import RenderSpec, encode, render
 from .reply import Reply, error_reply, json_reply
+from .retired import retired_headers, wants_strict
 from .validate import Job, parse_job
 
 __all__ = [
@@ -73,6 +74,8 @@ class Ticket:
     fault: FaultPlan | None
     headers: dict[str, str]
     """``x-request-id`` and the ``x-ratelimit-*`` headers every answer to it carries."""
+    strict: bool = False
+    """Answer a retired model as the cloud does (``--strict``, or the request's strict header)."""
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ class OfflineBackend:
             fault = self._pick_fault(headers)
             if fault is not None and fault.kind not in RENDERED_FAULTS:
                 return self._count(fault_reply(fault, request_id), base)
-            return Ticket(request_id, fault, base)
+            return Ticket(request_id, fault, base, self.options.strict or wants_strict(headers))
         except Exception:  # a bug: still Together's shape, and the traceback in the log
             return self._internal_error(request_id, {})
 
@@ -183,7 +186,7 @@ class OfflineBackend:
         try:
             if len(body) > MAX_BODY_BYTES:
                 return self.too_large(ticket)
-            job = parse_job(parse_body(body))
+            job = parse_job(parse_body(body), strict=ticket.strict)
             edits = tuple((ref.param, self._reference_bytes(ref)) for ref in job.edits)
             references = tuple((ref.param, self._reference_bytes(ref)) for ref in job.references)
             check_headers((*edits, *references))
@@ -243,7 +246,9 @@ class OfflineBackend:
         payload: dict[str, Any] = {"id": ticket.request_id, "model": job.model.id, "object": "list"}
         if fault != "nodata":
             payload["data"] = data
-        reply = json_reply(200, payload, {"x-offline-renderer": RENDERER_NOTICE})
+        reply = json_reply(
+            200, payload, {"x-offline-renderer": RENDERER_NOTICE, **retired_headers(job.model)}
+        )
         if fault == "slow":
             reply.fault, reply.delay = "slow", self.options.slow_seconds
         return self._count(reply, ticket.headers)

@@ -23,7 +23,7 @@ __all__ = ["ALIASES", "AXES", "quoted", "same", "split_values", "too_many", "typ
 AXES: dict[str, tuple[str, str | None, str]] = {
     "seed": ("int", None, "seed"),
     "steps": ("int", "steps", "steps"),
-    "guidance": ("float", "guidance", "guidance"),
+    "guidance": ("float", "guidance_scale", "guidance"),
     "width": ("int", None, "width"),
     "height": ("int", None, "height"),
     "size": ("size", None, "size"),
