@@ -332,3 +332,26 @@ def test_no_notebook_names_a_retired_model() -> None:
                 if spec is not None and spec.retired and (path.name, spec.id) not in allowed:
                     found.append((path.name, word))
     assert not found, found
+
+
+def test_info_models_and_the_cli_say_status_source_date_and_retirement(tmp_path: Path) -> None:
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "together_magic", *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+
+    info = cli("info", "--models")
+    assert info.returncode == 0 and info.stderr == ""
+    lines = info.stdout.splitlines()
+    dev = next(line for line in lines if line.startswith("black-forest-labs/FLUX.2-dev "))
+    assert "listed; $0.0154/image (third-party, 2026-10-08); source 2026-10-07" in dev
+    schnell = next(line for line in lines if line.startswith("black-forest-labs/FLUX.1-schnell "))
+    assert "retired 2026-10-07, use black-forest-labs/FLUX.2-dev; not served" in schnell
+    assert "sources:" in lines and any("models.md @ 4818f98 (2026-10-07)" in line for line in lines)
+    made = cli("generate", "a fox", "-m", "google/imagen-4.0-ultra", "-s", "1", "--size", "256x256",
+               "--save", str(tmp_path / "out"))  # fmt: skip
+    assert made.returncode == 0 and made.stderr == ""
+    notes = [line for line in made.stdout.splitlines() if line.startswith("note: ")]
+    assert notes == [f"note: {models.retirement_notice('google/imagen-4.0-ultra')}"]
+    assert "use google/gemini-3-pro-image instead" in notes[0]

@@ -361,12 +361,17 @@ def _by_maker() -> list[models.ModelSpec]:
 
 
 def models_text() -> str:
-    """The catalogue for a terminal (``together-magic info --models``): a line per model, then the sources."""
-    lines = [
-        f"{spec.id:41} {status_text(spec)}; {price_text(spec)}; source {spec.as_of}; "
-        f"takes {', '.join(sorted(spec.inputs)) or '-'}"
-        for spec in models.MODELS.values()
-    ]
+    """The catalogue for a terminal (``together-magic info --models``): a line per model (and what its sources
+    leave open), then the sources."""
+    lines = []
+    for spec in models.MODELS.values():
+        lines.append(
+            f"{spec.id:41} {status_text(spec)}; {price_text(spec)}; source {spec.as_of}; "
+            f"takes {', '.join(sorted(spec.inputs)) or '-'}"
+        )
+        gone = spec.retirement
+        why = [f"{gone.replacement} is our choice: {gone.reason}"] if gone else []
+        lines += [f"{'':41}   note: {note}" for note in (*spec.notes, *why)]
     sources = [f"  {source.cited}" for source in models.SOURCES.values()]
     return "\n".join([*lines, f"({_footer()})", "sources:", *sources])
 

@@ -11,7 +11,7 @@ every other is ``None`` (not published) and estimates leave it out rather than g
 from __future__ import annotations
 
 from .sources import LISTING, OURS, SCRIPTS, THIRD_PARTY_PRICES
-from .spec import DEFAULT_GUIDANCE, INPUTS, SIZE_RANGE, Limits, ModelSpec, Price
+from .spec import DEFAULT_GUIDANCE, SIZE_RANGE, Limits, ModelSpec, Price, inputs_of
 
 __all__ = ["GEMINI_SIZES", "KONTEXT_RATIOS", "LISTED_MODELS"]
 
@@ -59,10 +59,7 @@ def _model(
 ) -> ModelSpec:
     """One listed entry. ``steps``: the default steps of a model that takes steps (1-50, the generic range:
     no model's own range is documented). ``guidance_scale`` defaults to 3 ("default 3; FLUX.2 dev/flex")."""
-    taken = frozenset(inputs.split())
-    unknown = taken - set(INPUTS)
-    if unknown:  # a typo in the table below must not ship
-        raise ValueError(f"{model_id}: unknown inputs {sorted(unknown)}")
+    taken = inputs_of(model_id, inputs)
     if ("steps" in taken) != (steps is not None):
         raise ValueError(f"{model_id}: a model that takes steps needs its default steps, and only it")
     if presets:

@@ -20,7 +20,7 @@ from .sources import (
     SKILLS_2026_06,
     SKILLS_2026_07,
 )
-from .spec import RETIRED, SIZE_RANGE, Limits, ModelSpec, Price, Retirement
+from .spec import RETIRED, SIZE_RANGE, Limits, ModelSpec, Price, Retirement, inputs_of
 
 __all__ = ["RETIRED_MODELS"]
 
@@ -47,7 +47,7 @@ def _retired(
     unit: str = "megapixel",
     said_by: str = LISTING,
 ) -> ModelSpec:
-    taken = frozenset(inputs.split())
+    taken = inputs_of(model_id, inputs)
     limits = Limits(
         size=SIZE_RANGE,
         steps=(1, top) if "steps" in taken else None,

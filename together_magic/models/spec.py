@@ -31,6 +31,7 @@ __all__ = [
     "ModelSpec",
     "Price",
     "Retirement",
+    "inputs_of",
     "is_on",
 ]
 
@@ -100,6 +101,15 @@ INPUTS = (
 response_format and disable_safety_checker are taken by every model). ``guidance`` is the older spelling of
 ``guidance_scale`` on FLUX.2 dev/flex (skills, 2026-06-01): no model takes it now; a client may still send
 it."""
+
+
+def inputs_of(model_id: str, text: str) -> frozenset[str]:
+    """The optional inputs a catalogue row names (space-separated); a typo in a row must not ship."""
+    taken = frozenset(text.split())
+    unknown = taken - set(INPUTS)
+    if unknown:
+        raise ValueError(f"{model_id}: unknown inputs {sorted(unknown)}")
+    return taken
 
 
 class Price(NamedTuple):
