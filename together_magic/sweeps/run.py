@@ -31,8 +31,8 @@ from ..generation.generate import check_budget, generate
 from ..generation.line import from_args, parse_tokens
 from ..generation.loop import Interrupted, client_for_running_loop
 from ..generation.options import ImagineOptions, from_request
-from ..generation.plan import build_plan, merge_from, missing_input
-from ..generation.saving import read_record, save_images
+from ..generation.plan import Saved, build_plan, merge_from, missing_input, saved_of
+from ..generation.saving import save_images
 from ..imagefiles import metadata
 from ..imagefiles.files import atomic_write_new, safe_stem
 from .axes import Axis, make_axis, parse_axis, too_many
@@ -54,20 +54,14 @@ _WHERE: dict[str, Where] = {"magic": "notebook", "panel": "notebook", "cli": "cl
 
 
 # ------------------------------------------------------------------------------------------------ planning
-def _sweep_record(path: str | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        record = read_record(path)
-    except (OSError, ValueError):
-        return None  # the ordinary --from reports a missing or unreadable file
-    found = record.get("sweep")
-    return found if isinstance(found, dict) else None
+def wants_sweep(options: ImagineOptions, saved: Saved | None = None) -> bool:
+    """True for ``--vary``, and for ``--from`` a contact sheet (which re-runs its whole sweep).
 
-
-def wants_sweep(options: ImagineOptions) -> bool:
-    """True for ``--vary``, and for ``--from`` a contact sheet (which re-runs its whole sweep)."""
-    return bool(options.vary) or _sweep_record(options.from_path) is not None
+    ``saved``: the ``--from`` file, read once by the caller and handed on to ``plan_sweep`` or the plan."""
+    if options.vary:
+        return True
+    found = saved_of(options, saved)
+    return found is not None and found.sweep is not None
 
 
 def plan_sweep(
@@ -78,6 +72,7 @@ def plan_sweep(
     vary: Mapping[str, Any] | None = None,
     where: str = "notebook",
     rng: random.Random | None = None,
+    saved: Saved | None = None,
 ) -> Sweep:
     """A checked ``Sweep`` whose cells are all planned and none sent (``OptionError`` on any mistake).
 
@@ -88,7 +83,8 @@ def plan_sweep(
     if options.each is not None:
         raise OptionError("--vary and --each do not combine; use one of them")
     limit = config.max_sweep_images
-    stored = _sweep_record(options.from_path)
+    found = saved_of(options, saved)
+    stored = found.sweep if found is not None else None
     if stored is not None:
         if options.vary or vary:
             raise OptionError(
@@ -96,7 +92,7 @@ def plan_sweep(
                 "with one of its images to start another sweep"
             )
         return _from_record(stored, options, config, namespace, where)
-    options = merge_from(options).replace(from_path=None)
+    options = merge_from(options, found).replace(from_path=None)
     axes = [parse_axis(text, options, namespace=namespace, limit=limit, where=where) for text in options.vary]
     axes += [
         make_axis(name, values, options, limit=limit, where=where) for name, values in (vary or {}).items()
