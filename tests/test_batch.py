@@ -17,8 +17,7 @@ from PIL import Image
 import together_magic as tm
 from together_magic.batches.manifest import MANIFEST_NAME
 from together_magic.config import Imagine
-from together_magic.errors import OptionError
-from together_magic.generation.generate import BudgetError
+from together_magic.errors import BudgetError, OptionError
 from together_magic.imagefiles import metadata
 from together_magic.imagefiles.files import safe_stem
 from together_magic.offline import shared_backend

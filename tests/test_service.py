@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from together_magic import config as tm_config
-from together_magic.errors import ImageDataError
-from together_magic.generation.generate import BudgetError, Generated, generate, session
+from together_magic.errors import BudgetError, ImageDataError
+from together_magic.generation.cost import session
+from together_magic.generation.generate import Generated, generate
 from together_magic.generation.line import parse_line
 from together_magic.generation.plan import build_plan
 from together_magic.offline import BackendOptions, shared_backend

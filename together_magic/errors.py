@@ -16,7 +16,8 @@ TogetherError
  │         ├── UnprocessableEntityError   422 (the safety checker fired)
  │         ├── RateLimitError             429
  │         └── InternalServerError        >= 500
- └── ImageDataError                a choice's bytes cannot be had (no data, bad base64, download failed)
+ ├── ImageDataError                a choice's bytes cannot be had (no data, bad base64, download failed)
+ └── BudgetError                   the work would take the session past Imagine.budget: nothing was sent
 ```
 
 Every error renders as a single line, because it is read in a notebook cell, not in a log file:
@@ -28,10 +29,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import models
-from .ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    from .ratelimit import RateLimit
 
 __all__ = [
     "APIConnectionError",
@@ -41,6 +44,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetError",
     "ConflictError",
     "ImageDataError",
     "InternalServerError",
@@ -108,6 +112,10 @@ class TogetherError(Exception):
 
 class ImageDataError(TogetherError):
     """A choice holds no usable image (no b64_json and no url, invalid base64, failed download)."""
+
+
+class BudgetError(TogetherError):
+    """The request, sweep or batch would take the session over ``Imagine.budget``: nothing was sent."""
 
 
 class APIError(TogetherError):

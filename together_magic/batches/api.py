@@ -23,13 +23,14 @@ from .. import config as _config
 from ..client.clients import AsyncTogether
 from ..config import Imagine
 from ..errors import OptionError
+from ..generation.cost import check_budget
 from ..generation.loop import run_blocking
 from ..generation.options import ImagineOptions
 from .items import load_items, options_from_fields
 from .manifest import Manifest
 from .pacing import Pacer
-from .plan import check_budget, prepare
-from .run import ItemState, Job, Runner, error_kind
+from .plan import ItemState, Job, cost_of, prepare
+from .run import Runner, error_kind
 from .view import Batch, BatchItem, Progress, Summary, progress_mode
 
 __all__ = ["agenerate_many", "generate_many", "run_batch"]
@@ -77,7 +78,9 @@ async def run_batch(
             manifest, entries, defaults, template, namespace, config, retry_failed, new, new_flag, source
         )
         del entries  # from here on only the unfinished items' requests are held
-        check_budget(config, jobs)
+        check_budget(
+            config, cost_of(jobs, config), what="this batch", advice="raise Imagine.budget or split the batch"
+        )
         return await _run(
             manifest,
             batch,

@@ -196,7 +196,7 @@ class BaseClient:
 
     def _call(self, request: ImageRequest, options: Mapping[str, Any], attempt: int) -> dict[str, Any]:
         """httpx keyword arguments for one attempt: JSON body, headers, query and timeout."""
-        headers = {"x-together-magic-retry-count": str(attempt), **(options.get("extra_headers") or {})}
+        headers = {_retries.RETRY_HEADER: str(attempt), **(options.get("extra_headers") or {})}
         if self._settings.api_key:
             headers["Authorization"] = f"Bearer {self._settings.api_key}"  # API calls only, never downloads
         call: dict[str, Any] = {"json": request.payload(), "headers": headers}

@@ -27,7 +27,8 @@ from .. import models
 from ..client.clients import AsyncTogether
 from ..config import Imagine
 from ..errors import OptionError, TogetherError, Where, explain
-from ..generation.generate import check_budget, generate
+from ..generation.cost import check_budget
+from ..generation.generate import generate
 from ..generation.line import from_args, parse_tokens
 from ..generation.loop import Interrupted, client_for_running_loop
 from ..generation.options import ImagineOptions, from_request
@@ -275,7 +276,7 @@ async def run_sweep(
     started = time.perf_counter()
     pending = [cell for cell in sweep.cells if cell.state == "pending"]
     if pending:
-        check_budget(pending[0].plan, config, _total(pending))
+        check_budget(config, _total(pending), what="this sweep")
     client = client or await client_for_running_loop(config)
     limit = asyncio.Semaphore(max(1, config.max_concurrency))
     where = _WHERE.get(source, "python")

@@ -23,7 +23,7 @@ import ipywidgets as w
 
 from ..display.gallery import caption_parts
 from ..errors import OptionError, TogetherError, explain
-from ..generation.generate import check_budget
+from ..generation.cost import check_budget
 from ..generation.loop import Interrupted, run_blocking
 from ..sweeps.axes import axes_for
 from ..sweeps.result import Cell, Sweep
@@ -199,7 +199,7 @@ class PanelCompare:
                 where="notebook",
             )
             if sweep.cells:
-                check_budget(sweep.cells[0].plan, self.settings, sweep.cost)
+                check_budget(self.settings, sweep.cost, what="this comparison")
         except (OptionError, TogetherError) as exc:
             self._show_error(str(exc))
             return

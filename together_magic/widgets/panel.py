@@ -28,7 +28,8 @@ from ..client.base import resolve_settings
 from ..display.gallery import BADGE_STYLES, backend_badge
 from ..display.status import GATEWAY_OFFLINE_TEXT, offline_text
 from ..errors import OptionError, TogetherError, explain
-from ..generation.generate import generate, session
+from ..generation.cost import session
+from ..generation.generate import generate
 from ..generation.loop import run_blocking
 from ..generation.plan import Plan, build_plan
 from ..imagefiles import metadata
