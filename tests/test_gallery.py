@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import html
 import io
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ from together_magic.display import gallery
 from together_magic.generation.generate import generate
 from together_magic.generation.options import ImagineOptions
 from together_magic.generation.plan import build_plan
-from together_magic.types import ImageChoicesData, ImageResponse
+from together_magic.types import ImageChoicesData, ImageResponse, view
 
 from .conftest import Server
 from .gateway.conftest import SENTINEL, Gateway
@@ -45,7 +48,7 @@ def make(tmp_path: Path, *, split: bool = True, save: bool = False, **options: o
 
 def test_captions_carry_each_images_own_facts(tmp_path: Path) -> None:
     response = make(tmp_path, guidance=6.5)
-    lines = gallery.captions(response)
+    lines = view.captions(response)
     share = response.provenance.cost / 2  # type: ignore[operator]
     for k, line in enumerate(lines):
         parts = line.split(" · ")
@@ -57,19 +60,19 @@ def test_captions_carry_each_images_own_facts(tmp_path: Path) -> None:
 
 
 def test_one_request_with_n_says_k_of_n(tmp_path: Path) -> None:
-    lines = gallery.captions(make(tmp_path, split=False))
+    lines = view.captions(make(tmp_path, split=False))
     assert [line.split(" · ")[:2] for line in lines] == [["#0 of 2", "seed 40"], ["#1 of 2", "seed 40"]]
 
 
 def test_cached_answers_say_so_and_cost_nothing(tmp_path: Path) -> None:
     make(tmp_path)
     again = make(tmp_path)
-    assert all(" · cached · " in line and "$" not in line for line in gallery.captions(again))
+    assert all(" · cached · " in line and "$" not in line for line in view.captions(again))
 
 
 def test_html_caption_escapes_wraps_between_facts_and_shortens_paths(tmp_path: Path) -> None:
     response = make(tmp_path, save=True)
-    caption = gallery.caption_html(response, 1)
+    caption = view.caption_html(response, 1)
     assert "<b>" not in caption and html.escape(PROMPT, quote=True) in caption  # full prompt on hover
     facts = re.findall(r'<span style="white-space:nowrap">([^<]*)</span>', caption)
     assert (
@@ -92,9 +95,9 @@ def test_card_caption_is_narrow_and_complete_on_hover(tmp_path: Path) -> None:
 
 def test_grid_scrolls_sideways_instead_of_wrapping(tmp_path: Path) -> None:
     response = make(tmp_path, n=4)
-    data, metadata = gallery.response_bundle(response)
+    data, metadata = view.response_bundle(response)
     assert data["text/plain"].splitlines()[0] == "ImageResponse: 4 images"
-    assert gallery.GRID_STYLE in data["text/html"] and "grid-auto-flow:column" in gallery.GRID_STYLE
+    assert view.GRID_STYLE in data["text/html"] and "grid-auto-flow:column" in view.GRID_STYLE
     assert data["text/html"].count("<figure") == 4
     assert metadata["together_magic"]["seeds"] == [40, 41, 42, 43]
 
@@ -110,10 +113,10 @@ def test_compare_takes_responses_and_single_images(tmp_path: Path) -> None:
 def test_previews_are_small_jpegs(tmp_path: Path) -> None:
     response = make(tmp_path, n=1, width=512, height=384, format="png")
     choice: ImageChoicesData = response.data[0]
-    data, mime, width, height = gallery.preview(choice, 128)
+    data, mime, width, height = view.preview(choice, 128)
     with Image.open(io.BytesIO(data)) as img:
         assert (mime, img.format, img.size, (width, height)) == ("image/jpeg", "JPEG", (128, 96), (128, 96))
-    assert gallery.preview(choice, 128) is gallery.preview(choice, 128)  # computed once per size
+    assert view.preview(choice, 128) is view.preview(choice, 128)  # computed once per size
 
 
 def test_model_table_lists_the_catalogue_legacy_last() -> None:
@@ -139,6 +142,47 @@ def test_a_class_gateways_answers_wear_a_gateway_badge(tmp_path: Path) -> None:
         if gateway is not None:
             gateway.stop()
         upstream.stop()
-    assert gallery.captions(response)[0].split(" · ")[-1] == "gateway"
+    assert view.captions(response)[0].split(" · ")[-1] == "gateway"
     card = gallery.card_caption_html(response, 0)
-    assert f'<span style="{gallery.BADGE_STYLES["gateway"]}">gateway</span>' in card
+    assert f'<span style="{view.BADGE_STYLES["gateway"]}">gateway</span>' in card
+
+
+_ASK = "prompt='a fox', model=MODEL, width=256, height=256, response_format='base64', seed=1"
+MAKERS = {
+    "the client wing's face": (
+        f"from together_magic.client import Together\nr = Together().images.generate({_ASK})"
+    ),
+    "the clients module": (
+        f"from together_magic.client.clients import Together\nr = Together().images.generate({_ASK})"
+    ),
+    "the package": f"import together_magic as tm\nr = tm.Together().images.generate({_ASK})",
+    "the async client": (
+        "import asyncio\nfrom together_magic.client import AsyncTogether\n"
+        "async def make():\n    async with AsyncTogether() as client:\n"
+        f"        return await client.images.generate({_ASK})\n"
+        "r = asyncio.run(make())"
+    ),
+    "the type itself": (
+        "import base64, io\nfrom PIL import Image\nfrom together_magic.types import ImageResponse\n"
+        "out = io.BytesIO(); Image.new('RGB', (8, 8), 'red').save(out, format='PNG')\n"
+        "body = {'data': [{'index': 0, 'b64_json': base64.b64encode(out.getvalue()).decode()}]}\n"
+        "r = ImageResponse.model_validate(body)"
+    ),
+}
+
+
+@pytest.mark.parametrize("made_by", list(MAKERS))
+def test_every_way_of_making_a_response_gives_it_an_html_view(made_by: str) -> None:
+    """A fresh interpreter imports only what that way of making a response imports: its view comes with
+    the type, not from a module the user happened to import (or not) beforehand."""
+    code = (
+        f"MODEL = {models.DEFAULT_MODEL!r}\n{MAKERS[made_by]}\n"
+        "data, meta = r._repr_mimebundle_()\n"
+        "assert '<img' in data['text/html'], data\n"
+        "assert data['text/plain'].startswith('ImageResponse: 1 image'), data\n"
+        "import sys; print(sorted(m for m in sys.modules if m.startswith('together_magic.display')))"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "[]"  # no display module was needed

@@ -20,7 +20,7 @@ from typing import Any, NoReturn, TextIO, cast
 from ..client.base import VERSION
 from ..client.clients import Together, resolve_settings
 from ..config import Imagine
-from ..display.gallery import captions, models_markdown
+from ..display.gallery import models_markdown
 from ..errors import OptionError, TogetherError, explain, public_url
 from ..generation.generate import generate
 from ..generation.line import from_args, option_strings
@@ -41,6 +41,7 @@ from ..sweeps.run import (
     saved_summary,
     wants_sweep,
 )
+from ..types.view import captions
 from .batch import add_batch_command, run_batch_command
 
 __all__ = ["main"]

@@ -27,12 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import config as _config
-from ..display.gallery import short_model, shorten
+from ..display.gallery import short_model
 from ..display.sheets import Sheet, SheetCell, preview_side, rows_of, sheet_html, sheet_image
 from ..generation.options import ImagineOptions
 from ..generation.plan import Plan
 from ..generation.saving import file_payload, omitted_inputs
 from ..types import ImageRequest, ImageResponse
+from ..types.view import shorten
 from .axes import Axis
 from .values import ALIASES, value_text
 

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..display.gallery import caption_parts
 from ..errors import OptionError, TogetherError, explain
 from ..generation.cost import check_budget
 from ..generation.loop import Interrupted, run_blocking
@@ -29,6 +28,7 @@ from ..sweeps.axes import axes_for
 from ..sweeps.result import Cell, Sweep
 from ..sweeps.run import announce, interrupted_message, plan_sweep, run_sweep
 from ..sweeps.values import AXES
+from ..types.view import caption_parts
 from .cards import (
     Card,
     action_button,

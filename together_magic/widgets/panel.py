@@ -25,7 +25,6 @@ import ipywidgets as w
 from .. import config as _config
 from .. import models
 from ..client.base import resolve_settings
-from ..display.gallery import BADGE_STYLES, backend_badge
 from ..display.status import GATEWAY_OFFLINE_TEXT, offline_text
 from ..errors import OptionError, TogetherError, explain
 from ..generation.cost import session
@@ -35,6 +34,7 @@ from ..generation.plan import Plan, build_plan
 from ..imagefiles import metadata
 from ..imagefiles.containers import image_info
 from ..types import ImageResponse
+from ..types.view import BADGE_STYLES, backend_badge
 from .cards import CSS, REFERENCE_FOLDER, last_panel, remember_panel
 from .compare import BUSY_NOTE, PanelCompare
 from .form import SIZES, PanelForm

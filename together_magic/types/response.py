@@ -1,13 +1,10 @@
-"""The request and response models, shaped exactly like the Together SDK's, and nothing else: pure data.
+"""The responses, shaped exactly like the Together SDK's: ``ImageChoicesData`` and ``ImageResponse``.
 
-``ImageRequest``, ``ImageChoicesData`` and ``ImageResponse`` have the SDK's fields so code moves between the
-two unchanged. All three accept extra fields: requests carry ``steps``, ``guidance_scale``, ``aspect_ratio``
-and friends to the API; responses keep ``timings``, ``type`` and anything Together adds later.
-
-No I/O happens here. Bytes of an image given by URL come from a ``Fetcher`` (the client that made the
-response provides one). What made a response (the request, each image's own seed and request, timings,
-cache, backend, cost, saved paths) is one immutable ``Provenance`` record, written only by this module's
-``ImageResponse.parse`` and ``attach_provenance``, which the client and the service call.
+Both accept extra fields (``timings``, ``type`` and anything Together adds later). No I/O happens here:
+bytes of an image given by URL come from a ``Fetcher`` (the client that made the response provides one).
+What made a response is one immutable ``Provenance``, written only by ``ImageResponse.parse`` and
+``attach_provenance`` (which the client and the generation engine call). How a response shows itself in a
+notebook lives beside it, in ``view``, which registers itself when the ``types`` wing is imported.
 """
 
 from __future__ import annotations
@@ -16,96 +13,24 @@ import binascii
 import dataclasses
 import io
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, PrivateAttr
 
-from .errors import ImageDataError
-from .imagefiles.bytes import EXTENSIONS, decode_b64, human_size, sniff_format
-from .imagefiles.files import atomic_write_new, atomic_write_replace, unique_path
-from .ratelimit import RateLimit
+from ..errors import ImageDataError
+from ..imagefiles.bytes import EXTENSIONS, decode_b64, human_size, sniff_format
+from ..imagefiles.files import atomic_write_new, atomic_write_replace, unique_path
+from ..ratelimit import RateLimit
+from .request import Fetcher, ImageProvenance, ImageRequest, Provenance
 
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = [
-    "Fetcher",
-    "ImageChoicesData",
-    "ImageProvenance",
-    "ImageRequest",
-    "ImageResponse",
-    "Provenance",
-    "RateLimit",
-    "attach_provenance",
-    "sniff_format",
-]
+__all__ = ["ImageChoicesData", "ImageResponse", "attach_provenance", "register_display"]
 
 T = TypeVar("T")
 _PIL_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".webp": "WEBP", ".gif": "GIF"}
-
-
-class Fetcher(Protocol):
-    """Downloads image URLs: the client that made a response, so the same pool, UA and rules apply."""
-
-    def fetch(self, url: str) -> bytes: ...
-
-    async def afetch(self, url: str) -> bytes: ...
-
-
-class ImageRequest(BaseModel):
-    """The body of ``POST /images/generations``; send ``payload()`` (None fields are left out)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    prompt: str
-    model: str
-    seed: int | None = None
-    n: int = 1
-    height: int | None = None
-    width: int | None = None
-    negative_prompt: str | None = None
-
-    def payload(self) -> dict[str, Any]:
-        """The JSON body, as the Together SDK builds it."""
-        return self.model_dump(exclude_none=True)
-
-
-@dataclass(frozen=True)
-class ImageProvenance:
-    """What made one image: ``request`` reproduces it alone (its own seed); ``position``: its place there."""
-
-    request: ImageRequest | None
-    position: int = 0
-
-    @property
-    def seed(self) -> int | None:
-        if self.request is None or self.request.seed is None:
-            return None
-        return self.request.seed
-
-    @property
-    def of(self) -> int:
-        """How many images that request made (1 when each image had a request of its own)."""
-        return self.request.n if self.request is not None else 1
-
-
-@dataclass(frozen=True)
-class Provenance:
-    """What made a response. Immutable; replaced as a whole (``dataclasses.replace``), never edited."""
-
-    request: ImageRequest | None = None
-    images: tuple[ImageProvenance, ...] = ()
-    elapsed: float | None = None
-    cached: bool = False
-    backend: str | None = None
-    """``offline``, ``together`` or the base URL of another server (never a key)."""
-    cost: float | None = None
-    """Estimated dollars spent (0 when served from the cache), None when the price is unknown."""
-    saved: tuple[Path | None, ...] = ()
-    source: str | None = None
-    rate_limit: RateLimit | None = None
 
 
 class ImageChoicesData(BaseModel):
@@ -322,7 +247,7 @@ class ImageResponse(BaseModel):
         self, include: Any = None, exclude: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         # The IPython display protocol: a grid of previews in notebooks, one line per image in terminals.
-        # The renderer lives in the outputs layer, which registers itself (types never imports upwards).
+        # The renderer is ``types.view``, which the wing's face imports, so any response can show itself.
         if _display is None:
             return {"text/plain": repr(self)}, {}
         return _display(self, include, exclude)
@@ -350,7 +275,7 @@ _display: Display | None = None
 
 
 def register_display(render: Display) -> None:
-    """Called by the gallery module when it loads: how ``ImageResponse`` shows itself in notebooks."""
+    """Called by ``types.view`` when it loads: how ``ImageResponse`` shows itself in notebooks."""
     global _display
     _display = render
 
