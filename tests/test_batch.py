@@ -50,7 +50,7 @@ def test_prompts_become_images_with_their_manifest(
         (path,) = item.files
         assert path.parent == tmp_path and path.name == f"{safe_stem(item.prompt)}-s{item.seed}.jpg"
         assert hashlib.sha256(path.read_bytes()).hexdigest() == item.sha256[0]
-        assert metadata.read_record(path)["request"] == item.request
+        assert metadata.read_recipe(path)["request"] == item.request
         assert item.attempts == 1 and item.request["width"] == 256
     summary = batch.summary
     assert (summary.done, summary.failed, summary.made, summary.requests) == (3, 0, 3, 3)
@@ -256,7 +256,7 @@ def test_several_images_per_item_each_with_its_own_seed(tmp_path: Path) -> None:
     batch = many(["a bell"], tmp_path, n=2, seed=40)
     (item,) = batch.done
     assert [p.name for p in item.files] == ["a-bell-s40.jpg", "a-bell-s41.jpg"]
-    assert [metadata.read_record(p)["request"]["seed"] for p in item.files] == [40, 41]
+    assert [metadata.read_recipe(p)["request"]["seed"] for p in item.files] == [40, 41]
 
 
 def test_the_budget_is_checked_before_anything_is_sent(tmp_path: Path) -> None:

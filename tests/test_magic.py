@@ -18,7 +18,7 @@ from IPython.utils.capture import capture_output
 from PIL import Image
 
 import together_magic as tm
-from together_magic.generation import loop as runner
+from together_magic.generation import loop
 from together_magic.offline import BackendOptions, shared_backend
 
 from .conftest import Server
@@ -384,10 +384,10 @@ def test_runs_on_ipythons_own_loop(ip: InteractiveShell) -> None:
     from IPython.core.async_helpers import get_asyncio_loop
 
     run(ip, "%%imagine --size 256x256 -s 1\nfox")
-    loop = get_asyncio_loop()
-    entry = runner._clients.get(loop)
+    ipython_loop = get_asyncio_loop()
+    entry = loop._clients.get(ipython_loop)
     assert entry is not None and entry[1].offline
-    assert not [t for t in asyncio.all_tasks(loop) if not t.done()]
+    assert not [t for t in asyncio.all_tasks(ipython_loop) if not t.done()]
 
 
 def test_ctrl_c_cancels_promptly(ip: InteractiveShell, backend_latency: Callable[[float], None]) -> None:
@@ -400,7 +400,7 @@ def test_ctrl_c_cancels_promptly(ip: InteractiveShell, backend_latency: Callable
     with capture_output() as captured:
         result = ip.run_cell("%%imagine --size 256x256 -o r_cancelled\nfox")
     elapsed = time.perf_counter() - started
-    assert isinstance(result.error_in_exec, runner.ImagineCancelled)
+    assert isinstance(result.error_in_exec, loop.ImagineCancelled)
     assert elapsed < 1.5, elapsed
     assert "generation cancelled" in captured.stdout + captured.stderr
     assert "Traceback" not in captured.stdout + captured.stderr

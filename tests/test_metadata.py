@@ -19,11 +19,11 @@ from PIL import Image, PngImagePlugin
 from together_magic.imagefiles.a1111 import a1111_parameters
 from together_magic.imagefiles.containers import ImageFileError, TruncatedImageError
 from together_magic.imagefiles.metadata import (
-    DamagedRecordError,
-    NoRecordError,
+    DamagedRecipeError,
+    NoRecipeError,
     embed,
     extract,
-    read_record,
+    read_recipe,
 )
 
 from .test_a1111 import check_a1111_reads, payloads
@@ -229,7 +229,7 @@ def test_hostile_records_are_damaged_not_crashes(tmp_path: Path) -> None:
     info.add_text("together_magic", "[" * 100_000)
     out = io.BytesIO()
     Image.new("RGB", (4, 4)).save(out, format="PNG", pnginfo=info)
-    with pytest.raises(DamagedRecordError, match=r"^the image has a damaged together_magic record$"):
+    with pytest.raises(DamagedRecipeError, match=r"^the image has a damaged together_magic recipe$"):
         extract(out.getvalue())
 
 
@@ -313,7 +313,7 @@ def test_damaged_files_never_crash_the_reader(
         data = data[: int(len(data) * cut)]
     try:
         found = extract(bytes(data))
-    except DamagedRecordError as exc:
+    except DamagedRecipeError as exc:
         assert "\n" not in str(exc)
     else:
         assert found is None or isinstance(found, dict)
@@ -326,10 +326,10 @@ def test_read_record(tmp_path: Path) -> None:
     request = {"prompt": "fox", "seed": 4, "steps": 3, "width": 256, "height": 256, "model": "m/x"}
     path = tmp_path / "fox.jpg"
     path.write_bytes(embed(IMAGES["JPEG"], {"request": request, "index": 0}))
-    assert read_record(path) == {"request": request, "index": 0}
+    assert read_recipe(path) == {"request": request, "index": 0}
     png = tmp_path / "fox.png"
     png.write_bytes(embed(IMAGES["PNG"], {"request": request, "index": 2}))
-    assert read_record(png) == {"request": request, "index": 2}
+    assert read_recipe(png) == {"request": request, "index": 2}
 
 
 def record_file_cases(folder: Path) -> dict[str, tuple[Path, type[Exception], str]]:
@@ -341,10 +341,10 @@ def record_file_cases(folder: Path) -> dict[str, tuple[Path, type[Exception], st
         return out.getvalue()
 
     files = {
-        "plain.png": (IMAGES["PNG"], NoRecordError, "{} holds no generation parameters"),
-        "plain.gif": (encode("GIF"), NoRecordError, "{} holds no generation parameters"),
-        "garbled.png": (png_with("together_magic", "{not json"), DamagedRecordError, "{} has a damaged"),
-        "list.png": (png_with("together_magic", "[1, 2]"), DamagedRecordError, "{} has a damaged"),
+        "plain.png": (IMAGES["PNG"], NoRecipeError, "{} holds no generation parameters"),
+        "plain.gif": (encode("GIF"), NoRecipeError, "{} holds no generation parameters"),
+        "garbled.png": (png_with("together_magic", "{not json"), DamagedRecipeError, "{} has a damaged"),
+        "list.png": (png_with("together_magic", "[1, 2]"), DamagedRecipeError, "{} has a damaged"),
         "cut.png": (
             embed(IMAGES["PNG"], {"request": {"prompt": "x"}})[:-40],
             TruncatedImageError,
@@ -366,6 +366,6 @@ def record_file_cases(folder: Path) -> dict[str, tuple[Path, type[Exception], st
 def test_read_record_refuses_in_one_line(tmp_path: Path) -> None:
     for name, (path, error, message) in record_file_cases(tmp_path).items():
         with pytest.raises(error) as caught:
-            read_record(path)
+            read_recipe(path)
         assert isinstance(caught.value, ValueError), name
         assert str(caught.value).startswith(message) and "\n" not in str(caught.value), name

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from together_magic import Together
-from together_magic.generation.saving import file_stem, read_parameters, record_for, save_response
-from together_magic.imagefiles.metadata import DamagedRecordError, embed
+from together_magic.generation.saving import file_stem, read_parameters, recipe_for, save_response
+from together_magic.imagefiles.metadata import DamagedRecipeError, embed
 from together_magic.types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
 
 MODEL = "black-forest-labs/FLUX.1-schnell"
@@ -44,7 +44,7 @@ def test_names_and_records_follow_each_images_own_request(response: ImageRespons
     raw = ImageResponse.model_validate(response.model_dump())
     attach_provenance(raw, Provenance(request=response.request))
     assert [file_stem(c) for c in raw.data or []] == ["a-fox-x-s7-0", "a-fox-x-s7-1", "a-fox-x-s7-2"]
-    assert record_for((raw.data or [])[2])["index"] == 2  # "#2 of 3, seed 7": reproduced by n=3, image 2
+    assert recipe_for((raw.data or [])[2])["index"] == 2  # "#2 of 3, seed 7": reproduced by n=3, image 2
     own = split(response)
     assert [file_stem(c) for c in own.data or []] == ["a-fox-x-s7", "a-fox-x-s8", "a-fox-x-s9"]
     report = save_response(own, tmp_path)
@@ -103,10 +103,10 @@ def test_a_save_failing_midway_reports_what_was_written(
 def test_read_parameters_refuses_an_invalid_request_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.png"
     path.write_bytes(embed(png(), {"request": {"prompt": "x", "steps": "many", "n": {"a": 1}}}))
-    with pytest.raises(DamagedRecordError) as caught:
+    with pytest.raises(DamagedRecipeError) as caught:
         read_parameters(path)
     assert str(caught.value) == f"{path} holds generation parameters that are not a valid request"
     no_request = tmp_path / "no-request.png"
     no_request.write_bytes(embed(png(), {"elapsed": 1.0}))
-    with pytest.raises(DamagedRecordError, match="no request"):
+    with pytest.raises(DamagedRecipeError, match="no request"):
         read_parameters(no_request)

@@ -13,7 +13,7 @@ from together_magic.config import Imagine
 from together_magic.errors import OptionError
 from together_magic.generation.options import ImagineOptions
 from together_magic.generation.plan import build_plan
-from together_magic.generation.saving import record_for
+from together_magic.generation.saving import recipe_for
 from together_magic.imagefiles.metadata import embed
 from together_magic.types import ImageChoicesData
 
@@ -162,7 +162,7 @@ def test_from_a_saved_edit_asks_for_its_input_image_again(
     edit = build_plan(ImagineOptions(prompt="make it night", model=model, seed=5, **given), config=Imagine())
     assert edit.request.payload()[field]  # the edit really sent its input
     saved = tmp_path / "night.png"
-    saved.write_bytes(embed(png(), record_for(ImageChoicesData(index=0, b64_json="x"), edit.request)))
+    saved.write_bytes(embed(png(), recipe_for(ImageChoicesData(index=0, b64_json="x"), edit.request)))
     with pytest.raises(OptionError) as refused:
         build_plan(ImagineOptions(from_path=str(saved)), config=Imagine())
     assert str(refused.value) == (
@@ -183,7 +183,7 @@ def test_from_a_saved_edit_with_both_inputs_asks_for_each(tmp_path: Path) -> Non
     edit = build_plan(ImagineOptions(prompt="combine", model=flex, seed=5, **both), config=Imagine())
     assert {"image_url", "reference_images"} <= set(edit.request.payload())
     saved = tmp_path / "combined.png"
-    saved.write_bytes(embed(png(), record_for(ImageChoicesData(index=0, b64_json="x"), edit.request)))
+    saved.write_bytes(embed(png(), recipe_for(ImageChoicesData(index=0, b64_json="x"), edit.request)))
     for given, flag in (
         ({}, "--image"),
         ({"image": str(source)}, "--reference"),

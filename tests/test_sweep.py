@@ -22,7 +22,7 @@ from PIL import Image
 import together_magic as tm
 from together_magic.config import Imagine, set_current
 from together_magic.errors import NotFoundError, OptionError
-from together_magic.generation import loop as runner
+from together_magic.generation import loop
 from together_magic.imagefiles import metadata
 from together_magic.offline import shared_backend
 from together_magic.sweeps.result import Sweep
@@ -328,7 +328,7 @@ def test_damaged_sheet_records_are_one_line(ip: InteractiveShell, tmp_path: Path
     first = run(ip, "%%imagine --size 256x256 -s 5 --vary steps=1,2\nfox")
     png = tmp_path / "base.png"
     first.to_image(64).save(png)
-    record = first.record()
+    record = first.recipe()
     for damage in (
         lambda r: r["sweep"].update(version=99),
         lambda r: r["sweep"]["cells"][0].update(at=[7]),
@@ -346,7 +346,7 @@ def test_damaged_sheet_records_are_one_line(ip: InteractiveShell, tmp_path: Path
         damage(broken)
         path = tmp_path / "broken.png"
         path.write_bytes(metadata.embed(png.read_bytes(), broken))
-        assert "--from: broken.png has a damaged sweep record" in usage_error(ip, f"%imagine --from {path}")
+        assert "--from: broken.png has a damaged sweep recipe" in usage_error(ip, f"%imagine --from {path}")
 
 
 def test_a_failed_save_binds_and_shows_first(ip: InteractiveShell, tmp_path: Path) -> None:
@@ -375,7 +375,7 @@ def test_ctrl_c_cancels_pending_cells_and_binds_what_finished(
         result = ip.run_cell("%%imagine --size 256x256 -s 8 --vary steps=1..4 -o sw_part\nfox")
     elapsed = time.perf_counter() - started
     backend_latency(0.0)
-    assert isinstance(result.error_in_exec, runner.ImagineCancelled)
+    assert isinstance(result.error_in_exec, loop.ImagineCancelled)
     assert elapsed < 1.4, elapsed
     shown = captured.stdout + captured.stderr
     assert "sweep interrupted: 1 of 4 cells finished (bound to sw_part), 3 cancelled" in shown
@@ -398,7 +398,7 @@ def test_ctrl_c_in_python_sweep_saves_what_finished_and_names_the_drawn_seed(
     timer = threading.Timer(0.7, os.kill, (os.getpid(), signal.SIGINT))  # the second cell is in flight
     timer.start()
     try:
-        with pytest.raises(runner.ImagineCancelled) as info:
+        with pytest.raises(loop.ImagineCancelled) as info:
             tm.sweep("fox", vary={"steps": [1, 2, 3, 4]}, size="256x256", save=tmp_path / "out")
     finally:
         timer.cancel()

@@ -21,7 +21,7 @@ from together_magic.display.sheets import (
     sheet_html,
     sheet_image,
 )
-from together_magic.generation.saving import read_record
+from together_magic.generation.saving import read_recipe
 from together_magic.types import ImageChoicesData
 
 
@@ -114,7 +114,7 @@ def test_one_axis_sheets_have_no_row_headers_and_huge_ones_stay_drawable() -> No
 def test_a_saved_sheet_is_a_png_carrying_every_cell(tmp_path: Path) -> None:
     sweep = tm.sweep("fox", {"seed": [1, 2], "steps": [1, 2]}, size="256x256", save=tmp_path)
     assert sweep.sheet_path is not None and sweep.sheet_path.name == "fox-sweep-seed-steps.png"
-    record = read_record(sweep.sheet_path)
+    record = read_recipe(sweep.sheet_path)
     assert [c["request"]["seed"] for c in record["sweep"]["cells"]] == [1, 2, 1, 2]
     assert record["request"] == record["sweep"]["cells"][0]["request"]
     with Image.open(sweep.sheet_path) as img:

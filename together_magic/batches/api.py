@@ -29,7 +29,7 @@ from ..generation.options import ImagineOptions
 from .items import load_items, options_from_fields
 from .manifest import Manifest
 from .pacing import Pacer
-from .plan import ItemState, Job, cost_of, prepare
+from .plan import ItemState, Job, cost_of, plan_batch
 from .run import Runner, error_kind
 from .view import Batch, BatchItem, Progress, Summary, progress_mode
 
@@ -74,7 +74,7 @@ async def run_batch(
         raise OptionError(f"--out must name a folder for the images and the manifest, got {out!r}")
     entries = load_items(items)
     with Manifest.open(Path(out).expanduser()) as manifest:
-        batch, jobs, states, adopted = prepare(
+        batch, jobs, states, adopted = plan_batch(
             manifest, entries, defaults, template, namespace, config, retry_failed, new, new_flag, source
         )
         del entries  # from here on only the unfinished items' requests are held

@@ -49,7 +49,7 @@ from .rows import (
     StoreError,
     StoreStats,
     load_generations,
-    prepare,
+    rows_of,
     text_paths,
 )
 
@@ -104,7 +104,7 @@ class Store(Database):
     def record_many(self, gens: Iterable[NewGeneration]) -> list[int]:
         """Store several generations in one transaction (a sweep, a batch, an import); return their ids."""
         memo: Memo = {}
-        prepared = [prepare(gen, memo) for gen in gens]
+        prepared = [rows_of(gen, memo) for gen in gens]
         blobs = {sha: blob for p in prepared for sha, blob in p.blobs.items()}
         self._announce()
         if blobs:  # committed before any file exists, so a crash in between leaves a file the sweep may take
