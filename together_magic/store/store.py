@@ -72,7 +72,12 @@ class Store(Database):
     """The store in ``folder``: cheap to create (no work until first use), thread- and process-safe."""
 
     def _first_use(self) -> None:
-        """Finish what a killed process left: a repair if a writer never closed, pending unlinks, index."""
+        """Finish what a killed process left: a repair if a writer never closed, pending unlinks, index.
+
+        A read-only store is read as it is: whoever can write it finishes its crashes."""
+        self._transact(lambda c: None, write=False)  # opens it, and says in one line when it cannot
+        if self.read_only:
+            return
         cutoff = time.time() - self.orphan_grace
         stale, doomed, fts_due = self._transact(
             lambda c: (
@@ -227,7 +232,8 @@ class Store(Database):
         for image in gen.images:
             blob = file_matches(image.path, image.size, image.sha256)
             if blob is None:
-                self._drop_damaged(gen)
+                with contextlib.suppress(StoreError):  # read-only here: missed, never served, left alone
+                    self._drop_damaged(gen)
                 return None
             data[image.sha256] = blob
         now = time.time()
