@@ -13,7 +13,7 @@ from PIL import Image
 
 from together_magic.models import MODELS
 from together_magic.offline import BackendOptions, OfflineBackend
-from together_magic.offline.backend import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, OptionError
+from together_magic.offline.backend import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, FlagError
 from together_magic.offline.images import MAX_REFERENCE_PIXELS
 from together_magic.offline.transport import AsyncOfflineTransport, OfflineTransport
 
@@ -132,7 +132,7 @@ def test_the_required_key_never_shows() -> None:
     ],
 )
 def test_options_that_cannot_work_are_refused_when_made(options: dict[str, Any], option: str) -> None:
-    with pytest.raises(OptionError) as info:
+    with pytest.raises(FlagError) as info:
         BackendOptions(**options)
     assert info.value.option == option and str(info.value).startswith(f"{option}: ")
 
@@ -295,7 +295,7 @@ async def test_async_transport_answers_alike() -> None:
     backend = OfflineBackend(BackendOptions(rate_limit=2))
     async with httpx.AsyncClient(transport=AsyncOfflineTransport(backend)) as http:
         ok = await http.post(URL, json=body(FLUX2, output_format="png", response_format="base64"))
-        bad = await http.post(URL, json=body(MODEL, reference_images=[]))
+        bad = await http.post(URL, json=body("openai/gpt-image-2", reference_images=[]))
         limited = await http.post(URL, json=body())
     assert ok.status_code == 200 and base64.b64decode(ok.json()["data"][0]["b64_json"]).startswith(b"\x89PNG")
     assert (

@@ -1,7 +1,7 @@
 """What a running cell says while it works: the live status line, and the once-per-kernel notices (the
 offline backend; each retired model used, with its replacement).
 
-The status line is a ``live.LiveDisplay`` ("generating 4 images with FLUX.1-schnell ... 2.4 s", then
+The status line is a ``live.LiveDisplay`` ("generating 4 images with FLUX.2-dev ... 2.4 s", then
 "2 done"): it leaves nothing behind in a saved notebook.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .. import config as _config
 from .. import models
-from ..client.base import resolve_settings
+from ..client.base import OFFLINE_NOTICE, resolve_settings
 from ..errors import TogetherError
 from .live import LiveDisplay, info_line, status_html
 
@@ -22,10 +22,7 @@ __all__ = [
     "retired_notice",
 ]
 
-OFFLINE_NOTICE_TEXT = (
-    "offline backend: no TOGETHER_API_KEY is set, so these pictures come from together-magic's procedural "
-    "renderer (not a diffusion model); set TOGETHER_API_KEY before starting Jupyter to use Together AI."
-)
+OFFLINE_NOTICE_TEXT = OFFLINE_NOTICE.format(why="no TOGETHER_API_KEY is set", when=" before starting Jupyter")
 GATEWAY_OFFLINE_TEXT = (
     "offline: your class's gateway answered with together-magic's procedural renderer (not a diffusion "
     "model), free of charge; your teacher decides when it uses Together AI."

@@ -1,12 +1,21 @@
-"""What a request costs, estimated from the catalogue's list prices (``Imagine.prices`` overrides them)."""
+"""What work costs and what the session may still spend: list-price estimates and ``Imagine.budget``.
+
+Prices come from the catalogue (``Imagine.prices`` overrides them). Every front end checks the budget here
+before sending and charges here after an answer, so a cell, a sweep, the panel and a batch spend from one
+purse and refuse with one sentence.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from .. import models
 from ..config import Imagine
+from ..errors import BudgetError
 from ..types import ImageRequest
 
-__all__ = ["part_cost", "unpriced"]
+__all__ = ["Session", "charge", "check_budget", "part_cost", "session"]
 
 
 def part_cost(part: ImageRequest, config: Imagine) -> float | None:
@@ -24,17 +33,54 @@ def part_cost(part: ImageRequest, config: Imagine) -> float | None:
     )
 
 
-def unpriced(parts: list[ImageRequest], config: Imagine) -> str | None:
-    """Why a budget cannot count these requests (a model whose price is unknown), or None.
+@dataclass
+class Session:
+    """What this process has spent (estimated dollars) and how many requests it sent, for the budget."""
 
-    A budget that let an unknown price through would not be one: such a request is refused under a budget
-    until ``Imagine.prices`` gives the model a price (Together publishes no amount for most models)."""
-    for part in parts:
-        if part_cost(part, config) is None:
-            return (
-                f"{part.model} has no known price, so Imagine.budget cannot count it: give it one with "
-                f"%config Imagine.prices = {{{part.model!r}: DOLLARS}} "
-                "(per image or MP, as the model bills), "
-                "or set Imagine.budget = None"
-            )
-    return None
+    spent: float = 0.0
+    requests: int = 0
+
+
+_session = Session()
+
+
+def session() -> Session:
+    return _session
+
+
+def charge(cost: float | None, requests: int = 1) -> None:
+    """Count answered requests and what they cost (None: a price we do not know adds nothing)."""
+    if cost:
+        _session.spent += cost
+    _session.requests += requests
+
+
+def check_budget(
+    config: Imagine,
+    cost: float | None,
+    *,
+    what: str = "this request",
+    advice: str = "",
+    parts: Sequence[ImageRequest] = (),
+) -> None:
+    """``BudgetError`` when ``cost`` would take the session past ``Imagine.budget`` (nothing is sent).
+
+    An unknown cost (None: a model whose price nobody publishes, as for most of Together's) is refused
+    under a budget, which could not count it, until ``Imagine.prices`` gives the model one; ``parts``
+    lets the sentence name that model."""
+    if config.budget is None:
+        return
+    if cost is None:
+        model = next((p.model for p in parts if part_cost(p, config) is None), "MODEL")
+        raise BudgetError(
+            f"{what} uses {model if parts else 'a model'} whose price is unknown, so Imagine.budget cannot "
+            f"count it: give it one with %config Imagine.prices = {{{model!r}: DOLLARS}} (per image or MP, "
+            "as the model bills), or set Imagine.budget = None"
+        )
+    left = config.budget - _session.spent
+    if cost > left + 1e-12:
+        advice = advice or f"raise it with %config Imagine.budget = {config.budget * 2:g}"
+        raise BudgetError(
+            f"{what} would cost about ${cost:.4f} but the session budget has ${max(left, 0):.4f} of "
+            f"${config.budget:.2f} left; {advice}"
+        )

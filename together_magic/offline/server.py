@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..models import STRICT_ENV, is_on
-from .backend import DEFAULT_RATE_LIMIT, FAULTS, RENDERER_NOTICE, BackendOptions, OfflineBackend, OptionError
+from .backend import DEFAULT_RATE_LIMIT, FAULTS, RENDERER_NOTICE, BackendOptions, FlagError, OfflineBackend
 from .faults import DEFAULT_FAULTS
 from .retired import RETIRED_HEADER
 
@@ -42,7 +42,7 @@ def _checked(option: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(f"not a valid value: {text!r}") from None
         try:
             BackendOptions(**{option: value})
-        except OptionError as exc:
+        except FlagError as exc:
             raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
         return value
 
@@ -178,7 +178,7 @@ def run_serve(args: argparse.Namespace) -> int:
             fault_seed=args.fault_seed,
             strict=bool(getattr(args, "strict", None) or is_on(os.environ.get(STRICT_ENV))),
         )
-    except OptionError as exc:
+    except FlagError as exc:
         where = f"{KEY_ENV}" if exc.option == "--require-key" and not args.require_key else exc.option
         return _usage_error(f"argument {where}: {str(exc).split(': ', 1)[1]}")
     if importlib.util.find_spec("uvicorn") is None:

@@ -14,10 +14,10 @@ import ipywidgets as w
 
 from .. import models
 from ..config import Imagine
-from ..display.gallery import preview
 from ..generation.line import parse_lora
 from ..generation.options import ImagineOptions, from_request
 from ..types import ImageChoicesData
+from ..types.view import preview
 from .choices import bounds as _bounds
 from .choices import model_choices, model_note, row_label
 from .choices import show as _show
