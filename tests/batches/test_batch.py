@@ -272,7 +272,7 @@ def test_the_budget_is_checked_before_anything_is_sent(tmp_path: Path) -> None:
     with pytest.raises(BudgetError, match="this batch would cost about"):
         tm.generate_many(["a"] * 20, out=tmp_path, config=Imagine(budget=0.0001), **SMALL)
     rows = [{"prompt": "a", "model": "ideogram/ideogram-4.0"}, {"prompt": "b"}]  # no price published
-    with pytest.raises(BudgetError, match="^this batch uses ideogram/ideogram-4.0 whose price is unknown"):
+    with pytest.raises(BudgetError, match=r"^this batch uses ideogram/ideogram-4\.0 whose price is unknown"):
         tm.generate_many(rows, out=tmp_path / "unpriced", config=Imagine(budget=100.0), **SMALL)
     assert sent() == before
 

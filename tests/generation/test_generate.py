@@ -133,9 +133,9 @@ def test_a_budget_refuses_what_it_cannot_count_until_given_a_price(settings: tm_
         run("-m openai/gpt-image-2 --seed 3 --size 256x256", "priceless", settings)
     assert stats["requests"] == before
     assert str(caught.value) == (
-        "this request uses openai/gpt-image-2 whose price is unknown, so Imagine.budget cannot count it: give "
-        "it one with %config Imagine.prices = {'openai/gpt-image-2': DOLLARS} (per image or MP, as the model "
-        "bills), or set Imagine.budget = None"
+        "this request uses openai/gpt-image-2 whose price is unknown, so Imagine.budget cannot count it: "
+        "give it one with %config Imagine.prices = {'openai/gpt-image-2': DOLLARS} (per image or MP, as the "
+        "model bills), or set Imagine.budget = None"
     )
     settings.prices = {"openai/gpt-image-2": 0.04}
     made = run("-m openai/gpt-image-2 --seed 3 --size 256x256", "priceless", settings)
