@@ -116,7 +116,7 @@ def test_wall_updates_after_a_student_generates(gateway: Gateway) -> None:
             row = page.locator("#usage-rows tr", has_text="Grace")
             row.wait_for(timeout=10_000)
             cells = row.locator("td").all_inner_texts()
-            assert cells[:3] == ["Grace", "2 of 3", "$0.000675"] and cells[-1] == "active"
+            assert cells[:3] == ["Grace", "2 of 3", "$0.0308"] and cells[-1] == "active"
             assert page.locator("#wall").is_hidden()  # one view at a time on a small screen
         finally:
             page.screenshot(path=str(ARTIFACTS / "class-wall-end.png"))
