@@ -130,17 +130,16 @@ def render(spec: RenderSpec) -> Image.Image:
     unwanted = styles(spec.negative_prompt)
     scale = WORK / max(spec.width, spec.height)
     work = (max(8, round(spec.width * scale)), max(8, round(spec.height * scale)))
-    img = drift(Painter(brief, work).paint(), spec.guidance, spec.seed)
+    img = literal(drift(Painter(brief, work).paint(), spec.guidance, spec.seed), spec.guidance)
+    img = apply_look(img, look_for(spec.model), rng("texture", spec.model, spec.seed), unwanted)
+    # the model's look is its own painting's: an edit keeps its source's colours, as Kontext keeps a photo's
     if spec.edits:
         img = Image.blend(img, _average(spec.edits, work), EDIT_WEIGHT)
     if spec.references:
         img = Image.blend(img, _average(spec.references, work), REFERENCE_WEIGHT)
-    img = _loras(img, spec.loras)
+    img = _loras(suppress(img, spec.negative_prompt, unwanted), spec.loras)
     if spec.upsample:
         img = ImageEnhance.Sharpness(img.filter(ImageFilter.DETAIL)).enhance(1.6)
-    img = literal(img, spec.guidance)
-    texture = rng("texture", spec.model, spec.seed)
-    img = suppress(apply_look(img, look_for(spec.model), texture, unwanted), spec.negative_prompt, unwanted)
     resolved = min(1.0, brief.detail + (0.15 if "blur" in unwanted else 0.0))
     img = denoise(img, resolved, rng("noise", spec.seed, spec.steps))
     return img.resize((spec.width, spec.height), Image.Resampling.BICUBIC)
