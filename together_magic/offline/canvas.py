@@ -13,11 +13,11 @@ import random
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from .palette import RGB
 
-__all__ = ["Brief", "Canvas", "Layout", "gradient", "layer", "layout", "mix", "ridge", "rng"]
+__all__ = ["Brief", "Canvas", "Layout", "gradient", "layer", "layout", "mix", "ridge", "rng", "soft_mask"]
 
 
 def rng(*parts: object) -> random.Random:
@@ -35,13 +35,28 @@ def mix(a: RGB, b: RGB, t: float) -> RGB:
 
 
 def gradient(size: tuple[int, int], top: RGB, bottom: RGB) -> Image.Image:
+    """Top to bottom, one colour to the other (rows built as bytes: resizing a 1-pixel column costs more)."""
     w, h = size
-    column = Image.frombytes("L", (1, 256), bytes(range(256))).resize((w, h), Image.Resampling.BILINEAR)
-    return Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), column)
+    rows = b"".join(bytes((255 * y // max(h - 1, 1),)) * w for y in range(h))
+    return Image.composite(
+        Image.new("RGB", size, bottom), Image.new("RGB", size, top), Image.frombytes("L", size, rows)
+    )
 
 
 def layer(canvas: Image.Image, colour: RGB, mask: Image.Image) -> None:
     canvas.paste(Image.new("RGB", canvas.size, colour), (0, 0), mask)
+
+
+def soft_mask(
+    size: tuple[int, int], shapes: list[tuple[float, float, float, float]], fill: int, blur: float
+) -> Image.Image:
+    """A blurred mask of ellipses, drawn and blurred at a quarter of the size (it is all soft), scaled up."""
+    quarter = (max(1, size[0] // 4), max(1, size[1] // 4))
+    mask = Image.new("L", quarter, 0)
+    draw = ImageDraw.Draw(mask)
+    for x0, y0, x1, y1 in shapes:
+        draw.ellipse((x0 / 4, y0 / 4, x1 / 4, y1 / 4), fill=fill)
+    return mask.filter(ImageFilter.GaussianBlur(blur / 4)).resize(size, Image.Resampling.BILINEAR)
 
 
 def ridge(

@@ -46,7 +46,8 @@ EDIT_WEIGHT = 0.6
 REFERENCE_WEIGHT = 0.45
 """How much the average of ``reference_images`` shows through: they guide the look, they are not edited."""
 WORK = 448
-"""The long side, in pixels, of the working picture at which everything is painted and treated."""
+"""The long side, in pixels, of the working picture at which everything is painted and treated (or the
+picture's own long side, when that is smaller)."""
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ def render(spec: RenderSpec) -> Image.Image:
     """Paint the picture for one image of a request (one seed); RGB, exactly ``width`` x ``height``."""
     brief = _brief(spec)
     unwanted = styles(spec.negative_prompt)
-    scale = WORK / max(spec.width, spec.height)
+    scale = min(WORK, max(spec.width, spec.height)) / max(spec.width, spec.height)
     work = (max(8, round(spec.width * scale)), max(8, round(spec.height * scale)))
     img = literal(drift(Painter(brief, work).paint(), spec.guidance, spec.seed), spec.guidance)
     img = apply_look(img, look_for(spec.model), rng("texture", spec.model, spec.seed), unwanted)

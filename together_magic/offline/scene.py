@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PIL import Image, ImageDraw, ImageFilter
 
-from .canvas import Brief, gradient, layer, mix, ridge, rng
+from .canvas import Brief, gradient, layer, mix, ridge, rng, soft_mask
 from .figures import Figures
 from .palette import LANDSCAPE, RGB
 
@@ -105,9 +105,11 @@ class Painter(Figures):
         colour = (
             (238, 238, 222) if moon else ((255, 190, 90) if "sunset" in self.features else (255, 244, 200))
         )
-        glow = Image.new("L", self.img.size, 0)
-        ImageDraw.Draw(glow).ellipse((cx - 2.2 * r, cy - 2.2 * r, cx + 2.2 * r, cy + 2.2 * r), fill=90)
-        layer(self.img, colour, glow.filter(ImageFilter.GaussianBlur(r)))
+        layer(
+            self.img,
+            colour,
+            soft_mask(self.img.size, [(cx - 2.2 * r, cy - 2.2 * r, cx + 2.2 * r, cy + 2.2 * r)], 90, r),
+        )
         self.draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=colour)
         if moon:
             shade = mix(self.sky_top, self.sky_bottom, cy / max(self.horizon, 1))
@@ -117,16 +119,15 @@ class Painter(Figures):
             )
 
     def clouds(self) -> None:
-        mask = Image.new("L", self.img.size, 0)
-        draw = ImageDraw.Draw(mask)
+        puffs = []
         for _ in range(self.rng.randint(3, 6)):
             cx, cy = self.u(0, self.w), self.u(0.08, 0.55) * self.horizon
             for _ in range(5):
                 rx, ry = self.u(0.05, 0.12) * self.w, self.u(0.02, 0.05) * self.h
                 ox, oy = self.u(-1.5, 1.5) * rx, self.u(-0.6, 0.6) * ry
-                draw.ellipse((cx + ox - rx, cy + oy - ry, cx + ox + rx, cy + oy + ry), fill=200)
+                puffs.append((cx + ox - rx, cy + oy - ry, cx + ox + rx, cy + oy + ry))
         colour = (205, 208, 215) if not self.night else (70, 76, 96)
-        layer(self.img, colour, mask.filter(ImageFilter.GaussianBlur(min(self.w, self.h) / 60)))
+        layer(self.img, colour, soft_mask(self.img.size, puffs, 200, min(self.w, self.h) / 60))
 
     def mountains(self) -> None:
         base = self.horizon
