@@ -25,8 +25,9 @@ from PIL import Image
 from together_magic.models import DEFAULT_GUIDANCE, MODELS
 from together_magic.offline.knobs import kept
 from together_magic.offline.looks import LOOKS, family
-from together_magic.offline.palette import COLOURS, FEATURES, elements
+from together_magic.offline.palette import COLOURS, FEATURES, elements, scene_words, subject
 from together_magic.offline.renderer import RenderSpec, encode, render
+from together_magic.offline.scene import Brief, Painter
 
 from .knobs import colours, composition, contrast, edge_energy, histogram_distance, saturation, share
 
@@ -150,7 +151,10 @@ def test_the_negative_prompt_tones_down_the_styles_it_names(
 
 
 # ---------------------------------------------------------------------------------------------- seed
-@pytest.mark.parametrize("prompt", [FOX, LIGHTHOUSE, "a cat in a flower meadow", "sunny beach by the sea"])
+@pytest.mark.parametrize(
+    "prompt",
+    [FOX, LIGHTHOUSE, "a cat in a flower meadow", "sunny beach by the sea", "a city skyline at night"],
+)
 def test_the_seed_moves_the_composition_and_the_steps_do_not(prompt: str, offline_figures: Figures) -> None:
     spec = replace(BASE, prompt=prompt)
     seeds = [render(replace(spec, seed=s)) for s in (1, 2, 3, 4)]
@@ -167,6 +171,18 @@ def test_the_seed_moves_the_composition_and_the_steps_do_not(prompt: str, offlin
     )
     assert by_seed > 10 and by_seed > by_any_steps
     assert by_seed > 3 * max(by_steps, by_schnell_steps)
+
+
+@pytest.mark.parametrize(
+    "prompt", ["a city skyline at night", FOX, LIGHTHOUSE, "a snowy mountain with a house", "an owl, a robot"]
+)
+def test_the_painter_keeps_the_layout_whatever_the_detail(prompt: str) -> None:
+    """Fine parts (windows, eyes, snow caps, rough ridges) come and go with the steps; nothing else moves."""
+    features, palette = scene_words(prompt)
+    brief = Brief(frozenset(features), tuple(palette), seed=3, animal=subject(prompt), detail=1.0)
+    sharp = Painter(brief, (256, 256)).paint()
+    rough = Painter(replace(brief, detail=0.1), (256, 256)).paint()
+    assert composition(sharp, rough, grid=8) < 2
 
 
 # ------------------------------------------------------------------------------------- model families

@@ -138,7 +138,7 @@ class Brief:
     """The creature's word (``fox``), when the prompt names one."""
     prompt_words: frozenset[str] = frozenset()
     detail: float = 1.0
-    """0..1: how much fine detail the steps have resolved (stars, flowers, windows, rough ridges)."""
+    """0..1: how much fine detail the steps have resolved (eyes, windows, snow caps, rough ridges)."""
 
 
 class Canvas:

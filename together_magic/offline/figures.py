@@ -1,12 +1,14 @@
 """The things that stand in a scene: creatures, trees, buildings, boats, and what falls or shines over them.
 
-Each one is placed by the seed's layout (see ``canvas``), so another seed moves it; its fine parts (eyes,
-windows, snow caps, stars, petals, flakes) appear as the steps resolve detail.
+Each one is placed by the seed's layout (see ``canvas``), so another seed moves it. The smallest parts (eyes,
+beaks, battlements, a house's windows) are drawn once the steps have resolved enough detail; what covers more
+of the picture (stars, petals, flakes, lit windows, snow caps) is always drawn and shows as the denoising blur
+lifts, so the steps do not change the picture's overall light.
 """
 
 from __future__ import annotations
 
-from .canvas import Canvas, mix
+from .canvas import Canvas, mix, rng
 from .palette import ANIMALS, RGB
 
 __all__ = ["Figures"]
@@ -42,7 +44,7 @@ class Figures(Canvas):
     def forest(self) -> None:
         """Rows of pines gathered on one side (the layout's), leaving room for the subject."""
         centre, spread = self.layout.forest_x * self.w, self.layout.forest_spread * self.w
-        caps = "snow" in self.features and self.brief.detail > 0.25
+        caps = "snow" in self.features
         for row in range(3):
             y_base = self.horizon + (self.h - self.horizon) * (0.06 + row * 0.2)
             colour = mix((30, 85, 45), (12, 40, 22), row / 3)
@@ -66,7 +68,7 @@ class Figures(Canvas):
     def city(self) -> None:
         x = 0.0
         night = self.night
-        windows = self.brief.detail > 0.35
+        windows = rng("windows", self.brief.seed)  # a stream of their own: the buildings keep their places
         base = self.horizon + 1
         peak = self.layout.peak_x * self.w
         while x < self.w:
@@ -78,10 +80,10 @@ class Figures(Canvas):
             self.draw.rectangle((x, base - bh, x + bw, base), fill=colour)
             step = max(2.0, self.w / 90)
             wy = base - bh + step
-            while windows and wy < base - step:
+            while wy < base - step:
                 wx = x + step / 2
                 while wx < x + bw - step:
-                    if self.rng.random() < (0.45 if night else 0.2):
+                    if windows.random() < (0.45 if night else 0.2):
                         lit = (255, 214, 120) if night else (180, 200, 220)
                         self.draw.rectangle((wx, wy, wx + step / 2, wy + step / 2), fill=lit)
                     wx += step
