@@ -79,8 +79,7 @@ def test_magic_and_panel_write_nothing_to_stderr(kernel: Kernel) -> None:
 
 def test_caption_shows_the_estimate_and_the_budget_refuses_in_one_line(kernel: Kernel) -> None:
     shown = kernel.ok(
-        "from together_magic.display.gallery import captions\n"
-        "print(quiet.provenance.cost, captions(quiet)[0])"
+        "from together_magic.types.view import captions\nprint(quiet.provenance.cost, captions(quiet)[0])"
     ).text
     cost, caption = shown.split(" ", 1)
     assert float(cost) > 0 and f"${float(cost) / 2:.4f}" in caption  # each image shows its share

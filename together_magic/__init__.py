@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         APITimeoutError,
         AuthenticationError,
         BadRequestError,
+        BudgetError,
         ConflictError,
         ImageDataError,
         InternalServerError,
@@ -72,6 +73,7 @@ _EXPORTS: dict[str, str] = {
             "APITimeoutError",
             "AuthenticationError",
             "BadRequestError",
+            "BudgetError",
             "ConflictError",
             "ImageDataError",
             "InternalServerError",
@@ -84,8 +86,9 @@ _EXPORTS: dict[str, str] = {
         )
     },
 }
-# Modules that make results display themselves when loaded (the renderers register with the module below).
-_DISPLAY_MODULES = {"client": "display.gallery", "types": "display.gallery", "histories": "widgets.history"}
+# The history shows itself as the panel's cards once the widgets register (responses need nothing: the
+# types wing brings its own view).
+_DISPLAY_MODULES = {"histories.search": "widgets.history"}
 
 __all__ = sorted([*_EXPORTS, "__version__", "load_ipython_extension", "unload_ipython_extension"])
 

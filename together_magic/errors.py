@@ -1,4 +1,5 @@
-"""The errors together-magic raises, under one root so a notebook can catch them all.
+"""The errors together-magic raises: everything from the API under ``TogetherError`` (one ``except`` catches
+them all), and ``OptionError`` (a ``ValueError``) for a mistake in what the user wrote, said in one line.
 
 ```
 TogetherError
@@ -16,7 +17,8 @@ TogetherError
  │         ├── UnprocessableEntityError   422 (the safety checker fired)
  │         ├── RateLimitError             429
  │         └── InternalServerError        >= 500
- └── ImageDataError                a choice's bytes cannot be had (no data, bad base64, download failed)
+ ├── ImageDataError                a choice's bytes cannot be had (no data, bad base64, download failed)
+ └── BudgetError                   the work would take the session past Imagine.budget: nothing was sent
 ```
 
 Every error renders as a single line, because it is read in a notebook cell, not in a log file:
@@ -28,10 +30,12 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from . import models
-from .ratelimit import RateLimit
+
+if TYPE_CHECKING:
+    from .ratelimit import RateLimit
 
 __all__ = [
     "APIConnectionError",
@@ -41,6 +45,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "BudgetError",
     "ConflictError",
     "ImageDataError",
     "InternalServerError",
@@ -108,6 +113,10 @@ class TogetherError(Exception):
 
 class ImageDataError(TogetherError):
     """A choice holds no usable image (no b64_json and no url, invalid base64, failed download)."""
+
+
+class BudgetError(TogetherError):
+    """The request, sweep or batch would take the session over ``Imagine.budget``: nothing was sent."""
 
 
 class APIError(TogetherError):

@@ -1,4 +1,4 @@
-"""Bulk generation: ``generate_many``, ``agenerate_many`` and ``%%imagine --each VAR --out DIR``.
+"""Bulk generation: ``generate_many``, ``agenerate_many``, and ``run_batch`` behind every front door.
 
 Thousands of prompts, paced to the account's rate limit, resumable after any crash, with progress. Each
 item goes through ``plan.build_plan`` (the magic's checks and defaults), all of them before anything is
@@ -20,20 +20,20 @@ from pathlib import Path
 from typing import Any
 
 from .. import config as _config
-from .. import models
 from ..client.clients import AsyncTogether
 from ..config import Imagine
 from ..errors import OptionError
+from ..generation.cost import check_budget
 from ..generation.loop import run_blocking
-from ..generation.options import IDENTIFIER, ImagineOptions
+from ..generation.options import ImagineOptions
 from .items import load_items, options_from_fields
 from .manifest import Manifest
 from .pacing import Pacer
-from .plan import check_budget, prepare
-from .run import ItemState, Job, Runner, error_kind
+from .plan import ItemState, Job, cost_of, plan_batch
+from .run import Runner, error_kind
 from .view import Batch, BatchItem, Progress, Summary, progress_mode
 
-__all__ = ["agenerate_many", "batch_cell", "generate_many", "run_batch"]
+__all__ = ["agenerate_many", "generate_many", "run_batch"]
 
 DEFAULT_CONCURRENCY = 64
 """The most requests a batch keeps in flight unless told: pacing starts at a few and grows only while
@@ -74,11 +74,13 @@ async def run_batch(
         raise OptionError(f"--out must name a folder for the images and the manifest, got {out!r}")
     entries = load_items(items)
     with Manifest.open(Path(out).expanduser()) as manifest:
-        batch, jobs, states, adopted = prepare(
+        batch, jobs, states, adopted = plan_batch(
             manifest, entries, defaults, template, namespace, config, retry_failed, new, new_flag, source
         )
         del entries  # from here on only the unfinished items' requests are held
-        check_budget(config, jobs)
+        check_budget(
+            config, cost_of(jobs, config), what="this batch", advice="raise Imagine.budget or split the batch"
+        )
         return await _run(
             manifest,
             batch,
@@ -231,52 +233,3 @@ async def agenerate_many(
 def generate_many(items: Any, *, out: str | Path, **options: Any) -> Batch:
     """Like ``agenerate_many``, from synchronous code (a script, a notebook cell without ``await``)."""
     return run_blocking(lambda: agenerate_many(items, out=out, **options))
-
-
-# ----------------------------------------------------------------------------------- the magic
-def _items_named(name: str, namespace: Mapping[str, Any]) -> Any:
-    if name in namespace:
-        return namespace[name]
-    if not IDENTIFIER.match(name) or name.lower().endswith((".txt", ".csv", ".jsonl")):
-        return name  # a path
-    names = [n for n in namespace if isinstance(n, str) and not n.startswith("_")]
-    guess = models.closest(name, names, cutoff=0.6)
-    hint = f"; did you mean {guess}?" if guess else " (a list, a DataFrame or a .txt/.csv/.jsonl path)"
-    raise OptionError(f"--each: there is no variable {name!r}{hint}")
-
-
-async def batch_cell(magics: Any, options: ImagineOptions, namespace: dict[str, Any], *, live: bool) -> Any:
-    """``%%imagine --each VAR --out DIR``: the cell body is the template; the result is the ``Batch``."""
-    if options.out is None:
-        raise OptionError("--each needs --out DIR: the folder for the images and the batch's manifest")
-    if options.vary:
-        raise OptionError("--each and --vary cannot be combined: run the sweep per item in a loop instead")
-    if options.save is not None:
-        raise OptionError("--each saves into the --out folder: drop --save")
-    items = _items_named(str(options.each), namespace)
-    defaults = options.replace(prompt=None, each=None, out=None, save=None)
-    new_flag = "--new"
-
-    def note(line: str) -> None:
-        from IPython.display import display
-
-        display({"text/plain": line}, raw=True)  # type: ignore[no-untyped-call]
-
-    result = await run_batch(
-        items,
-        out=str(options.out),
-        defaults=defaults,
-        template=options.prompt,
-        namespace=namespace,
-        config=magics.settings,
-        concurrency=options.concurrency,
-        rpm=options.rpm,
-        retry_failed=options.retry_failed,
-        new=options.new,
-        progress=progress_mode(None, live=live),
-        source="magic",
-        new_flag=new_flag,
-        on_interrupt=note,
-    )
-    magics._announce(result.summary.backend)
-    return result if options.display else None

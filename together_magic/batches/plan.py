@@ -10,20 +10,22 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ..config import Imagine
 from ..errors import OptionError
 from ..generation.cost import part_cost
-from ..generation.generate import BudgetError, session
 from ..generation.options import ImagineOptions
 from ..generation.plan import Plan, build_plan
+from ..imagefiles import metadata
+from ..imagefiles.files import safe_stem
+from ..types import ImageRequest
 from .items import Entry, per_item_options
-from .manifest import ItemRow, Manifest, canonical, shown_request
-from .run import ItemState, Job, adopt
+from .manifest import FileEntry, ItemRow, Manifest, canonical, shown_request
 
-__all__ = ["check_budget", "prepare"]
+__all__ = ["ItemState", "Job", "adopt", "cost_of", "plan_batch", "sha256_of"]
 
 
 def _key(plan: Plan) -> str:
@@ -100,20 +102,89 @@ def _sync(
     return batch
 
 
-def check_budget(config: Imagine, jobs: list[Job]) -> None:
-    if config.budget is None:
-        return
+# ------------------------------------------------------------------------------ jobs and files on disk
+@dataclass
+class Job:
+    """One request of one item, and how it went so far in this run."""
+
+    item: int
+    part: int
+    request: ImageRequest
+    headers: dict[str, str]
+    attempts_before: int = 0
+    errors: int = 0
+    throttles: int = 0
+    sent: int = 0
+
+
+@dataclass
+class ItemState:
+    index: int
+    parts_left: int
+    attempts_before: int
+    files: list[FileEntry] = field(default_factory=list)
+    error: str | None = None
+    sent: int = 0
+
+
+_REFERENCE_FIELDS = ("image_url", "image_base64", "reference_images")
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
+
+
+def sha256_of(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# ----------------------------------------------------------------------------------- adoption
+def _matches(saved: Any, payload: dict[str, Any]) -> bool:
+    """Does an image's embedded request equal this request? (Big reference images are not embedded.)"""
+    if not isinstance(saved, dict):
+        return False
+    for key, value in payload.items():
+        if key in saved:
+            if canonical(saved[key]) != canonical(value):
+                return False
+        elif key not in _REFERENCE_FIELDS:
+            return False
+    return set(saved) <= set(payload)
+
+
+def adopt(folder: Path, names: list[str], request: ImageRequest) -> list[FileEntry] | None:
+    """The files already in ``folder`` holding this request's images (one per image), or None.
+
+    Only names that start like the ones ``generation.saving`` gives this prompt and seed are opened, so a
+    resume reads a handful of files per unfinished item, not the whole folder.
+    """
+    if request.seed is None:
+        return None
+    stem, tag = safe_stem(request.prompt, max_length=60), f"-s{request.seed}"
+    payload = request.payload()
+    found: dict[int, FileEntry] = {}
+    for name in names:
+        if not (name.startswith(stem + tag) and name.lower().endswith(_IMAGE_SUFFIXES)):
+            continue
+        try:
+            record = metadata.read_recipe(folder / name)
+        except Exception:  # not an image of ours, damaged, unreadable: never adopted, never touched
+            continue
+        position = record.get("index", 0)
+        if isinstance(position, int) and position not in found and _matches(record.get("request"), payload):
+            try:
+                found[position] = FileEntry(name, sha256_of(folder / name), position)
+            except OSError:
+                continue
+    if all(k in found for k in range(request.n)):
+        return [found[k] for k in range(request.n)]
+    return None
+
+
+def cost_of(jobs: list[Job], config: Imagine) -> float:
+    """What the jobs would cost at list prices (models without a known price add nothing)."""
     costs = [part_cost(job.request, config) for job in jobs]
-    cost = sum(c for c in costs if c is not None)
-    left = config.budget - session().spent
-    if cost > left + 1e-12:
-        raise BudgetError(
-            f"this batch would cost about ${cost:.4f} but the session budget has ${max(left, 0):.4f} of "
-            f"${config.budget:.2f} left; raise Imagine.budget or split the batch"
-        )
+    return sum(c for c in costs if c is not None)
 
 
-def prepare(
+def plan_batch(
     manifest: Manifest,
     entries: list[Entry],
     defaults: ImagineOptions,

@@ -8,7 +8,7 @@ The order of things for every request (a "part": one request; an item with ``-n 
    usual names, parameters embedded) in a worker thread;
 4. when all parts of an item are on disk, mark it done (files + SHA-256) in one manifest transaction.
 
-A SIGKILL between 3 and 4 leaves complete files that the next run adopts (``adopt``) instead of asking
+A SIGKILL between 3 and 4 leaves complete files that the next run adopts (``plan.adopt``) instead of asking
 again; a kill during 3 leaves at most a hidden temporary file. Nothing holds more than the responses in
 flight. A 429 is retried until ``MAX_THROTTLES`` for that part; other retryable failures (5xx, 408/409,
 timeouts, dropped connections, a corrupt image) ``max_retries`` times with backoff; the rest (400, 404,
@@ -19,50 +19,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import hashlib
 import logging
 import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from ..client.clients import AsyncTogether
-from ..client.retries import MAX_RETRY_AFTER, backoff
+from ..client.retries import RETRY_HEADER, retryable, wait_before_retry
 from ..config import Imagine
 from ..errors import (
-    APIConnectionError,
     APIError,
-    APIResponseValidationError,
-    APIStatusError,
     AuthenticationError,
-    ImageDataError,
     PaymentRequiredError,
     RateLimitError,
     TogetherError,
 )
-from ..generation.cost import part_cost
-from ..generation.generate import cache_key, session
+from ..generation.cost import charge, part_cost
+from ..generation.generate import cache_key, record_part, verify
 from ..generation.saving import save_images
-from ..generation.stored import generation_of, store_for
-from ..imagefiles import metadata
-from ..imagefiles.files import safe_stem
+from ..generation.stored import store_for
 from ..store.store import Store, StoreError
-from ..types import ImageRequest, ImageResponse
-from .manifest import FileEntry, Manifest, canonical
+from ..types import ImageResponse
+from .manifest import FileEntry, Manifest
 from .pacing import Pacer
+from .plan import ItemState, Job, sha256_of
 
-__all__ = ["MAX_THROTTLES", "RETRY_HEADER", "Job", "Runner", "adopt", "error_kind"]
+__all__ = ["MAX_THROTTLES", "Runner", "error_kind"]
 
 log = logging.getLogger("together_magic")
 
 MAX_THROTTLES = 20
 """429s one part may receive before it is reported as failed (each waits for the server's Retry-After)."""
-RETRY_HEADER = "x-together-magic-retry-count"
-_REFERENCE_FIELDS = ("image_url", "image_base64", "reference_images")
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif")
 _REQUEST_ID = re.compile(r" \(request id [^)]*\)")
 
 
@@ -71,78 +60,7 @@ def error_kind(line: str) -> str:
     return _REQUEST_ID.sub("", line)
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-# ----------------------------------------------------------------------------------- adoption
-def _matches(saved: Any, payload: dict[str, Any]) -> bool:
-    """Does an image's embedded request equal this request? (Big reference images are not embedded.)"""
-    if not isinstance(saved, dict):
-        return False
-    for key, value in payload.items():
-        if key in saved:
-            if canonical(saved[key]) != canonical(value):
-                return False
-        elif key not in _REFERENCE_FIELDS:
-            return False
-    return set(saved) <= set(payload)
-
-
-def adopt(folder: Path, names: list[str], request: ImageRequest) -> list[FileEntry] | None:
-    """The files already in ``folder`` holding this request's images (one per image), or None.
-
-    Only names that start like the ones ``generation.saving`` gives this prompt and seed are opened, so a
-    resume reads a handful of files per unfinished item, not the whole folder.
-    """
-    if request.seed is None:
-        return None
-    stem, tag = safe_stem(request.prompt, max_length=60), f"-s{request.seed}"
-    payload = request.payload()
-    found: dict[int, FileEntry] = {}
-    for name in names:
-        if not (name.startswith(stem + tag) and name.lower().endswith(_IMAGE_SUFFIXES)):
-            continue
-        try:
-            record = metadata.read_record(folder / name)
-        except Exception:  # not an image of ours, damaged, unreadable: never adopted, never touched
-            continue
-        position = record.get("index", 0)
-        if isinstance(position, int) and position not in found and _matches(record.get("request"), payload):
-            try:
-                found[position] = FileEntry(name, sha256_of(folder / name), position)
-            except OSError:
-                continue
-    if all(k in found for k in range(request.n)):
-        return [found[k] for k in range(request.n)]
-    return None
-
-
 # ----------------------------------------------------------------------------------- running
-@dataclass
-class Job:
-    """One request of one item, and how it went so far in this run."""
-
-    item: int
-    part: int
-    request: ImageRequest
-    headers: dict[str, str]
-    attempts_before: int = 0
-    errors: int = 0
-    throttles: int = 0
-    sent: int = 0
-
-
-@dataclass
-class ItemState:
-    index: int
-    parts_left: int
-    attempts_before: int
-    files: list[FileEntry] = field(default_factory=list)
-    error: str | None = None
-    sent: int = 0
-
-
 @dataclass
 class RunStats:
     made: int = 0
@@ -247,7 +165,7 @@ class Runner:
         started = time.perf_counter()
         try:
             response = await self.client.images.send(job.request, extra_headers=headers)
-            await _check_images(response, job.request)
+            await verify(response, job.request)
         except RateLimitError as err:
             self.pacer.release()
             wait = self.pacer.throttled(err.retry_after, err.rate_limit)
@@ -266,11 +184,11 @@ class Runner:
         except TogetherError as err:
             self.pacer.release()
             self.pacer.failed()
-            if _retryable(err) and job.errors < self.config.max_retries:
+            if retryable(err) and job.errors < self.config.max_retries:
                 job.errors += 1
                 self.stats.retries += 1
                 hinted = err.retry_after if isinstance(err, APIError) else None
-                self._later(min(hinted, MAX_RETRY_AFTER) if hinted else backoff(job.errors - 1), job)
+                self._later(wait_before_retry(job.errors - 1, hinted), job)
             else:
                 self._settle(job, [], str(err))
             return
@@ -285,8 +203,7 @@ class Runner:
             self.stats.costed = False
         else:
             self.stats.cost += cost
-            session().spent += cost
-        session().requests += 1
+        charge(cost)
         elapsed = time.perf_counter() - started
         files, error = await asyncio.to_thread(self._save, response, job, elapsed, cost)
         self._settle(job, files, error)
@@ -315,19 +232,19 @@ class Runner:
         # is what re-runs it), so keeping them "for the cache" would keep every prompt anyway.
         if self._store is None or not self.config.history:
             return
-        key = cache_key(job.request, self.client.base_url)
-        record = generation_of(
-            response,
-            request=job.request,
-            source="batch",
-            backend=response.provenance.backend or self.client.backend,
-            cache_key=key,
-            elapsed=elapsed,
-            cost=cost,
-        )
         try:
-            self._store.record(dataclasses.replace(record, saved_paths=saved))
-            self._store.evict(self.config.cache_size_mb * 1_000_000)
+            record_part(
+                self._store,
+                response,
+                job.request,
+                self.config,
+                source="batch",
+                backend=response.provenance.backend or self.client.backend,
+                key=cache_key(job.request, self.client.base_url),
+                elapsed=elapsed,
+                cost=cost,
+                saved=saved,
+            )
         except StoreError as exc:
             if not self._store_failed:
                 self._store_failed = True
@@ -361,23 +278,3 @@ class Runner:
         self._open -= 1
         if self._open <= 0:
             self._finished.set()
-
-
-def _retryable(err: TogetherError) -> bool:
-    if isinstance(err, ImageDataError | APIConnectionError | APIResponseValidationError):
-        return True
-    if isinstance(err, APIStatusError):
-        status = err.status_code or 0
-        return status in (408, 409) or status >= 500
-    return False
-
-
-async def _check_images(response: ImageResponse, request: ImageRequest) -> None:
-    """Every image's bytes, now (downloads on the loop), each a real image: else the part is retried."""
-    choices = response.data or []
-    if len(choices) < request.n:
-        raise ImageDataError(f"asked for {request.n} images, the answer holds {len(choices)}")
-    for choice in choices:
-        await choice.aimage_bytes()
-        if choice.format is None:
-            raise ImageDataError(f"image {choice.index}: the bytes are not a JPEG, PNG, WebP or GIF image")

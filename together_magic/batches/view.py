@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..display.gallery import figure, shorten
 from ..generation.options import from_request
 from ..types import ImageChoicesData
+from ..types.view import figure, shorten
 
 __all__ = ["Batch", "BatchItem", "BatchPage", "Progress", "Summary", "progress_mode"]
 

@@ -20,13 +20,13 @@ from typing import Any, NoReturn, TextIO, cast
 from ..client.base import VERSION
 from ..client.clients import Together, resolve_settings
 from ..config import Imagine
-from ..display.gallery import captions, models_markdown
+from ..display.gallery import models_markdown
 from ..errors import OptionError, TogetherError, explain, public_url
 from ..generation.generate import generate
 from ..generation.line import from_args, option_strings
 from ..generation.loop import Interrupted, close_loop_client
 from ..generation.options import add_options
-from ..generation.plan import build_plan
+from ..generation.plan import build_plan, read_saved
 from ..generation.saving import save_response
 from ..histories.search import as_json, history_parser, run_history
 from ..models import DEFAULT_MODEL, MODELS, PRICES_AS_OF, closest
@@ -41,6 +41,7 @@ from ..sweeps.run import (
     saved_summary,
     wants_sweep,
 )
+from ..types.view import captions
 from .batch import add_batch_command, run_batch_command
 
 __all__ = ["main"]
@@ -170,9 +171,10 @@ def _generate(args: argparse.Namespace) -> int:
             if args.max_images < 1:
                 raise OptionError(f"--max-images must be a whole number of 1 or more, got {args.max_images}")
             config.max_sweep_images = args.max_images
-        if wants_sweep(options):
-            return _sweep(plan_sweep(options, config=config, where="cli"), config)
-        plan = build_plan(options, config=config)
+        saved = read_saved(options.from_path) if options.from_path is not None else None  # read once
+        if wants_sweep(options, saved):
+            return _sweep(plan_sweep(options, config=config, where="cli", saved=saved), config)
+        plan = build_plan(options, config=config, saved=saved)
     except OptionError as exc:
         return _fail(str(exc), 2)
 

@@ -14,7 +14,28 @@ import random
 import time
 from collections.abc import Mapping
 
-__all__ = ["MAX_RETRY_AFTER", "backoff", "parse_retry_after", "retry_delay", "should_retry_status"]
+from ..errors import (
+    APIConnectionError,
+    APIResponseValidationError,
+    APIStatusError,
+    ImageDataError,
+    TogetherError,
+)
+
+__all__ = [
+    "MAX_RETRY_AFTER",
+    "RETRY_HEADER",
+    "backoff",
+    "parse_retry_after",
+    "retry_delay",
+    "retryable",
+    "should_retry_status",
+    "wait_before_retry",
+]
+
+RETRY_HEADER = "x-together-magic-retry-count"
+"""Sent on every attempt (0 on the first), like the official SDK's ``x-stainless-retry-count``: a server
+(the offline backend's ``times=N`` faults, a gateway's pace) can tell a retry from a new request."""
 
 INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
@@ -60,8 +81,22 @@ def backoff(attempt: int, rng: random.Random | None = None) -> float:
     return base * jitter
 
 
-def retry_delay(attempt: int, headers: Mapping[str, str] | None) -> float:
-    hinted = parse_retry_after(headers) if headers is not None else None
+def retryable(err: TogetherError) -> bool:
+    """Is a failed request worth sending again? The same rule as ``should_retry_status`` for an answer,
+    plus what went wrong before one: a dropped connection, a timeout, an unusable 2xx, a corrupt image."""
+    if isinstance(err, ImageDataError | APIConnectionError | APIResponseValidationError):
+        return True
+    if isinstance(err, APIStatusError) and err.status_code is not None:
+        return should_retry_status(err.status_code, {})
+    return False
+
+
+def wait_before_retry(attempt: int, hinted: float | None) -> float:
+    """Seconds before retry number ``attempt + 1``: the server's hint (capped), else the backoff."""
     if hinted is not None:
         return min(hinted, MAX_RETRY_AFTER)
     return backoff(attempt)
+
+
+def retry_delay(attempt: int, headers: Mapping[str, str] | None) -> float:
+    return wait_before_retry(attempt, parse_retry_after(headers) if headers is not None else None)

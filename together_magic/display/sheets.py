@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..types import ImageChoicesData
-from .gallery import figure
+from ..types.view import figure
 
 if TYPE_CHECKING:
     from PIL import Image, ImageDraw, ImageFont

@@ -1,12 +1,20 @@
-"""What a request costs, estimated from the catalogue's list prices (``Imagine.prices`` overrides them)."""
+"""What work costs and what the session may still spend: list-price estimates and ``Imagine.budget``.
+
+Prices come from the catalogue (``Imagine.prices`` overrides them). Every front end checks the budget here
+before sending and charges here after an answer, so a cell, a sweep, the panel and a batch spend from one
+purse and refuse with one sentence.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import models
 from ..config import Imagine
+from ..errors import BudgetError
 from ..types import ImageRequest
 
-__all__ = ["part_cost"]
+__all__ = ["Session", "charge", "check_budget", "part_cost", "session"]
 
 
 def part_cost(part: ImageRequest, config: Imagine) -> float | None:
@@ -22,3 +30,40 @@ def part_cost(part: ImageRequest, config: Imagine) -> float | None:
         n=part.n,
         prices=dict(config.prices),
     )
+
+
+@dataclass
+class Session:
+    """What this process has spent (estimated dollars) and how many requests it sent, for the budget."""
+
+    spent: float = 0.0
+    requests: int = 0
+
+
+_session = Session()
+
+
+def session() -> Session:
+    return _session
+
+
+def charge(cost: float | None, requests: int = 1) -> None:
+    """Count answered requests and what they cost (None: a price we do not know adds nothing)."""
+    if cost:
+        _session.spent += cost
+    _session.requests += requests
+
+
+def check_budget(
+    config: Imagine, cost: float | None, *, what: str = "this request", advice: str = ""
+) -> None:
+    """``BudgetError`` when ``cost`` would take the session past ``Imagine.budget`` (nothing is sent)."""
+    if config.budget is None or cost is None:
+        return
+    left = config.budget - _session.spent
+    if cost > left + 1e-12:
+        advice = advice or f"raise it with %config Imagine.budget = {config.budget * 2:g}"
+        raise BudgetError(
+            f"{what} would cost about ${cost:.4f} but the session budget has ${max(left, 0):.4f} of "
+            f"${config.budget:.2f} left; {advice}"
+        )

@@ -14,7 +14,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -23,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from ..client.clients import AsyncTogether
 from ..config import Imagine
-from ..errors import ImageDataError, TogetherError
-from ..store.store import Generation, NewGeneration, Store, StoreError
+from ..errors import ImageDataError
+from ..store.store import Generation, Store, StoreError
 from ..types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
-from .cost import part_cost
+from .cost import charge, check_budget, part_cost
 from .loop import client_for_running_loop
 from .saving import SaveReport, save_response
 from .stored import generation_of, response_of, store_for, stored_request
@@ -36,26 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("together_magic")
 
-__all__ = ["BudgetError", "Generated", "Session", "cache_key", "generate", "session"]
-
-
-class BudgetError(TogetherError):
-    """The request would take the session over ``Imagine.budget``: nothing was sent."""
-
-
-@dataclass
-class Session:
-    """What this process has spent (estimated dollars), for ``Imagine.budget``."""
-
-    spent: float = 0.0
-    requests: int = 0
-
-
-_session = Session()
-
-
-def session() -> Session:
-    return _session
+__all__ = ["Generated", "cache_key", "generate", "record_part", "stored_response", "verify"]
 
 
 @dataclass
@@ -78,25 +58,42 @@ def cache_key(request: ImageRequest, endpoint: str) -> str | None:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def check_budget(plan: Plan, config: Imagine, cost: float | None) -> None:
-    if config.budget is None or cost is None:
-        return
-    left = config.budget - _session.spent
-    if cost > left + 1e-12:
-        raise BudgetError(
-            f"this request would cost about ${cost:.4f} but the session budget has ${max(left, 0):.4f} of "
-            f"${config.budget:.2f} left; raise it with %config Imagine.budget = {config.budget * 2:g}"
-        )
-
-
-async def _verified(response: ImageResponse) -> ImageResponse:
-    """Every image's bytes, now: downloads on the loop, strict base64, a readable image header."""
-    for choice in response.data or []:
-        data = await choice.aimage_bytes()
+async def verify(response: ImageResponse, request: ImageRequest) -> ImageResponse:
+    """Every image's bytes, now (downloads on the loop), strict base64, a real image header, and as many
+    images as asked for: a corrupt or short answer is an error now, never a cached picture later."""
+    choices = response.data or []
+    if len(choices) < request.n:
+        raise ImageDataError(f"asked for {request.n} images, the answer holds {len(choices)}")
+    for choice in choices:
+        await choice.aimage_bytes()
         if choice.format is None:
             raise ImageDataError(f"image {choice.index}: the bytes are not a JPEG, PNG, WebP or GIF image")
-        _ = len(data)
     return response
+
+
+def record_part(
+    store: Store,
+    response: ImageResponse,
+    request: ImageRequest,
+    config: Imagine,
+    *,
+    source: str,
+    backend: str,
+    key: str | None,
+    elapsed: float,
+    cost: float | None,
+    saved: Sequence[Path] = (),
+) -> int:
+    """Record one answered request (cache and history) and keep the store within ``cache_size_mb``.
+
+    Blocking (call it in a worker thread); raises ``StoreError``, and the caller decides how loudly a store
+    that cannot be written is said: it never costs anyone their images."""
+    record = generation_of(
+        response, request=request, source=source, backend=backend, cache_key=key, elapsed=elapsed, cost=cost
+    )
+    row = store.record(dataclasses.replace(record, saved_paths=list(saved)) if saved else record)
+    store.evict(config.cache_size_mb * 1_000_000)
+    return row
 
 
 async def generate(
@@ -117,7 +114,7 @@ async def generate(
     missing = [i for i, r in enumerate(results) if r is None]
     costs = [part_cost(plan.parts[i], config) for i in missing]
     cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
-    check_budget(plan, config, cost)
+    check_budget(config, cost)
     limit = asyncio.Semaphore(max(1, config.max_concurrency))
     recorded: list[int | None] = [None] * len(plan.parts)  # store rows, so saved paths can join them
     chosen_seed = plan.options.seed is not None
@@ -125,21 +122,25 @@ async def generate(
     async def send(index: int) -> None:
         part_started = time.perf_counter()
         async with limit:
-            response = await _verified(await client.images.send(plan.parts[index]))
+            response = await verify(await client.images.send(plan.parts[index]), plan.parts[index])
         results[index] = response
         # History off keeps only what the cache can answer again: requests whose seed the user chose (a
         # seed drawn for this run is never asked for again by re-running the cell).
         if store is not None and (config.history or (keys[index] is not None and chosen_seed)):
-            record = generation_of(
-                response,
-                request=plan.parts[index],
-                source=source,
-                backend=response.provenance.backend or client.backend,
-                cache_key=keys[index],
-                elapsed=time.perf_counter() - part_started,
-                cost=part_cost(plan.parts[index], config),
+            recorded[index] = await _record(
+                lambda: record_part(
+                    store,
+                    response,
+                    plan.parts[index],
+                    config,
+                    source=source,
+                    backend=response.provenance.backend or client.backend,
+                    key=keys[index],
+                    elapsed=time.perf_counter() - part_started,
+                    cost=part_cost(plan.parts[index], config),
+                ),
+                store,
             )
-            recorded[index] = await _record(store, record, config)
         if on_part is not None:
             on_part(index, response)
 
@@ -156,9 +157,7 @@ async def generate(
         if failure is not None:
             raise failure
     done: list[ImageResponse] = [r for r in results if r is not None]
-    if cost:
-        _session.spent += cost
-    _session.requests += len(missing)
+    charge(cost, requests=len(missing))
     response = _combine(plan, done)
     provenance = Provenance(
         request=plan.request,
@@ -196,18 +195,18 @@ async def _lookup(store: Store | None, key: str | None) -> ImageResponse | None:
     return response_of(found) if found is not None and found.images else None
 
 
-async def _record(store: Store, record: NewGeneration, config: Imagine) -> int | None:
-    """Record a part (cache + history), keep the store within ``Imagine.cache_size_mb``; its row id."""
+_unwritable: set[str] = set()
+"""Stores this process could not write: said once each (a read-only shared cache would say it per image)."""
 
-    def write() -> int:
-        row = store.record(record)
-        store.evict(config.cache_size_mb * 1_000_000)
-        return row
 
+async def _record(write: Callable[[], int], store: Store) -> int | None:
+    """Run a store write in a worker thread; its row id, or None when the store cannot be written."""
     try:
         return await asyncio.to_thread(write)
     except StoreError as exc:  # a store that cannot be written must never cost the user their images
-        log.warning("together-magic: could not record this generation in %s: %s", store.folder, exc)
+        if str(store.folder) not in _unwritable:
+            _unwritable.add(str(store.folder))
+            log.warning("together-magic: generations are not recorded: %s", exc)
         return None
 
 
@@ -258,8 +257,3 @@ def _image_provenance(plan: Plan, done: Sequence[ImageResponse]) -> list[ImagePr
         count = len(done[0].data or [])
         return [ImageProvenance(plan.parts[0], k) for k in range(count)]
     return [ImageProvenance(part, 0) for part in plan.parts]
-
-
-def notebook_path() -> str | None:
-    """The notebook this kernel runs, when the front end says (JupyterLab/Notebook 7 set it)."""
-    return os.environ.get("JPY_SESSION_NAME") or None

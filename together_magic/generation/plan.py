@@ -26,9 +26,9 @@ from .cost import part_cost
 from .inputs import resolve
 from .line import check_text
 from .options import FIELD_OPTIONS, ImagineOptions, from_request
-from .saving import read_record
+from .saving import read_recipe
 
-__all__ = ["Plan", "build_plan", "merge_from", "missing_input"]
+__all__ = ["Plan", "Saved", "build_plan", "merge_from", "missing_input", "read_saved", "saved_of"]
 
 
 @dataclass(frozen=True)
@@ -60,22 +60,51 @@ def _not_taken(option: str, field: str, spec: models.ModelSpec) -> OptionError:
     return OptionError(f"{option}: {spec.id} does not take {field}; models that do: {_models_list(field)}")
 
 
-def merge_from(options: ImagineOptions) -> ImagineOptions:
-    """With ``--from PATH``: the saved request's options, overridden by what this line gives."""
-    if options.from_path is None:
-        return options
+@dataclass(frozen=True)
+class Saved:
+    """A ``--from`` file, read once per cell: the recipe it holds and the name that messages quote."""
+
+    name: str
+    recipe: Mapping[str, Any]
+
+    @property
+    def sweep(self) -> dict[str, Any] | None:
+        """The whole sweep a contact sheet records, or None for a single image's file."""
+        found = self.recipe.get("sweep")
+        return found if isinstance(found, dict) else None
+
+
+def read_saved(path: str) -> Saved:
+    """Read a ``--from`` file (an image saved by ``--save``, a contact sheet); ``OptionError`` in one line."""
+    if not path.strip():
+        raise OptionError("--from needs a path: an image saved with --save, or a sweep's contact sheet")
     try:
-        record = read_record(options.from_path)
+        recipe = read_recipe(path)
     except FileNotFoundError:
-        raise OptionError(f"--from: no file {options.from_path[:80]!r}") from None
+        raise OptionError(f"--from: no file {path[:80]!r}") from None
     except (ValueError, OSError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise OptionError(f"--from: {Path(options.from_path).name or options.from_path}: {detail}") from None
-    payload = record.get("request")
+        raise OptionError(f"--from: {Path(path).name or path}: {detail}") from None
+    return Saved(Path(path).name or path, recipe)
+
+
+def saved_of(options: ImagineOptions, saved: Saved | None = None) -> Saved | None:
+    """What ``options.from_path`` holds: ``saved`` when the caller read it already, else read now."""
+    if options.from_path is None:
+        return None
+    return saved if saved is not None else read_saved(options.from_path)
+
+
+def merge_from(options: ImagineOptions, saved: Saved | None = None) -> ImagineOptions:
+    """With ``--from PATH``: the saved request's options, overridden by what this line gives."""
+    found = saved_of(options, saved)
+    if found is None:
+        return options
+    payload = found.recipe.get("request")
     if not isinstance(payload, dict):
-        raise OptionError(f"--from: {Path(options.from_path).name} holds no generation parameters")
+        raise OptionError(f"--from: {found.name} holds no generation parameters")
     base = from_request(payload)
-    _need_inputs_again(record.get("omitted"), options)
+    _need_inputs_again(found.recipe.get("omitted"), options)
     given = {
         name: value
         for name, value in vars(options).items()
@@ -99,7 +128,7 @@ def _need_inputs_again(omitted: Any, options: ImagineOptions) -> None:
 
 
 def missing_input(omitted: Any, options: ImagineOptions) -> str | None:
-    """The flag that gives back an input image a saved record left out (``omitted`` names the fields, as
+    """The flag that gives back an input image a saved recipe left out (``omitted`` names the fields, as
     ``saving.omitted_inputs`` wrote them), or None when ``options`` give back every kind left out: the
     image to edit by ``--image``, references by ``--reference`` (a model such as FLUX.2 flex takes both, so
     one cannot stand in for the other)."""
@@ -283,9 +312,12 @@ def build_plan(
     config: Imagine,
     namespace: Mapping[str, Any] | None = None,
     rng: random.Random | None = None,
+    saved: Saved | None = None,
 ) -> Plan:
-    """Turn typed options into a checked request and its handling (``OptionError`` on any mistake)."""
-    options = merge_from(options)
+    """Turn typed options into a checked request and its handling (``OptionError`` on any mistake).
+
+    ``saved``: the ``--from`` file when the caller has read it already (it is read once per cell)."""
+    options = merge_from(options, saved)
     ns = namespace or {}
     prompt = (options.prompt or "").strip()
     if not prompt:

@@ -24,13 +24,13 @@ from typing import Any, NoReturn
 
 from .. import config as _config
 from ..config import Imagine
-from ..display.gallery import figure, grid, shorten
 from ..errors import OptionError
 from ..generation.generate import stored_response
 from ..generation.options import from_request
 from ..generation.stored import store_for
 from ..store.store import Generation, StoreError
 from ..types import ImageRequest, ImageResponse
+from ..types.view import figure, grid, shorten
 
 __all__ = [
     "PAGE_SIZE",

@@ -28,9 +28,7 @@ from ..errors import OptionError, TogetherError, explain
 from ..generation.options import OPTIONS
 
 if TYPE_CHECKING:
-    from ..generation.generate import Generated
     from ..generation.options import ImagineOptions
-    from ..generation.plan import Plan
 
 __all__ = ["ImagineMagics", "run_cell_async"]
 
@@ -79,31 +77,37 @@ class ImagineMagics(Magics):
         return await wait_cancellable(self._run(options, namespace, live=True))
 
     async def _run(self, options: ImagineOptions, namespace: dict[str, Any], *, live: bool) -> Any:
-        """One cell's work: a sweep (``--vary``), a batch (``--each``) or one generation.
+        """Run the cell (``notebook.cells``), then bind, announce and show what it made.
 
         ``live``: the cell runs on the kernel's loop as a top-level await, so a status line can update.
         """
+        from IPython.display import display
+
+        from ..generation.loop import Interrupted
+        from .cells import run_cell
+
         try:
-            from ..sweeps.run import wants_sweep
-
-            if wants_sweep(options):  # --vary, or --from a contact sheet (its whole sweep again)
-                from ..sweeps.api import sweep_cell
-
-                return await sweep_cell(self, options, namespace, live=live)
-            if options.each is not None:
-                from ..batches.api import batch_cell
-
-                return await batch_cell(self, options, namespace, live=live)
+            result = await run_cell(options, namespace, self.settings, live=live)
+        except Interrupted as stopped:  # a sweep stopped part-way: what finished is bound, then the line
+            if stopped.result is not None and options.each is None:
+                self.bind(options.out, stopped.result)
+            raise
         except OptionError as exc:
             raise UsageError(str(exc)) from None
         except TogetherError as err:
             raise explain(err, "notebook") from None
-        from ..display.status import StatusLine
-
-        plan = self._plan(options, namespace)
-        with StatusLine(_waiting_text(plan), enabled=live) as status:
-            generated = await self._generate(plan, status.part_done)
-        return self._finish(plan, generated)
+        self.bind(result.bind, result.value)
+        self._announce(result.backend)
+        if result.failure is not None:
+            if result.show and result.show_failed:
+                display(result.value)  # type: ignore[no-untyped-call]
+            failure = result.failure
+            if isinstance(failure, OptionError):
+                raise UsageError(str(failure)) from None
+            if isinstance(failure, TogetherError):
+                raise explain(failure, "notebook") from None
+            raise failure
+        return result.value if result.show else None
 
     @line_magic
     def imagine_panel(self, line: str) -> Any:
@@ -147,39 +151,6 @@ class ImagineMagics(Magics):
         except OptionError as exc:
             raise UsageError(str(exc)) from None
 
-    def _plan(self, options: ImagineOptions, namespace: dict[str, Any]) -> Plan:
-        from ..generation.plan import build_plan
-
-        try:
-            return build_plan(options, config=self.settings, namespace=namespace)
-        except OptionError as exc:
-            raise UsageError(str(exc)) from None
-
-    async def _generate(self, plan: Plan, on_part: Any = None) -> Generated:
-        from ..generation.generate import generate
-
-        try:
-            return await generate(plan, self.settings, source="magic", on_part=on_part)
-        except TogetherError as err:
-            raise explain(err, "notebook") from None
-
-    def _finish(self, plan: Plan, generated: Generated) -> Any:
-        from IPython.display import display
-
-        from ..display import gallery  # noqa: F401  (responses show their grid once it is loaded)
-
-        response = generated.response
-        self._announce(response.provenance.backend)
-        if plan.out is not None:
-            self._shell.user_ns[plan.out] = response
-        report = generated.saved
-        if report is not None and not report.ok:
-            # Bound first, shown, then the failure named: nothing the user already has is lost.
-            if plan.display:
-                display(response)  # type: ignore[no-untyped-call]
-            raise UsageError(report.summary(plan.save or ""))
-        return response if plan.display else None
-
     def bind(self, name: str | None, value: Any) -> None:
         """Bind a result to the variable the user named (``-o NAME``); nothing else is ever written."""
         if name is not None:
@@ -191,12 +162,6 @@ class ImagineMagics(Magics):
             from ..display.status import offline_notice
 
             offline_notice()
-
-
-def _waiting_text(plan: Plan) -> str:
-    count = plan.request.n
-    model = plan.request.model.rsplit("/", 1)[-1]
-    return f"generating {count} image{'s' if count != 1 else ''} with {model}"
 
 
 def run_cell_async(line: str, cell: str) -> Any:

@@ -1,11 +1,8 @@
-"""The front doors of sweeps: the ``%%imagine --vary`` cell, and ``together_magic.sweep()`` / ``asweep()``.
+"""The Python front doors of sweeps: ``together_magic.sweep()`` and ``asweep()``.
 
-In a notebook cell the grid fills in while the requests run, and the finished ``Sweep`` is the cell's
-result (bound to ``-o NAME`` too). An interrupt cancels every pending request at once; the cell then raises
-(so "Run all" stops there) after binding the partial sweep to ``-o NAME``, saving what finished with
-``--save`` and showing it, and the one-line message says how many cells finished and how many were
-cancelled. When every cell failed, the first error is raised as a single request's would be.
-"""
+They plan and run exactly as the ``%%imagine --vary`` cell does (``notebook.cells``): every cell checked
+before anything is sent, one request per cell, the finished cells kept (and returned in the
+``Interrupted`` error) when the run is stopped part-way."""
 
 from __future__ import annotations
 
@@ -16,14 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Imagine, current
-from ..display.live import LiveDisplay, info_line, status_html
 from ..errors import OptionError
 from ..generation.loop import Interrupted, run_blocking
 from ..generation.options import ImagineOptions
-from .result import Cell, Sweep
+from .result import Sweep
 from .run import (
     OUTPUT_OPTIONS,
-    announce,
     first_failure,
     interrupted_message,
     plan_sweep,
@@ -32,74 +27,7 @@ from .run import (
     saved_summary,
 )
 
-__all__ = ["LiveGrid", "asweep", "options_from", "sweep", "sweep_cell"]
-
-
-class LiveGrid(LiveDisplay):
-    """The grid filling in cell by cell while a sweep runs on the kernel's loop (a ``live.LiveDisplay``:
-    the finished ``Sweep`` is the cell's result, so a saved notebook and nbval see the final grid once)."""
-
-    def __init__(self, sweep: Sweep, *, enabled: bool = True) -> None:
-        super().__init__(enabled=enabled)
-        self.sweep = sweep
-        self._dirty = True
-        self._grid = ""
-
-    def cell_done(self, cell: Cell) -> None:
-        self._dirty = True
-
-    def render(self) -> dict[str, str]:
-        if self._dirty:
-            self._grid, self._dirty = self.sweep.html(), False
-        text = f"{self.sweep.summary()} … {self.seconds:.1f} s"
-        return {"text/plain": text, "text/html": status_html(text) + self._grid}
-
-
-def _kept(planned: Sweep, out: str | None) -> str:
-    kept = f"bound to {out}" if out else "add -o NAME to keep a partial sweep"
-    if out is None and planned.options.seed is not None:
-        kept += f"; with --seed {planned.options.seed} a re-run takes finished cells from the cache"
-    if planned.save_dir is not None and planned.saved:
-        kept += f"; saved in {planned.save_dir}"
-    return kept
-
-
-async def sweep_cell(magics: Any, options: ImagineOptions, namespace: dict[str, Any], *, live: bool) -> Any:
-    """Run a ``%%imagine --vary`` cell (or ``--from`` a contact sheet) for the magic.
-
-    ``OptionError`` and ``TogetherError`` are the magic's to show as one line; ``Interrupted`` becomes the
-    ``ImagineCancelled`` line of the runner.
-    """
-    from IPython.display import display
-
-    config: Imagine = magics.settings
-    planned = plan_sweep(options, config=config, namespace=namespace, where="notebook")
-    info_line(announce(planned, config))
-    try:
-        with LiveGrid(planned, enabled=live and options.display) as grid:
-            await run_sweep(planned, config, source="magic", on_cell=grid.cell_done)
-    except Interrupted:
-        magics.bind(options.out, planned)
-        if planned.save_dir is not None and planned.responses:
-            save_sweep(planned, planned.save_dir)
-        if options.display and planned.responses:
-            display(planned)  # type: ignore[no-untyped-call]
-        raise Interrupted(interrupted_message(planned, _kept(planned, options.out)), planned) from None
-    finished = next(iter(planned.responses.values()), None)
-    if finished is not None:
-        magics._announce(finished.provenance.backend)
-    magics.bind(options.out, planned)
-    problems = save_sweep(planned, planned.save_dir) if planned.save_dir is not None else []
-    planned.save_errors = problems
-    failure = first_failure(planned)
-    if failure is not None:
-        raise failure
-    if problems:
-        # Bound first, shown, then the failure named: nothing the user already has is lost.
-        if options.display:
-            display(planned)  # type: ignore[no-untyped-call]
-        raise OptionError(saved_summary(planned, problems, planned.save_dir or Path(".")))
-    return planned if options.display else None
+__all__ = ["asweep", "options_from", "sweep"]
 
 
 _RENAMES = {

@@ -7,7 +7,7 @@ is one line naming ``--vary`` and the cell. Cells share one seed unless ``seed``
 between them is the axis alone. Running sends the cells through ``service.generate`` (cache, retries,
 verification, provenance) at most ``Imagine.max_concurrency`` at a time; a cell's failure is kept on that
 cell and never stops the others. Cancelling (an interrupt) cancels every pending request at once and raises
-``runner.Interrupted`` carrying the sweep with what finished.
+``loop.Interrupted`` carrying the sweep with what finished.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from .. import models
 from ..client.clients import AsyncTogether
 from ..config import Imagine
 from ..errors import OptionError, TogetherError, Where, explain
-from ..generation.generate import check_budget, generate
+from ..generation.cost import check_budget
+from ..generation.generate import generate
 from ..generation.line import from_args, parse_tokens
 from ..generation.loop import Interrupted, client_for_running_loop
 from ..generation.options import ImagineOptions, from_request
-from ..generation.plan import build_plan, merge_from, missing_input
-from ..generation.saving import read_record, save_images
+from ..generation.plan import Saved, build_plan, merge_from, missing_input, saved_of
+from ..generation.saving import save_images
 from ..imagefiles import metadata
 from ..imagefiles.files import atomic_write_new, safe_stem
 from .axes import Axis, make_axis, parse_axis, too_many
@@ -54,20 +55,14 @@ _WHERE: dict[str, Where] = {"magic": "notebook", "panel": "notebook", "cli": "cl
 
 
 # ------------------------------------------------------------------------------------------------ planning
-def _sweep_record(path: str | None) -> dict[str, Any] | None:
-    if path is None:
-        return None
-    try:
-        record = read_record(path)
-    except (OSError, ValueError):
-        return None  # the ordinary --from reports a missing or unreadable file
-    found = record.get("sweep")
-    return found if isinstance(found, dict) else None
+def wants_sweep(options: ImagineOptions, saved: Saved | None = None) -> bool:
+    """True for ``--vary``, and for ``--from`` a contact sheet (which re-runs its whole sweep).
 
-
-def wants_sweep(options: ImagineOptions) -> bool:
-    """True for ``--vary``, and for ``--from`` a contact sheet (which re-runs its whole sweep)."""
-    return bool(options.vary) or _sweep_record(options.from_path) is not None
+    ``saved``: the ``--from`` file, read once by the caller and handed on to ``plan_sweep`` or the plan."""
+    if options.vary:
+        return True
+    found = saved_of(options, saved)
+    return found is not None and found.sweep is not None
 
 
 def plan_sweep(
@@ -78,6 +73,7 @@ def plan_sweep(
     vary: Mapping[str, Any] | None = None,
     where: str = "notebook",
     rng: random.Random | None = None,
+    saved: Saved | None = None,
 ) -> Sweep:
     """A checked ``Sweep`` whose cells are all planned and none sent (``OptionError`` on any mistake).
 
@@ -88,15 +84,16 @@ def plan_sweep(
     if options.each is not None:
         raise OptionError("--vary and --each do not combine; use one of them")
     limit = config.max_sweep_images
-    stored = _sweep_record(options.from_path)
+    found = saved_of(options, saved)
+    stored = found.sweep if found is not None else None
     if stored is not None:
         if options.vary or vary:
             raise OptionError(
                 "--from: this contact sheet holds a whole sweep with its axes; drop --vary, or use --from "
                 "with one of its images to start another sweep"
             )
-        return _from_record(stored, options, config, namespace, where)
-    options = merge_from(options).replace(from_path=None)
+        return _from_recipe(stored, options, config, namespace, where)
+    options = merge_from(options, found).replace(from_path=None)
     axes = [parse_axis(text, options, namespace=namespace, limit=limit, where=where) for text in options.vary]
     axes += [
         make_axis(name, values, options, limit=limit, where=where) for name, values in (vary or {}).items()
@@ -181,7 +178,7 @@ def _total(cells: list[Cell]) -> float | None:
     return None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 6)
 
 
-def _from_record(
+def _from_recipe(
     stored: dict[str, Any],
     options: ImagineOptions,
     config: Imagine,
@@ -202,7 +199,7 @@ def _from_record(
         for axis in axes:
             _ = axis.kind, [axis.label(v) for v in axis.values]
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise OptionError(f"--from: {name} has a damaged sweep record") from None
+        raise OptionError(f"--from: {name} has a damaged sweep recipe") from None
     if len(stored_cells) > config.max_sweep_images:
         raise too_many(len(stored_cells), config.max_sweep_images, where)
     given = {
@@ -217,7 +214,7 @@ def _from_record(
             values = values_at(axes, at)
             cell_options = from_request(payload).replace(**given, cache=options.cache)
         except (IndexError, TypeError, ValueError):
-            raise OptionError(f"--from: {name} has a damaged sweep record") from None
+            raise OptionError(f"--from: {name} has a damaged sweep recipe") from None
         cell_options = _inputs(cell_options, base, omitted)
         for axis, value in zip(axes, values, strict=True):
             if axis.name != "prompt" or "prompt" in given:
@@ -227,7 +224,7 @@ def _from_record(
         except OptionError:
             raise
         except (TypeError, ValueError, AttributeError):  # values of the wrong type in an edited file
-            raise OptionError(f"--from: {name} has a damaged sweep record") from None
+            raise OptionError(f"--from: {name} has a damaged sweep recipe") from None
     return Sweep(base, axes, cells, save=_save_dir(options, config), cost=_total(cells))
 
 
@@ -274,12 +271,12 @@ async def run_sweep(
     """Send every pending cell (see the module docstring); returns the same ``Sweep``, filled in.
 
     Raises ``BudgetError`` before sending when the cells would go over ``Imagine.budget``, and
-    ``runner.Interrupted`` (``.result`` is the sweep) when cancelled.
+    ``loop.Interrupted`` (``.result`` is the sweep) when cancelled.
     """
     started = time.perf_counter()
     pending = [cell for cell in sweep.cells if cell.state == "pending"]
     if pending:
-        check_budget(pending[0].plan, config, _total(pending))
+        check_budget(config, _total(pending), what="this sweep")
     client = client or await client_for_running_loop(config)
     limit = asyncio.Semaphore(max(1, config.max_concurrency))
     where = _WHERE.get(source, "python")
@@ -318,7 +315,7 @@ async def run_sweep(
 
 # ------------------------------------------------------------------------------------------------ saving
 def sheet_bytes(sweep: Sweep, cell_size: int | None = None) -> bytes:
-    """The contact sheet as PNG with the sweep's record inside (what ``--from`` reads back).
+    """The contact sheet as PNG with the sweep's recipe inside (what ``--from`` reads back).
 
     Cells are 512 px at most, less for bigger sweeps, and the PNG is compressed lightly: a 64-cell sheet
     takes a few tenths of a second, so saving it still fits in an interrupted cell's moment of cleanup.
@@ -327,7 +324,7 @@ def sheet_bytes(sweep: Sweep, cell_size: int | None = None) -> bytes:
     side = cell_size or (512 if count <= 16 else 384 if count <= 36 else 256)
     out = io.BytesIO()
     sweep.to_image(side).save(out, format="PNG", compress_level=1)
-    return metadata.embed(out.getvalue(), sweep.record())
+    return metadata.embed(out.getvalue(), sweep.recipe())
 
 
 def save_sweep(sweep: Sweep, folder: Path) -> list[str]:

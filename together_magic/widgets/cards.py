@@ -29,12 +29,12 @@ from typing import Any, Protocol
 import ipywidgets as w
 
 from ..config import Imagine
-from ..display.gallery import preview, short_path
 from ..generation.options import ImagineOptions, from_request
 from ..generation.saving import save_images
 from ..imagefiles.files import atomic_write_new
 from ..sweeps.result import Cell, Sweep
 from ..types import ImageChoicesData, ImageResponse, sniff_format
+from ..types.view import preview, short_path
 from .clipboard import CopyButton, CopyResult
 
 __all__ = [

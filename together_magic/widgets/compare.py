@@ -3,7 +3,7 @@
 Compare builds a sweep from the form exactly as ``%%imagine --vary AXIS=VALUES`` would (``plan_sweep``: the
 same value syntax, ``4,8,16``, ``1..4``, ``4:28:8``, and the same one-line errors, shown in the status line
 before anything is sent). The announce line comes first; then the sweep runs on the kernel's loop as a task,
-like Generate: Cancel cancels it, finished cells are kept, and the task ends with ``runner.Interrupted``
+like Generate: Cancel cancels it, finished cells are kept, and the task ends with ``loop.Interrupted``
 carrying the partial ``Sweep``. The grid entry fills in cell by cell; each finished cell is a card with the
 usual actions (its "copy as code" is that cell alone), a failed cell shows its one-line error, and "copy
 the sweep" gives the ``%%imagine --vary`` cell of the whole grid.
@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..display.gallery import caption_parts
 from ..errors import OptionError, TogetherError, explain
-from ..generation.generate import check_budget
+from ..generation.cost import check_budget
 from ..generation.loop import Interrupted, run_blocking
 from ..sweeps.axes import axes_for
 from ..sweeps.result import Cell, Sweep
 from ..sweeps.run import announce, interrupted_message, plan_sweep, run_sweep
 from ..sweeps.values import AXES
+from ..types.view import caption_parts
 from .cards import (
     Card,
     action_button,
@@ -199,7 +199,7 @@ class PanelCompare:
                 where="notebook",
             )
             if sweep.cells:
-                check_budget(sweep.cells[0].plan, self.settings, sweep.cost)
+                check_budget(self.settings, sweep.cost, what="this comparison")
         except (OptionError, TogetherError) as exc:
             self._show_error(str(exc))
             return

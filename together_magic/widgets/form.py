@@ -14,10 +14,10 @@ import ipywidgets as w
 
 from .. import models
 from ..config import Imagine
-from ..display.gallery import preview
 from ..generation.line import parse_lora
 from ..generation.options import ImagineOptions, from_request
 from ..types import ImageChoicesData
+from ..types.view import preview
 
 __all__ = ["READABLE_SEEDS", "SIZES", "PanelForm", "model_choices", "row_label"]
 

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from ..display.gallery import card_caption_html, figure
+from ..display.gallery import card_caption_html
 from ..types import ImageChoicesData, ImageResponse
+from ..types.view import figure
 from .cards import (
     REFERENCE_FOLDER,
     Card,

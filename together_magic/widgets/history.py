@@ -20,8 +20,8 @@ from typing import Any
 import ipywidgets as w
 
 from .. import config as _config
-from ..display.gallery import BADGE_STYLES, caption_parts, shorten
 from ..histories.search import PAGE_SIZE, History, HistoryRecord, set_viewer
+from ..types.view import BADGE_STYLES, caption_parts, shorten
 from .cards import CSS, Card, CardHost, choice_code, close_tree, last_panel, make_card
 
 __all__ = ["HistoryView", "show"]

@@ -25,23 +25,23 @@ import ipywidgets as w
 from .. import config as _config
 from .. import models
 from ..client.base import resolve_settings
-from ..display.gallery import BADGE_STYLES, backend_badge
 from ..display.status import GATEWAY_OFFLINE_TEXT, offline_text
 from ..errors import OptionError, TogetherError, explain
-from ..generation.generate import generate, session
+from ..generation.cost import session
+from ..generation.generate import generate
 from ..generation.loop import run_blocking
 from ..generation.plan import Plan, build_plan
 from ..imagefiles import metadata
 from ..imagefiles.containers import image_info
 from ..types import ImageResponse
+from ..types.view import BADGE_STYLES, backend_badge
 from .cards import CSS, REFERENCE_FOLDER, last_panel, remember_panel
 from .compare import BUSY_NOTE, PanelCompare
-from .form import SIZES, PanelForm
+from .form import PanelForm
 from .gallery import PanelGallery
 
-__all__ = ["BUSY_NOTE", "PRESETS", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
+__all__ = ["BUSY_NOTE", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
 
-PRESETS = SIZES
 SAVED_TEXT = "together-magic panel: run this cell to use its form (a copy of its gallery is below)"
 _HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BACKEND_NOTES = {
