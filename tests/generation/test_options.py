@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from together_magic.errors import OptionError
-from together_magic.generation.line import parse_line
-from together_magic.generation.options import ImagineOptions, from_request
+from together_magic.generation.line import _parser, parse_line
+from together_magic.generation.options import OPTIONS, ImagineOptions, from_request
 
 # Text a single magic line can carry: no line breaks (the line ends there), no surrogates (not sendable).
 plain_line_text = st.text(
@@ -56,7 +56,7 @@ def batch_fields(draw: st.DrawFn, maybe: Any) -> dict[str, Any]:
     return {
         "each": each,
         "rpm": maybe(
-            st.one_of(st.integers(1, 10**6), st.floats(0.01, 1e6).filter(lambda x: not x.is_integer()))
+            st.one_of(st.integers(1, 10**6), st.floats(1 / 60, 1e6).filter(lambda x: not x.is_integer()))
         ),
         "concurrency": maybe(st.integers(1, 512)),
         "retry_failed": draw(st.booleans()),
@@ -249,3 +249,30 @@ def test_printable_characters_survive_the_round_trip() -> None:
     text = string.punctuation + " äöü 日本 🦊 \t"
     opts = ImagineOptions(prompt="p", negative=text.strip(), params=(("note", text.strip()),))
     assert reparse(opts) == opts
+
+
+VALUE_OPTIONS = [
+    flag
+    for flags, _ in OPTIONS
+    for flag in flags[-1:]
+    if flag.startswith("--") and _parser()._option_string_actions[flag].nargs != 0
+]
+
+
+@pytest.mark.parametrize("flag", VALUE_OPTIONS)
+@pytest.mark.parametrize("form", ["{flag}=--", "{flag} --"])
+def test_a_value_that_is_exactly_two_dashes_is_that_value(flag: str, form: str) -> None:
+    """argparse drops a bare ``--``: ``--negative=--`` lost its value (a traceback) and ``--save=--`` saved
+    to images/. The text ``--`` is now the option's value: taken as it is, or refused in one line."""
+    after = " --n 2" if flag != "--n" else " --seed 3"  # the option after it is still read
+    line = form.format(flag=flag) + after
+    try:
+        options = parse_line(line, "a fox", {})
+    except OptionError as exc:
+        assert "\n" not in str(exc) and flag.lstrip("-") in str(exc), exc  # refused, naming the option
+        return
+    assert options.n == 2 or options.seed == 3
+    given = [value for value in vars(options).values() if value not in (None, (), False, True, "a fox", 2, 3)]
+    assert any("--" in str(value) for value in given), (line, given)
+    again = parse_line(options.to_line().removeprefix("%%imagine"), options.prompt, {})
+    assert again == options  # copy as code keeps it

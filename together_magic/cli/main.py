@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="generate a few sample images and say where they are")
     demo.add_argument("--out", default="out/demo", help="folder for the images (default out/demo)")
-    demo.add_argument("--model", default=None, help="model id (default FLUX.1 schnell)")
+    demo.add_argument("--model", default=None, help="model id (default FLUX.2 dev)")
     demo.add_argument("--seed", type=int, default=42, help="seed for every prompt (default 42)")
     demo.add_argument("--size", type=int, default=768, help="width and height in pixels (default 768)")
 

@@ -27,6 +27,7 @@ from .inputs import resolve
 from .line import check_text
 from .options import FIELD_OPTIONS, ImagineOptions, from_request
 from .saving import read_recipe
+from .values import json_problem
 
 __all__ = ["Plan", "Saved", "build_plan", "merge_from", "missing_input", "read_saved", "saved_of"]
 
@@ -355,6 +356,12 @@ def build_plan(
     fields["response_format"] = config.response_format
     fields.update(_fields(options, spec, config, ns))
     fields.update(dict(options.params))
+    given = dict(options.params)
+    for name, value in fields.items():
+        problem = json_problem(value)
+        if problem is not None:
+            option = f"-p {name}" if name in given else FIELD_OPTIONS.get(name, f"-p {name}")
+            raise OptionError(f"{option}: {problem}")
     try:
         request = ImageRequest(**fields)
     except pydantic.ValidationError as exc:

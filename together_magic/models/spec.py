@@ -20,6 +20,7 @@ __all__ = [
     "LORA_SCALE_RANGE",
     "MAX_LORAS",
     "MAX_REFERENCE_BYTES",
+    "MIN_RPM",
     "N_RANGE",
     "PROMPT_MAX",
     "RETIRED",
@@ -64,6 +65,8 @@ DEFAULT_GUIDANCE = 3.5
 """``guidance_scale`` when a model's own default is not documented (OpenAPI, 2026-04-28)."""
 DEFAULT_SIZE = (1024, 1024)
 PROMPT_MAX = 10_000
+MIN_RPM = 1 / 60
+"""The slowest batch pace accepted (one request an hour): a slower one would wait for days without a word."""
 MAX_REFERENCE_BYTES = 20_000_000
 """Together accepts reference images (``image_url``, each of ``reference_images``) up to 20 MB."""
 MAX_LORAS = 2
