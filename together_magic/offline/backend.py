@@ -108,12 +108,21 @@ def _too_large() -> OfflineAPIError:
 def _unknown_endpoint(method: str, path: str) -> OfflineAPIError:
     message = f"Unknown endpoint {_echo(method)} {_echo(path)}."
     if path.startswith("/v1/v1/"):
-        # The commonest setup mistake: TOGETHER_BASE_URL=.../v1 with the together SDK 2.x+, which adds /v1.
+        # TOGETHER_BASE_URL=.../v1 with the Python SDK 3, which adds /v1 itself (the TypeScript SDK, SDK 1.x
+        # and curl want .../v1; this server answers both forms, so the bare host suits every client).
         message += (
-            " The base URL ends in /v1 and the client added /v1 again: set TOGETHER_BASE_URL to the bare "
-            "host (e.g. http://127.0.0.1:8000), which every client accepts."
+            " The base URL ends in /v1 and the client added /v1 again (the Python SDK 3 does): set "
+            "TOGETHER_BASE_URL to the bare host (e.g. http://127.0.0.1:8000), which every client accepts."
         )
     return OfflineAPIError(404, message, code="not_found")
+
+
+def canonical_path(path: str) -> str:
+    """The route a path names: ``/images/generations`` and ``/models`` are also served without ``/v1``,
+    so one ``TOGETHER_BASE_URL`` suits the Python SDK 3 (bare host, it adds /v1) and the TypeScript SDK,
+    SDK 1.x and curl (which post to ``BASE/images/generations``)."""
+    path = path.rstrip("/") or "/"
+    return f"/v1{path}" if path in ("/images/generations", "/models") else path
 
 
 class OfflineBackend:
@@ -134,7 +143,7 @@ class OfflineBackend:
     ) -> Reply | Ticket:
         """Answer now (GETs, errors, faults) or hand back a ticket; never reads or needs the body."""
         request_id = _new_id()
-        path = path.rstrip("/") or "/"
+        path = canonical_path(path)
         try:
             if path != GENERATIONS:
                 return self._other_route(method, path, request_id)
