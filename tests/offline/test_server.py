@@ -129,6 +129,20 @@ def test_both_base_url_forms_are_answered(server: Server, prefix: str) -> None:
     assert doubled.status_code == 404 and "bare host" in doubled.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("kind", ["500", "503", "504", "408", "409", "429"])
+def test_times_n_recovers_for_clients_that_send_no_retry_count(server: Server, kind: str) -> None:
+    """SDK 1.x, curl and requests send no retry-count header: the server counts their requests instead."""
+    url = f"http://127.0.0.1:{server.port}/v1/images/generations"
+    body = {"prompt": "a fox", "model": MODEL, "width": 256, "height": 256, "response_format": "base64"}
+    header = {"x-together-magic-fault": f"{kind};times=2;tag={kind}-{server.port}"}
+    statuses = [httpx.post(url, json=body, headers=header, timeout=30).status_code for _ in range(4)]
+    assert statuses == [int(kind), int(kind), 200, 200]
+    answer = httpx.post(url, json=body, headers={"x-together-magic-fault": kind}, timeout=30)
+    error = answer.json()["error"]
+    expected = {"429": "dynamic_request_limited", "503": "service_unavailable", "504": "timeout"}
+    assert error["type"] == expected.get(kind, error["type"]) and error["message"]
+
+
 def raw_request(
     port: int, head: bytes, body: bytes = b"", wait: float = 10.0
 ) -> tuple[int, dict[str, str], bytes]:

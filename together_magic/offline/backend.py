@@ -34,6 +34,7 @@ from .faults import (
     FAULT_HEADER,
     FAULTS,
     RENDERED_FAULTS,
+    RETRY_COUNT_HEADERS,
     FaultPlan,
     attempt_number,
     fault_reply,
@@ -135,6 +136,7 @@ class OfflineBackend:
         self._window = RateWindow()
         self._urls: collections.OrderedDict[str, tuple[str, bytes]] = collections.OrderedDict()
         self._url_bytes = 0
+        self._forced_seen: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.stats: collections.Counter[str] = collections.Counter()
 
     # ------------------------------------------------------------------ stage 1: headers only
@@ -168,7 +170,7 @@ class OfflineBackend:
                     429,
                     f"Request was rejected due to request rate limiting. Your rate limit is {limit} requests "
                     "per minute for this model.",
-                    type="rate_limit",
+                    type="dynamic_request_limited",
                     headers={"retry-after": window["x-ratelimit-reset"]},
                 )
                 return self._count(error_reply(request_id, err), base)
@@ -344,9 +346,16 @@ class OfflineBackend:
         forced = headers.get(FAULT_HEADER)
         if forced:
             plan = parse_fault_header(forced)
-            if plan is not None and (plan.times is None or attempt_number(headers) < plan.times):
+            if plan is None or plan.times is None:
                 return plan
-            return None
+            attempt = attempt_number(headers)
+            if not any(name in headers for name in RETRY_COUNT_HEADERS):
+                with self._lock:  # a client that does not count its attempts: count its requests
+                    attempt = self._forced_seen[forced]
+                    self._forced_seen[forced] = attempt + 1
+                    while len(self._forced_seen) > 1024:
+                        self._forced_seen.popitem(last=False)
+            return plan if attempt < plan.times else None
         if self.options.fail_rate <= 0:
             return None
         with self._lock:
