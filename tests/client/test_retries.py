@@ -43,11 +43,38 @@ def test_retry_after_forms() -> None:
     assert r.parse_retry_after({"retry-after": "-5"}) == 0.0
 
 
-def test_retry_after_is_capped_and_backoff_used_without_hint() -> None:
-    assert r.retry_delay(0, {"retry-after": "3600"}) == r.MAX_RETRY_AFTER
-    assert r.retry_delay(0, {"retry-after": "3"}) == 3.0
+@pytest.mark.parametrize(
+    ("headers", "honoured"),
+    [
+        ({"retry-after": "3"}, 3.0),
+        ({"retry-after": "60"}, 60.0),
+        ({"retry-after-ms": "250"}, 0.25),
+        ({"retry-after": "0.5"}, 0.5),
+        ({"retry-after": "3600"}, None),  # more than a minute: the backoff, as in SDK 3.1.1
+        ({"retry-after": "60.5"}, None),
+        ({"retry-after": "0"}, None),  # "now" is not retried at once: the backoff
+        ({"retry-after": "-5"}, None),
+        ({"retry-after-ms": "0"}, None),
+        ({"retry-after": "soon"}, None),
+        ({}, None),
+    ],
+)
+def test_retry_after_is_honoured_only_between_0_and_60_seconds(
+    headers: dict[str, str], honoured: float | None
+) -> None:
+    for attempt in range(4):
+        delay = r.retry_delay(attempt, headers)
+        if honoured is not None:
+            assert delay == honoured
+        else:  # SDK 3.1.1: min(1.0 * 2**n, 10) * (1 - 0.25 * random())
+            base = min(1.0 * 2**attempt, 10.0)
+            assert 0.75 * base <= delay <= base
+
+
+def test_the_backoff_is_the_sdks() -> None:
+    assert (r.INITIAL_RETRY_DELAY, r.MAX_RETRY_DELAY, r.MAX_RETRY_AFTER) == (1.0, 10.0, 60.0)
     for attempt, (low, high) in enumerate(
-        [(0.375, 0.5), (0.75, 1.0), (1.5, 2.0), (3.0, 4.0), (6.0, 8.0), (6.0, 8.0)]
+        [(0.75, 1.0), (1.5, 2.0), (3.0, 4.0), (6.0, 8.0), (7.5, 10.0), (7.5, 10.0)]
     ):
         assert low <= r.retry_delay(attempt, None) <= high
 

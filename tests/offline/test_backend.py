@@ -96,7 +96,7 @@ def test_rate_limit_window_and_its_headers() -> None:
     resets = [int(r.headers["x-ratelimit-reset"]) for r in replies]
     assert all(58 <= reset <= 60 for reset in resets)
     limited = replies[-1]
-    assert limited.json()["error"]["type"] == "rate_limit"
+    assert limited.json()["error"]["type"] == "dynamic_request_limited"
     assert limited.headers["retry-after"] == limited.headers["x-ratelimit-reset"]
 
 

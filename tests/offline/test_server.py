@@ -111,10 +111,36 @@ def test_a_port_in_use_is_one_line_and_nothing_announced() -> None:
 
 def test_start_up_line_gives_the_bare_host_and_loopback_is_quiet(server: Server) -> None:
     log = server.log.read_text()
-    assert f"export TOGETHER_BASE_URL=http://127.0.0.1:{server.port}  " in log
-    assert f"together-magic also accepts http://127.0.0.1:{server.port}/v1" in log
+    assert f"export TOGETHER_BASE_URL=http://127.0.0.1:{server.port}\n" in log
+    assert f"they post to http://127.0.0.1:{server.port}/images/generations, also answered here" in log
     assert f"rate limit: {DEFAULT_RATE_LIMIT} requests per minute" in log
     assert "warning" not in log.lower()
+
+
+@pytest.mark.parametrize("prefix", ["", "/v1"])
+def test_both_base_url_forms_are_answered(server: Server, prefix: str) -> None:
+    """The TypeScript SDK, SDK 1.x and curl post to BASE/images/generations; the Python SDK 3 adds /v1."""
+    body = {"prompt": "a fox", "model": MODEL, "width": 256, "height": 256, "response_format": "base64"}
+    made = httpx.post(f"http://127.0.0.1:{server.port}{prefix}/images/generations", json=body, timeout=30)
+    assert made.status_code == 200 and made.json()["data"][0]["type"] == "b64_json"
+    listed = httpx.get(f"http://127.0.0.1:{server.port}{prefix}/models", timeout=30)
+    assert listed.status_code == 200 and any(m["id"] == MODEL for m in listed.json())
+    doubled = httpx.post(f"http://127.0.0.1:{server.port}{prefix}/v1/v1/images/generations", json=body)
+    assert doubled.status_code == 404 and "bare host" in doubled.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("kind", ["500", "503", "504", "408", "409", "429"])
+def test_times_n_recovers_for_clients_that_send_no_retry_count(server: Server, kind: str) -> None:
+    """SDK 1.x, curl and requests send no retry-count header: the server counts their requests instead."""
+    url = f"http://127.0.0.1:{server.port}/v1/images/generations"
+    body = {"prompt": "a fox", "model": MODEL, "width": 256, "height": 256, "response_format": "base64"}
+    header = {"x-together-magic-fault": f"{kind};times=2;tag={kind}-{server.port}"}
+    statuses = [httpx.post(url, json=body, headers=header, timeout=30).status_code for _ in range(4)]
+    assert statuses == [int(kind), int(kind), 200, 200]
+    answer = httpx.post(url, json=body, headers={"x-together-magic-fault": kind}, timeout=30)
+    error = answer.json()["error"]
+    expected = {"429": "dynamic_request_limited", "503": "service_unavailable", "504": "timeout"}
+    assert error["type"] == expected.get(kind, error["type"]) and error["message"]
 
 
 def raw_request(

@@ -1,10 +1,12 @@
-"""When to retry and how long to wait: the conventions of Together's own SDKs, on both sync and async paths.
+"""When to retry and how long to wait: the rules of Together's Python SDK 3.1.1, on sync and async paths.
 
-Retried: connection errors and timeouts, 408, 409, 429 and every 5xx, unless the server says
-``x-should-retry: false`` (and anything it marks ``x-should-retry: true``). The wait is the server's
-``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date) when it gives one, capped at a minute;
-otherwise exponential backoff from 0.5 s to 8 s with up to 25 % jitter, so a class of 30 notebooks that
-all hit a 429 does not come back in lockstep.
+Source: ``together==3.1.1``, ``together/_constants.py`` (INITIAL_RETRY_DELAY 1.0, MAX_RETRY_DELAY 10.0) and
+``_base_client.py`` (``_should_retry``, ``_calculate_retry_timeout``). Retried: connection errors and
+timeouts, 408, 409, 429 and every 5xx, unless the server says ``x-should-retry: false`` (and anything it
+marks ``x-should-retry: true``). The wait is the server's ``retry-after-ms`` / ``Retry-After`` (seconds or
+an HTTP date) when it is more than 0 and at most 60 s; otherwise (no hint, 0, negative, or longer than a
+minute) the backoff: 1 s doubling to at most 10 s, times a jitter in (0.75, 1], so a class of 30
+notebooks that all hit a 429 does not come back in lockstep.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ RETRY_HEADER = "x-together-magic-retry-count"
 """Sent on every attempt (0 on the first), like the official SDK's ``x-stainless-retry-count``: a server
 (the offline backend's ``times=N`` faults, a gateway's pace) can tell a retry from a new request."""
 
-INITIAL_RETRY_DELAY = 0.5
-MAX_RETRY_DELAY = 8.0
+INITIAL_RETRY_DELAY = 1.0
+MAX_RETRY_DELAY = 10.0
 MAX_RETRY_AFTER = 60.0
+"""The longest ``Retry-After`` honoured; a longer one (or 0) gets the backoff instead, as in SDK 3.1.1."""
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 
 
@@ -92,9 +95,9 @@ def retryable(err: TogetherError) -> bool:
 
 
 def wait_before_retry(attempt: int, hinted: float | None) -> float:
-    """Seconds before retry number ``attempt + 1``: the server's hint (capped), else the backoff."""
-    if hinted is not None:
-        return min(hinted, MAX_RETRY_AFTER)
+    """Seconds before retry ``attempt + 1``: the server's hint when 0 < hint <= 60, else the backoff."""
+    if hinted is not None and 0 < hinted <= MAX_RETRY_AFTER:
+        return hinted
     return backoff(attempt)
 
 

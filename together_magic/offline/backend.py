@@ -34,6 +34,7 @@ from .faults import (
     FAULT_HEADER,
     FAULTS,
     RENDERED_FAULTS,
+    RETRY_COUNT_HEADERS,
     FaultPlan,
     attempt_number,
     fault_reply,
@@ -74,8 +75,7 @@ class Ticket:
     fault: FaultPlan | None
     headers: dict[str, str]
     """``x-request-id`` and the ``x-ratelimit-*`` headers every answer to it carries."""
-    strict: bool = False
-    """Answer a retired model as the cloud does (``--strict``, or the request's strict header)."""
+    strict: bool = False  # answer a retired model as the cloud does (--strict, or the request's header)
 
 
 @dataclass(frozen=True)
@@ -111,12 +111,21 @@ def _too_large() -> OfflineAPIError:
 def _unknown_endpoint(method: str, path: str) -> OfflineAPIError:
     message = f"Unknown endpoint {_echo(method)} {_echo(path)}."
     if path.startswith("/v1/v1/"):
-        # The commonest setup mistake: TOGETHER_BASE_URL=.../v1 with the together SDK 2.x+, which adds /v1.
+        # TOGETHER_BASE_URL=.../v1 with the Python SDK 3, which adds /v1 itself (the TypeScript SDK, SDK 1.x
+        # and curl want .../v1; this server answers both forms, so the bare host suits every client).
         message += (
-            " The base URL ends in /v1 and the client added /v1 again: set TOGETHER_BASE_URL to the bare "
-            "host (e.g. http://127.0.0.1:8000), which every client accepts."
+            " The base URL ends in /v1 and the client added /v1 again (the Python SDK 3 does): set "
+            "TOGETHER_BASE_URL to the bare host (e.g. http://127.0.0.1:8000), which every client accepts."
         )
     return OfflineAPIError(404, message, code="not_found")
+
+
+def canonical_path(path: str) -> str:
+    """The route a path names: ``/images/generations`` and ``/models`` are also served without ``/v1``,
+    so one ``TOGETHER_BASE_URL`` suits the Python SDK 3 (bare host, it adds /v1) and the TypeScript SDK,
+    SDK 1.x and curl (which post to ``BASE/images/generations``)."""
+    path = path.rstrip("/") or "/"
+    return f"/v1{path}" if path in ("/images/generations", "/models") else path
 
 
 class OfflineBackend:
@@ -129,6 +138,7 @@ class OfflineBackend:
         self._window = RateWindow()
         self._urls: collections.OrderedDict[str, tuple[str, bytes]] = collections.OrderedDict()
         self._url_bytes = 0
+        self._forced_seen: collections.OrderedDict[str, int] = collections.OrderedDict()
         self.stats: collections.Counter[str] = collections.Counter()
 
     # ------------------------------------------------------------------ stage 1: headers only
@@ -137,7 +147,7 @@ class OfflineBackend:
     ) -> Reply | Ticket:
         """Answer now (GETs, errors, faults) or hand back a ticket; never reads or needs the body."""
         request_id = _new_id()
-        path = path.rstrip("/") or "/"
+        path = canonical_path(path)
         try:
             if path != GENERATIONS:
                 return self._other_route(method, path, request_id)
@@ -162,7 +172,7 @@ class OfflineBackend:
                     429,
                     f"Request was rejected due to request rate limiting. Your rate limit is {limit} requests "
                     "per minute for this model.",
-                    type="rate_limit",
+                    type="dynamic_request_limited",
                     headers={"retry-after": window["x-ratelimit-reset"]},
                 )
                 return self._count(error_reply(request_id, err), base)
@@ -246,9 +256,8 @@ class OfflineBackend:
         payload: dict[str, Any] = {"id": ticket.request_id, "model": job.model.id, "object": "list"}
         if fault != "nodata":
             payload["data"] = data
-        reply = json_reply(
-            200, payload, {"x-offline-renderer": RENDERER_NOTICE, **retired_headers(job.model)}
-        )
+        said = {"x-offline-renderer": RENDERER_NOTICE, **retired_headers(job.model)}  # and "retired: use X"
+        reply = json_reply(200, payload, said)
         if fault == "slow":
             reply.fault, reply.delay = "slow", self.options.slow_seconds
         return self._count(reply, ticket.headers)
@@ -340,9 +349,16 @@ class OfflineBackend:
         forced = headers.get(FAULT_HEADER)
         if forced:
             plan = parse_fault_header(forced)
-            if plan is not None and (plan.times is None or attempt_number(headers) < plan.times):
+            if plan is None or plan.times is None:
                 return plan
-            return None
+            attempt = attempt_number(headers)
+            if not any(name in headers for name in RETRY_COUNT_HEADERS):
+                with self._lock:  # a client that does not count its attempts: count its requests
+                    attempt = self._forced_seen[forced]
+                    self._forced_seen[forced] = attempt + 1
+                    while len(self._forced_seen) > 1024:
+                        self._forced_seen.popitem(last=False)
+            return plan if attempt < plan.times else None
         if self.options.fail_rate <= 0:
             return None
         with self._lock:

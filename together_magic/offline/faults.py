@@ -4,7 +4,11 @@ A fraction of requests (``--fail-rate``), or every request carrying ``x-together
 KIND[;times=N][;retry-after-ms=M][;should-retry=true|false]``, gets a 5xx, a 429, a dropped connection, a
 truncated or invalid body, an HTML proxy page, a response without ``data`` or with invalid base64. With
 ``times=N`` only the first N attempts fail; the attempt number is read from our client's
-``x-together-magic-retry-count`` or from the official SDK's ``x-stainless-retry-count`` (both count from 0).
+``x-together-magic-retry-count`` or from the official SDKs' ``x-stainless-retry-count`` (both count from 0),
+and for a client that sends neither (SDK 1.x, curl, requests) the backend counts the requests that carried
+that same fault header, so ``times=2`` recovers on the third for them too. The kinds are the statuses
+Together answers with (408, 409, 429 ``dynamic_request_limited``, 503 when the model is overloaded, 504...)
+and the ways a connection goes wrong.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ FAULTS = (
     "500",
     "502",
     "503",
+    "504",
+    "408",
+    "409",
     "429",
     "402",
     "403",
@@ -53,6 +60,17 @@ _CLIENT_FAULTS = {
     "403": ("You do not have access to this model.", "permission_denied"),
     "422": ("The image was flagged by the safety checker. Try a different prompt or seed.", "safety_checker"),
 }
+RATE_LIMITED = "Request was rejected due to request rate limiting. Your dynamic rate limit was exceeded."
+"""Together's 429 above an account's dynamic rate: type ``dynamic_request_limited`` (its rate-limit docs)."""
+_SERVER_FAULTS = {
+    "500": ("Internal server error", "server_error"),
+    "502": ("Bad gateway", "server_error"),
+    "503": ("The model is overloaded; please try again shortly.", "service_unavailable"),
+    "504": ("The request timed out upstream; please try again.", "timeout"),
+    "408": ("The request took too long to arrive; send it again.", "request_timeout"),
+    "409": ("Another request with the same idempotency key is in progress.", "conflict"),
+}
+"""At or below the dynamic rate an overloaded model answers 503 (not 429), per Together's rate-limit docs."""
 _BIG = 10**6
 """Ceiling for numbers in fault headers (times, retry-after-ms): no header makes us sleep forever."""
 
@@ -101,18 +119,13 @@ def fault_reply(fault: FaultPlan, request_id: str) -> Reply:
     if kind in _CLIENT_FAULTS:
         message, code = _CLIENT_FAULTS[kind]
         return error_reply(request_id, OfflineAPIError(int(kind), message, code=code, headers=retry_headers))
-    if kind in ("500", "502", "503"):
-        err = OfflineAPIError(
-            int(kind),
-            "Internal server error" if kind == "500" else "Service unavailable",
-            type="server_error",
-            headers=retry_headers,
-        )
-        return error_reply(request_id, err)
+    if kind in _SERVER_FAULTS:
+        message, type_ = _SERVER_FAULTS[kind]
+        return error_reply(request_id, OfflineAPIError(int(kind), message, type=type_, headers=retry_headers))
     if kind == "429":
-        headers = {"retry-after": "1", **retry_headers}
-        message = "Request was rejected due to request rate limiting."
-        return error_reply(request_id, OfflineAPIError(429, message, type="rate_limit", headers=headers))
+        headers = {"retry-after": "1", "x-ratelimit-reset": "1", **retry_headers}
+        err = OfflineAPIError(429, RATE_LIMITED, type="dynamic_request_limited", headers=headers)
+        return error_reply(request_id, err)
     if kind == "html502":
         # a proxy's page, as a CDN or nginx in front of the API would send it
         page = b"<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body>"

@@ -213,8 +213,10 @@ def run_serve(args: argparse.Namespace) -> int:
         f"serving on {root} (key required: {'yes' if key else 'no'}; "
         f"rate limit: {options.rate_limit} requests per minute; "
         f"retired models: {'404, as the cloud' if options.strict else 'answered, marked retired'})\n"
-        f"use it with: export TOGETHER_BASE_URL={root}  "
-        f"(together SDKs 2.x and later add /v1 themselves; together-magic also accepts {root}/v1)",
+        f"use it with: export TOGETHER_BASE_URL={root}\n"
+        f"  one value for together-magic, the Python SDK 3 (it adds /v1), the TypeScript SDK, SDK 1.x and\n"
+        f"  curl (they post to {root}/images/generations, also answered here;"
+        f" {root}/v1 suits all but the Python SDK 3)",
         flush=True,
     )
     try:
