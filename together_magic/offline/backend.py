@@ -354,7 +354,7 @@ class OfflineBackend:
             attempt = attempt_number(headers)
             if not any(name in headers for name in RETRY_COUNT_HEADERS):
                 with self._lock:  # a client that does not count its attempts: count its requests
-                    attempt = self._forced_seen[forced]
+                    attempt = self._forced_seen.get(forced, 0)
                     self._forced_seen[forced] = attempt + 1
                     while len(self._forced_seen) > 1024:
                         self._forced_seen.popitem(last=False)
