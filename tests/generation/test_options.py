@@ -12,8 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from together_magic.errors import OptionError
+from together_magic.generation.flags import OPTIONS
 from together_magic.generation.line import _parser, parse_line
-from together_magic.generation.options import OPTIONS, ImagineOptions, from_request
+from together_magic.generation.options import ImagineOptions, from_request
 
 # Text a single magic line can carry: no line breaks (the line ends there), no surrogates (not sendable).
 plain_line_text = st.text(
