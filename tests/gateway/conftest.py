@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -122,3 +123,71 @@ def body(seed: int | None, prompt: str = "a red fox in the snow", **extra: objec
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+class Stub:
+    """``tests/gateway/stub_upstream.py`` in its own process: an upstream that records every body."""
+
+    def __init__(self, key: str = SENTINEL) -> None:
+        self.port = free_port()
+        self.root = f"http://127.0.0.1:{self.port}"
+        self.log = ROOT / "test-artifacts" / f"stub-{self.port}.log"
+        self._log_handle = self.log.open("w")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.gateway.stub_upstream", str(self.port), key],
+            cwd=ROOT, stdout=self._log_handle, stderr=subprocess.STDOUT, env=env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{self.root}/", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the stub upstream did not start: {self.log.read_text()}")
+            time.sleep(0.05)
+        self.http = httpx.Client(base_url=self.root, timeout=10)
+
+    def mode(self, **mode: object) -> None:
+        """What the next attempts get: ``status=400``, ``drop=True``, ``images=8``, ``latency=0.5``."""
+        self.http.post("/_stub/mode", json=mode).raise_for_status()
+
+    def reset(self) -> None:
+        self.http.post("/_stub/reset").raise_for_status()
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every attempt it was sent since the last reset: ``body``, ``at``, ``keyed``."""
+        return list(self.http.get("/_stub/calls").json()["calls"])
+
+    def peak(self) -> int:
+        """The most attempts it worked on at once since the last reset."""
+        return int(self.http.get("/_stub/calls").json()["peak"])
+
+    def stop(self) -> None:
+        if hasattr(self, "http"):
+            self.http.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log_handle.close()
+
+
+@pytest.fixture(scope="session")
+def stub_process() -> Iterator[Stub]:
+    srv = Stub()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def stub(stub_process: Stub) -> Stub:
+    """The session's stub upstream, answering normally again and with no calls recorded."""
+    stub_process.reset()
+    return stub_process

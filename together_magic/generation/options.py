@@ -20,6 +20,8 @@ from typing import Any
 __all__ = ["FIELD_OPTIONS", "OPTIONS", "ImagineOptions", "add_options", "from_request"]
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+"""What ``str.splitlines`` (and so IPython, splitting a cell) breaks a line at: never inside the magic line."""
 MAX_VARY = 3
 
 ImageSource = str | bytes
@@ -136,7 +138,10 @@ class ImagineOptions:
 
         for name, flag in _SCALARS:
             value = getattr(self, name)
-            if value is not None:
+            field = _FLAG_FIELDS.get(flag)
+            if isinstance(value, str) and field is not None and LINE_BREAKS.search(value):
+                add("-p", f"{field}={_one_line_json(value)}")  # the same body field, on one line
+            elif value is not None:
                 add(flag, value)
         if isinstance(self.image, bytes) or any(isinstance(r, bytes) for r in self.references):
             raise ValueError("write uploaded images to files first (ImagineOptions.image holds bytes)")
@@ -195,6 +200,15 @@ _SCALARS = (
 )
 
 
+_FLAG_FIELDS = {flag: field for field, flag in FIELD_OPTIONS.items() if flag.startswith("--")}
+
+
+def _one_line_json(value: str) -> str:
+    """``value`` as a JSON string holding no line break at all (JSON leaves U+0085, U+2028, U+2029 raw)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return re.sub("[\x85\u2028\u2029]", lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def _param_text(value: Any) -> str:
     """A ``-p`` value that reads back as the same value: text that would be typed otherwise is JSON."""
     if not isinstance(value, str):
@@ -207,7 +221,7 @@ def _param_text(value: Any) -> str:
         looks_typed = True
     except ValueError:
         pass
-    return json.dumps(value, ensure_ascii=False) if looks_typed or "\n" in value else value
+    return _one_line_json(value) if looks_typed or LINE_BREAKS.search(value) else value
 
 
 def _text(value: object) -> str:

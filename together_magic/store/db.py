@@ -94,6 +94,11 @@ class Database:
             return self._handle
         self._handle = None  # after a fork: open a fresh connection, never reuse the parent's
         self.images.mkdir(parents=True, exist_ok=True)
+        for path in (self.database, Path(f"{self.database}-wal"), Path(f"{self.database}-shm")):
+            if path.is_symlink():  # SQLite would follow it and write wherever it points
+                raise StoreError(
+                    f"image store {path} is a symbolic link; the store opens only its own files (move it)"
+                )
         conn = schema.configure(self.database, busy_ms=int(min(self.lock_timeout, 2.0) * 1000))
         try:
             schema.migrate(conn)
