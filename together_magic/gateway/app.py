@@ -68,6 +68,11 @@ def _too_large() -> OfflineAPIError:
     )
 
 
+def _too_fast(rate: int, wait: float) -> OfflineAPIError:
+    what = f"You are sending requests faster than this class allows ({rate} a minute per student)."
+    return pace.too_fast(what, wait, "student_rate_limit")
+
+
 def _closing(rid: str, err: OfflineAPIError) -> Reply:
     """An answer to a request whose body was not read to its end: the connection cannot be reused."""
     reply = Gateway.error(rid, err)
@@ -151,7 +156,15 @@ class GatewayApp:
                 405, f"Method {method[:20]} not allowed: use POST.", headers={"allow": "POST"}
             )
             return unread(Gateway.error(rid, err), headers)
-        who = await asyncio.to_thread(self.gateway.roster.student, bearer(headers))
+        token, held, now = bearer(headers), self.gateway.held, time.time()
+        rate = self.gateway.settings.student_rate
+        wait = held.wait(token, now)
+        if wait is not None and token is not None:  # over the minute: answered from memory, a little later
+            reply = unread(Gateway.error(rid, _too_fast(rate, wait)), headers)
+            if not await held.slow_down(token, wait):
+                reply.headers["connection"] = "close"
+            return reply
+        who = await asyncio.to_thread(self.gateway.roster.student, token)
         if isinstance(who, Denied):
             err = OfflineAPIError(
                 401, who.message, code="invalid_api_key", headers={"x-should-retry": "false"}
@@ -160,12 +173,12 @@ class GatewayApp:
         length = content_length(headers)
         if length is not None and length > MAX_BODY_BYTES:
             return unread(Gateway.error(rid, _too_large()), {**headers, "content-length": str(length)})
-        rate = self.gateway.settings.student_rate
-        take = partial(pace.take, student=who.id, kind=pace.REQUEST, limit=rate)
-        wait = await asyncio.to_thread(self.gateway.store.write, lambda c: take(c, now=time.time()))
+        take = partial(pace.take, student=who.id, kind=pace.REQUEST, limit=rate, now=now)
+        wait = await asyncio.to_thread(self.gateway.store.write, lambda c: take(c))
         if wait is not None:
-            what = f"You are sending requests faster than this class allows ({rate} a minute per student)."
-            return unread(Gateway.error(rid, pace.too_fast(what, wait, "student_rate_limit")), headers)
+            if token is not None:
+                held.hold(token, now, wait)
+            return unread(Gateway.error(rid, _too_fast(rate, wait)), headers)
         try:
             async with self.gateway.lanes.enter(who.id):
                 return await self._generate(scope, headers, receive, rid, who)

@@ -15,6 +15,7 @@ from typing import Any
 from ..offline.backend import MAX_BODY_BYTES, Reply
 
 __all__ = [
+    "DRAIN_BYTES",
     "Disconnected",
     "Message",
     "Receive",
@@ -109,11 +110,15 @@ async def read_body(
             return bytes(body)
 
 
+DRAIN_BYTES = 65_536
+"""An unread body up to this size is left for the server to drain (the connection is kept: cheaper than a
+new one); a larger one closes the connection. A drain that stalls is cut by ``protocol``'s deadline."""
+
+
 def unread(reply: Reply, headers: dict[str, str]) -> Reply:
-    """A reply sent without reading the body: close the connection rather than swallow an upload (a slow
-    one would hold the connection while the server drained it)."""
+    """A reply sent without reading the body: close the connection rather than swallow a big upload."""
     length = content_length(headers)
-    if (length or 0) > 0 or (length is None and "transfer-encoding" in headers):
+    if (length or 0) > DRAIN_BYTES or (length is None and "transfer-encoding" in headers):
         reply.headers["connection"] = "close"
     return reply
 

@@ -73,6 +73,7 @@ class Gateway:
             class_micros=None if budget is None else micros(budget),
         )
         self.lanes = pace.Lanes()
+        self.held = pace.Held()
         self._render: asyncio.Semaphore | None = None
         self._down_until = 0.0
         self._books = 0

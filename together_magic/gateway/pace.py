@@ -32,6 +32,7 @@ __all__ = [
     "REQUEST",
     "WINDOW",
     "Crowded",
+    "Held",
     "Lanes",
     "megapixels",
     "over",
@@ -48,6 +49,10 @@ IN_FLIGHT = 2
 """Requests of one student worked on at once in one worker (cache hits included)."""
 QUEUE = 16
 QUEUE_WAIT = 30.0
+SLOW_DOWN = 1.0
+"""Seconds a held token's 429 is kept back (at most :data:`SLOW_DOWNS` at once per token and worker): a
+client resending at once then sends once a second per connection, instead of as fast as the CPU allows."""
+SLOW_DOWNS = 4
 REQUEST, REFUSED, FALLBACK = "request", "refused", "fallback"
 
 
@@ -97,6 +102,45 @@ def too_fast(what: str, wait: float, code: str) -> OfflineAPIError:
         code=code,
         headers={"retry-after": str(retry)},
     )
+
+
+class Held:
+    """The tokens this worker has found over their student's minute of requests, and until when: their next
+    requests are answered 429 from memory, before any database read, so a flood costs the class nothing
+    but the answers. (Another worker finds out on its own; the minute itself is judged in the database.
+    A token revoked meanwhile is still refused: 429 until its hold ends, then 401.)"""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+        self._slowed: dict[str, int] = {}
+
+    def wait(self, token: str | None, now: float) -> float | None:
+        until = None if token is None else self._until.get(token)
+        if until is None or token is None:
+            return None
+        if now >= until:
+            del self._until[token]
+            return None
+        return until - now
+
+    async def slow_down(self, token: str, wait: float) -> bool:
+        """Keep a held token's answer back a little (:data:`SLOW_DOWN`); False when it already has
+        :data:`SLOW_DOWNS` answers kept back here (then answer at once and close the connection)."""
+        if self._slowed.get(token, 0) >= SLOW_DOWNS:
+            return False
+        self._slowed[token] = self._slowed.get(token, 0) + 1
+        try:
+            await asyncio.sleep(min(wait, SLOW_DOWN))
+        finally:
+            self._slowed[token] -= 1
+            if not self._slowed[token]:
+                del self._slowed[token]
+        return True
+
+    def hold(self, token: str, now: float, wait: float) -> None:
+        self._until[token] = now + wait
+        if len(self._until) > 4096:  # only tokens still held matter
+            self._until = {k: v for k, v in self._until.items() if v > now}
 
 
 class Crowded(Exception):

@@ -21,7 +21,7 @@ __all__ = ["FIELD_OPTIONS", "OPTIONS", "ImagineOptions", "add_options", "from_re
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
-"""What ``str.splitlines`` (and so IPython, splitting a cell) breaks a line at: never inside the magic line."""
+"""What ``str.splitlines`` (so IPython, splitting a cell) breaks a line at: never inside the magic line."""
 MAX_VARY = 3
 
 ImageSource = str | bytes
