@@ -26,38 +26,58 @@ SENTINEL = f"sk-sentinel-{secrets.token_hex(12)}"
 """The upstream key: the upstream requires it, the gateway holds it, and it must appear nowhere else."""
 
 
-class Gateway:
+class _Process:
+    """A server in its own process, its output kept in ``test-artifacts/<kind>-<port>.log``."""
+
+    def __init__(self, kind: str, command: list[str], env: dict[str, str], url: str) -> None:
+        self.log = ROOT / "test-artifacts" / f"{kind}-{self.port}.log"
+        self.log.parent.mkdir(exist_ok=True)
+        self._log_handle = self.log.open("w")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=self._log_handle, stderr=subprocess.STDOUT, env=env
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url, timeout=1, verify=False).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the {kind} did not start: {self.log.read_text()}")
+            time.sleep(0.05)
+
+    port: int
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log_handle.close()
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+
+
+class Gateway(_Process):
     """``together-magic serve --upstream ...`` in its own process, its output kept in a log file."""
 
     def __init__(self, data: Path, args: list[str], *, key: str | None = SENTINEL) -> None:
         self.data = data
         self.port = free_port()
         self.root = f"{'https' if '--ssl-certfile' in args else 'http'}://127.0.0.1:{self.port}"
-        self.log = ROOT / "test-artifacts" / f"gateway-{self.port}.log"
-        self.log.parent.mkdir(exist_ok=True)
-        self._log_handle = self.log.open("w")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+        env = _clean_env()
         if key is not None:
             env["TOGETHER_API_KEY"] = key
         env["PYTHONUNBUFFERED"] = "1"
         command = [sys.executable, "-m", "together_magic", "serve", "--port", str(self.port)]
-        self.process = subprocess.Popen(
-            [*command, "--data", str(data), *args],
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.root}/", timeout=1, verify=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the gateway did not start: {self.log.read_text()}")
-            time.sleep(0.05)
+        super().__init__("gateway", [*command, "--data", str(data), *args], env, f"{self.root}/")
         self.roster = Roster(data)
 
     def add(self, name: str, *, images: int | None = 7, budget: float | None = None) -> str:
@@ -71,14 +91,7 @@ class Gateway:
         raise AssertionError(f"no teacher token in {self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log_handle.close()
+        super().stop()
         if hasattr(self, "roster"):
             self.roster.close()
 
@@ -125,30 +138,14 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-class Stub:
+class Stub(_Process):
     """``tests/gateway/stub_upstream.py`` in its own process: an upstream that records every body."""
 
     def __init__(self, key: str = SENTINEL) -> None:
         self.port = free_port()
         self.root = f"http://127.0.0.1:{self.port}"
-        self.log = ROOT / "test-artifacts" / f"stub-{self.port}.log"
-        self._log_handle = self.log.open("w")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.gateway.stub_upstream", str(self.port), key],
-            cwd=ROOT, stdout=self._log_handle, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.root}/", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the stub upstream did not start: {self.log.read_text()}")
-            time.sleep(0.05)
+        command = [sys.executable, "-m", "tests.gateway.stub_upstream", str(self.port), key]
+        super().__init__("stub", command, _clean_env(), f"{self.root}/")
         self.http = httpx.Client(base_url=self.root, timeout=10)
 
     def mode(self, **mode: object) -> None:
@@ -169,14 +166,7 @@ class Stub:
     def stop(self) -> None:
         if hasattr(self, "http"):
             self.http.close()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log_handle.close()
+        super().stop()
 
 
 @pytest.fixture(scope="session")

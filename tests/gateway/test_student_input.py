@@ -99,16 +99,16 @@ def test_the_safety_checker_is_the_teachers_switch(
     token = front.add(f"unsafe-{switch}", images=5)
     before = len(stub.calls())
     for value in (True, 1, "true"):
-        answer = _post(front, token, body(7, **{switch: value}))
+        answer = _post(front, token, {**body(7), switch: value})
         assert answer.status_code in (400, 403), answer.text  # true: 403; not a boolean: 400
         assert switch in _one_line(answer)
     assert len(stub.calls()) == before
-    assert "--allow-unsafe" in _post(front, token, body(7, **{switch: True})).json()["error"]["message"]
+    assert "--allow-unsafe" in _post(front, token, {**body(7), switch: True}).json()["error"]["message"]
     # The teacher allows it: then it is forwarded as the student sent it.
     allowing: Gateway = start_gateway("--upstream", stub.root, "--allow-unsafe", *FAST)
     assert "safety checker: off when a student asks (--allow-unsafe)" in allowing.log.read_text()
     student = allowing.add("allowed-unsafe", images=5)
-    assert _post(allowing, student, body(8, **{switch: True})).status_code == 200
+    assert _post(allowing, student, {**body(8), switch: True}).status_code == 200
     assert stub.calls()[-1]["body"][switch] is True
 
 

@@ -86,24 +86,23 @@ def _whole(low: int, high: int) -> Any:
     return convert
 
 
-def _dollars(text: str) -> float:
-    try:
-        value = float(text.strip().removeprefix("$"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an amount of dollars: {text!r}") from None
-    if not 0 <= value <= 1_000_000:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"must be dollars from 0 to 1000000, got {text}")
-    return value
+def _decimal(low: float, high: float, unit: str, noun: str, prefix: str = "") -> Any:
+    """An argparse type: a number from ``low`` to ``high`` (never nan or inf), said in ``unit``."""
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text.strip().removeprefix(prefix))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if not low <= value <= high:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"must be {unit} from {low:g} to {high:.0f}, got {text}")
+        return value
+
+    return convert
 
 
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0.1 <= value <= 3600:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"must be seconds from 0.1 to 3600, got {text}")
-    return value
+_dollars = _decimal(0, 1_000_000, "dollars", "an amount of dollars", prefix="$")
+_seconds = _decimal(0.1, 3600, "seconds", "a number of seconds")
 
 
 def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,7 +141,7 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
         type=_whole(1, 10**7),
         default=None,
         metavar="MB",
-        help="keep the shared cache and the wall's images under this size (default 2000)",
+        help="keep the class data (images, database with the wall, its log) under this size (default 2000)",
     )
     group.add_argument(
         "--allow-unsafe",
@@ -152,37 +151,19 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
         help="let students send disable_safety_checker (off: the gateway refuses it; the safety checker "
         "stays on for every request)",
     )
-    group.add_argument(
-        "--student-rate",
-        type=_whole(1, 1_000_000),
-        default=None,
-        metavar="N_PER_MIN",
-        help="requests per minute each student may send, cache hits included "
-        f"(default {DEFAULT_STUDENT_RATE})",
-    )
-    group.add_argument(
-        "--fallback-rate",
-        type=_whole(1, 1_000_000),
-        default=None,
-        metavar="MP_PER_MIN",
-        help="offline fallback megapixels per minute per student: a 1024x1024 image counts 1 "
-        f"(default {DEFAULT_FALLBACK_RATE})",
-    )
-    group.add_argument(
-        "--read-timeout",
-        type=_seconds,
-        default=None,
-        metavar="SECONDS",
-        help="seconds a client has for a request's headers and for each part of its body; the whole body "
-        f"gets 3x (default {DEFAULT_READ_TIMEOUT:g})",
-    )
-    group.add_argument(
-        "--max-connections",
-        type=_whole(8, 100_000),
-        default=None,
-        metavar="N",
-        help=f"open connections per worker; more are closed at once (default {DEFAULT_MAX_CONNECTIONS})",
-    )
+    for flag, kind, metavar, text in (
+        ("--student-rate", _whole(1, 1_000_000), "N_PER_MIN",
+         f"requests per minute each student may send, cache hits included (default {DEFAULT_STUDENT_RATE})"),
+        ("--fallback-rate", _whole(1, 1_000_000), "MP_PER_MIN",
+         "offline fallback megapixels per minute per student: a 1024x1024 image counts 1 "
+         f"(default {DEFAULT_FALLBACK_RATE})"),
+        ("--read-timeout", _seconds, "SECONDS",
+         "seconds a client has for a request's headers and for each part of its body; the whole body "
+         f"gets 3x (default {DEFAULT_READ_TIMEOUT:g})"),
+        ("--max-connections", _whole(8, 100_000), "N",
+         f"open connections per worker; more are closed at once (default {DEFAULT_MAX_CONNECTIONS})"),
+    ):  # fmt: skip
+        group.add_argument(flag, type=kind, default=None, metavar=metavar, help=text)
     group.add_argument("--ssl-keyfile", metavar="FILE", default=None, help="TLS key (with --ssl-certfile)")
     group.add_argument("--ssl-certfile", metavar="FILE", default=None, help="TLS certificate chain")
 
