@@ -19,7 +19,7 @@ from typing import Any
 from PIL import Image
 
 from together_magic.imagefiles.files import ImageFileError, atomic_write_new, read_image_file
-from together_magic.imagefiles.metadata import embed, read_record
+from together_magic.imagefiles.metadata import embed, read_recipe
 
 RECORD = {
     "request": {
@@ -106,7 +106,7 @@ def run(add: Callable[..., None], quick: bool) -> None:
 
         saved = folder / "saved.png"
         saved.write_bytes(embed(png, RECORD))
-        ours = _median(lambda: read_record(saved), reps)
+        ours = _median(lambda: read_recipe(saved), reps)
 
         def pil_text() -> object:
             with Image.open(saved) as img:
@@ -114,7 +114,7 @@ def run(add: Callable[..., None], quick: bool) -> None:
 
         baseline = _median(pil_text, reps)
         add(
-            f"read_record of a {saved.stat().st_size / 1e6:.1f} MB PNG (checks included)",
+            f"read_recipe of a {saved.stat().st_size / 1e6:.1f} MB PNG (checks included)",
             _ms(ours),
             f"PIL lazy open + text chunks: {_ms(baseline)}",
             f"{ours / baseline:.1f}x",

@@ -5,7 +5,9 @@
 Runs JupyterLab from this interpreter (so its kernel has together-magic), bound to 127.0.0.1 with a fresh
 token, prints one URL to open, and runs until Ctrl-C. Without TOGETHER_API_KEY the notebooks use the
 offline backend; the key, when set, is passed to the kernel through the environment and never printed.
-Only the standard library is used here.
+JupyterLab's own chatter (access logs such as a stale tab's ``403 GET /api/status``, trust notices, the
+kernels' transport warnings) goes to a log file, not the newcomer's screen: only its errors are shown,
+and its last lines if it stops unexpectedly. Only the standard library is used here.
 """
 
 from __future__ import annotations
@@ -13,11 +15,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -88,6 +93,30 @@ def quiet_news() -> None:
         )
 
 
+SHOWN = re.compile(rb"^\[[EC] |\b(ERROR|CRITICAL) \||^Traceback|^\w+Error: ")
+"""The lines of JupyterLab (and of its kernels, which share its output) a user must see: errors."""
+
+
+def relay(server: subprocess.Popen[bytes], log_path: Path, recent: list[bytes]) -> threading.Thread:
+    """Copy every line of JupyterLab's output to ``log_path``; show only its errors on our stderr."""
+
+    def run() -> None:
+        assert server.stdout is not None
+        with log_path.open("wb") as log:
+            for line in server.stdout:
+                log.write(line)
+                log.flush()
+                recent.append(line)
+                del recent[:-20]
+                if SHOWN.search(line):
+                    sys.stderr.buffer.write(line)
+                    sys.stderr.flush()
+
+    thread = threading.Thread(target=run, name="jupyterlab-log", daemon=True)
+    thread.start()
+    return thread
+
+
 def stop(server: subprocess.Popen[bytes]) -> None:
     if server.poll() is None:
         server.terminate()
@@ -148,7 +177,17 @@ def run(port: int, token: str, folder: Path, args: argparse.Namespace) -> int:
         command.append("--allow-root")  # containers and CI run as root; JupyterLab refuses otherwise
     # The token travels in the environment, not on the command line other users can list.
     env = {**os.environ, "JUPYTER_TOKEN": token}
-    server = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, cwd=folder)
+    log_path = Path(tempfile.gettempdir()) / f"together-magic-jupyterlab-{port}.log"
+    server = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        cwd=folder,
+    )
+    recent: list[bytes] = []
+    relay(server, log_path, recent)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # a terminated wrapper stops its server too
     try:
         deadline = time.monotonic() + START_SECONDS
@@ -156,8 +195,11 @@ def run(port: int, token: str, folder: Path, args: argparse.Namespace) -> int:
             if server.poll() is not None:
                 if not args.port and port_in_use(port):
                     return PORT_TAKEN
+                time.sleep(0.2)  # its last lines reach the log
+                sys.stderr.buffer.write(b"".join(recent))
                 print(
-                    f"lab: JupyterLab exited with code {server.returncode}; see the lines above",
+                    f"lab: JupyterLab exited with code {server.returncode}; its last lines are above, "
+                    f"all of them in {log_path}",
                     file=sys.stderr,
                 )
                 return 1

@@ -245,6 +245,7 @@ def test_lazy_imports_only_at_the_package_boundary() -> None:
         "__init__",
         "notebook.magic",
         "notebook.rewriter",
+        "cli.__init__",
         "cli.main",
         "__main__",
         "offline.__init__",

@@ -1,4 +1,5 @@
-"""The errors together-magic raises, under one root so a notebook can catch them all.
+"""The errors together-magic raises: everything from the API under ``TogetherError`` (one ``except`` catches
+them all), and ``OptionError`` (a ``ValueError``) for a mistake in what the user wrote, said in one line.
 
 ```
 TogetherError

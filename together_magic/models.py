@@ -29,6 +29,7 @@ __all__ = [
     "IMAGE_INPUTS",
     "INPUTS",
     "MAX_REFERENCE_BYTES",
+    "MIN_RPM",
     "MODELS",
     "N_RANGE",
     "PRICES_AS_OF",
@@ -56,6 +57,8 @@ GUIDANCE_RANGE = (0.0, 30.0)
 DEFAULT_GUIDANCE = 3.5
 DEFAULT_SIZE = (1024, 1024)
 PROMPT_MAX = 10_000
+MIN_RPM = 1 / 60
+"""The slowest batch pace accepted (one request an hour): a slower one would wait for days without a word."""
 MAX_REFERENCE_BYTES = 20_000_000
 """Together accepts reference images (``image_url``, each of ``reference_images``) up to 20 MB."""
 MAX_LORAS = 2

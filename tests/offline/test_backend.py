@@ -13,7 +13,7 @@ from PIL import Image
 
 from together_magic.models import MODELS
 from together_magic.offline import BackendOptions, OfflineBackend
-from together_magic.offline.backend import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, OptionError
+from together_magic.offline.backend import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, FlagError
 from together_magic.offline.images import MAX_REFERENCE_PIXELS
 from together_magic.offline.transport import AsyncOfflineTransport, OfflineTransport
 
@@ -132,7 +132,7 @@ def test_the_required_key_never_shows() -> None:
     ],
 )
 def test_options_that_cannot_work_are_refused_when_made(options: dict[str, Any], option: str) -> None:
-    with pytest.raises(OptionError) as info:
+    with pytest.raises(FlagError) as info:
         BackendOptions(**options)
     assert info.value.option == option and str(info.value).startswith(f"{option}: ")
 

@@ -68,7 +68,7 @@ def _images_on_disk(folder: Path) -> dict[str, Path]:
             continue
         with Image.open(path) as img:
             img.verify()  # a truncated file fails here
-        record = metadata.read_record(path)
+        record = metadata.read_recipe(path)
         prompt = str(record["request"]["prompt"])
         assert prompt not in found, f"two images for {prompt!r}"
         found[prompt] = path
@@ -141,7 +141,7 @@ def test_sigkill_three_times_then_finish(
         path = out / entry["name"]
         assert images[request["prompt"]] == path
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
-        assert metadata.read_record(path)["request"] == request
+        assert metadata.read_recipe(path)["request"] == request
     answered = Counter(r["prompt"] for r in _log(log) if r["status"] == 200)
     assert set(answered) == {f"a lighthouse number {i}" for i in range(ITEMS)}
     twice = sum(1 for count in answered.values() if count > 1)

@@ -4,6 +4,7 @@ serves a damaged entry, whatever shares its folder and however its files are dam
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
 import random
 import time
@@ -65,6 +66,42 @@ def test_eviction_deletes_only_what_the_store_wrote(
     _SEEN["user files deleted or changed by the cache"] += len(deleted)
     _SEEN["user files beside the cache"] += len(users)
     assert not deleted
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seeds=st.lists(st.integers(0, 40), min_size=1, max_size=3, unique=True), young=st.booleans())
+def test_a_user_file_holding_the_bytes_the_store_makes_is_never_adopted(
+    tmp_path_factory: object, seeds: list[int], young: bool
+) -> None:
+    """A user's file inside ``images/`` under the store's own name, holding exactly the bytes the store
+    later makes: the store writes its own copy beside it, and clearing the history leaves the user's."""
+    made = tmp_path_factory.mktemp("made")  # type: ignore[attr-defined]
+    expected = {seed: run(Imagine(cache_dir=str(made)), f"--seed {seed} --size 256x256") for seed in seeds}
+    folder = tmp_path_factory.mktemp("shared")  # type: ignore[attr-defined]
+    users = {}
+    for generated in expected.values():
+        data = generated.response.image_bytes()[0]
+        name = f"{hashlib.sha256(data).hexdigest()}.jpg"  # exactly the name the store gives these bytes
+        target = folder / "images" / name
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(data)
+        if not young:
+            old = time.time() - 3600
+            os.utime(target, (old, old))
+        users[target] = data
+    config = Imagine(cache_dir=str(folder))
+    for seed in seeds:
+        again = run(config, f"--seed {seed} --size 256x256")
+        assert again.response.image_bytes() == expected[seed].response.image_bytes()
+    store = store_for(config)
+    store.repair()
+    assert store.clear(everything=True) >= len(seeds)  # every history entry and the files it owned
+    store.repair()
+    deleted = [p for p, data in users.items() if not p.exists() or p.read_bytes() != data]
+    _SEEN["user files deleted or changed by the cache"] += len(deleted)
+    _SEEN["user files beside the cache"] += len(users)
+    assert not deleted
+    assert sorted(p.name for p in (folder / "images").iterdir()) == sorted(p.name for p in users)
 
 
 def test_a_damaged_entry_is_never_served(tmp_path: Path) -> None:

@@ -107,6 +107,9 @@ MAGIC_CASES: list[tuple[str, str, dict[str, str]]] = [
     ('-m ""', "--model is empty", {}),
     ("-o class", "--out must be a Python variable name", {}),
     ("--vary", "expected one argument", {}),
+    ("-p 'x=[1, {\"y\": 1e999}]'", "-p x: inf at [1].y is not a number JSON can carry", {}),
+    ("--from ''", "--from needs a path", {}),
+    ("--each prompts --out o --rpm 1e-9", "--rpm 1e-09 would wait", {}),
 ]
 
 
@@ -152,6 +155,10 @@ CLI_CASES: list[tuple[list[str], int, str, dict[str, str]]] = [
     (["history", "--since", "nope"], 2, "--since must be a date", {}),
     (["history", "--last", "0"], 2, "--last must be 1 or more", {}),
     (["generate", "{{ x }}"], 2, "{{ }} needs a notebook namespace", {}),
+    (["generate", "x", "-p", "x=[1e999]"], 2, "-p x: inf at [0] is not a number JSON can carry", {}),
+    (["generate", "x", "--from", ""], 2, "--from needs a path", {}),
+    (["batch", "{twice.csv}", "--out", "o"], 2, "names the column 'prompt' twice", {}),
+    (["batch", "{twice.csv}", "--out", "o", "--rpm", "1e-9"], 2, "--rpm 1e-09 would wait", {}),
 ]
 
 
@@ -165,6 +172,9 @@ def test_hostile_cli_input_is_one_line(
         arg.replace("{huge.png}", files["huge.png"]).replace("{a-folder.png}", files["a-folder.png"])
         for arg in args
     ]
+    if "{twice.csv}" in args:
+        (tmp_path / "twice.csv").write_text("prompt,seed,prompt\na fox,1,an owl\n")  # kept the owl, silently
+        args = [str(tmp_path / "twice.csv") if arg == "{twice.csv}" else arg for arg in args]
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
     environment.update({"XDG_CACHE_HOME": str(tmp_path), **env})
     result = subprocess.run(

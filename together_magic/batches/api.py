@@ -26,10 +26,11 @@ from ..errors import OptionError
 from ..generation.cost import check_budget
 from ..generation.loop import run_blocking
 from ..generation.options import ImagineOptions
+from ..generation.values import check_rpm
 from .items import load_items, options_from_fields
 from .manifest import Manifest
 from .pacing import Pacer
-from .plan import ItemState, Job, cost_of, prepare
+from .plan import ItemState, Job, cost_of, plan_batch
 from .run import Runner, error_kind
 from .view import Batch, BatchItem, Progress, Summary, progress_mode
 
@@ -67,14 +68,13 @@ async def run_batch(
         raise OptionError(f"--concurrency must be a whole number, 1 or more, got {concurrency!r}")
     if concurrency is not None and concurrency < 1:
         raise OptionError(f"--concurrency must be 1 or more, got {concurrency}")
-    if rpm is not None and (isinstance(rpm, bool) or not isinstance(rpm, int | float) or not rpm > 0):
-        shown = f"{rpm:g}" if isinstance(rpm, float) else repr(rpm)
-        raise OptionError(f"--rpm must be more than 0 requests a minute, got {shown}")
+    if rpm is not None:
+        rpm = check_rpm(rpm)
     if not isinstance(out, str | os.PathLike) or not str(out).strip():
         raise OptionError(f"--out must name a folder for the images and the manifest, got {out!r}")
     entries = load_items(items)
     with Manifest.open(Path(out).expanduser()) as manifest:
-        batch, jobs, states, adopted = prepare(
+        batch, jobs, states, adopted = plan_batch(
             manifest, entries, defaults, template, namespace, config, retry_failed, new, new_flag, source
         )
         del entries  # from here on only the unfinished items' requests are held

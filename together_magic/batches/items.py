@@ -81,6 +81,7 @@ def load_items(items: Any) -> list[Entry]:
     if isinstance(items, str | os.PathLike):
         return _from_file(Path(items).expanduser())
     if hasattr(items, "to_dict") and hasattr(items, "columns"):  # a pandas DataFrame
+        _one_of_each([str(c).strip() for c in items.columns], "the DataFrame")
         records = items.to_dict("records")
         return _entries(records, lambda i: f"row {i} of the DataFrame")
     if isinstance(items, Set) and not isinstance(items, KeysView):  # dict keys keep insertion order
@@ -177,6 +178,7 @@ def _from_csv(text: str, name: str) -> list[Entry]:
     try:
         if not reader.fieldnames or any(not (f or "").strip() for f in reader.fieldnames):
             raise OptionError(f"items: {name} needs a header row naming its columns (e.g. prompt,seed)")
+        _one_of_each([f.strip() for f in reader.fieldnames], f"the header of {name}")
         for row in reader:
             if None in row:
                 raise OptionError(f"items: line {reader.line_num} of {name} has more cells than the header")
@@ -188,6 +190,15 @@ def _from_csv(text: str, name: str) -> list[Entry]:
             f"items: line {reader.line_num + 1} of {name} cannot be read as CSV ({exc}); check its quotes"
         ) from None
     return found
+
+
+def _one_of_each(columns: list[str], where: str) -> None:
+    """A column named twice would keep only its last cell per row, silently: refuse it, naming it."""
+    seen: set[str] = set()
+    for column in columns:
+        if column in seen:
+            raise OptionError(f"items: {where} names the column {column!r} twice; keep one of them")
+        seen.add(column)
 
 
 def _from_jsonl(text: str, name: str) -> list[Entry]:

@@ -25,7 +25,7 @@ from ..types import ImageRequest
 from .items import Entry, per_item_options
 from .manifest import FileEntry, ItemRow, Manifest, canonical, shown_request
 
-__all__ = ["ItemState", "Job", "adopt", "cost_of", "prepare", "sha256_of"]
+__all__ = ["ItemState", "Job", "adopt", "cost_of", "plan_batch", "sha256_of"]
 
 
 def _key(plan: Plan) -> str:
@@ -164,7 +164,7 @@ def adopt(folder: Path, names: list[str], request: ImageRequest) -> list[FileEnt
         if not (name.startswith(stem + tag) and name.lower().endswith(_IMAGE_SUFFIXES)):
             continue
         try:
-            record = metadata.read_record(folder / name)
+            record = metadata.read_recipe(folder / name)
         except Exception:  # not an image of ours, damaged, unreadable: never adopted, never touched
             continue
         position = record.get("index", 0)
@@ -184,7 +184,7 @@ def cost_of(jobs: list[Job], config: Imagine) -> float:
     return sum(c for c in costs if c is not None)
 
 
-def prepare(
+def plan_batch(
     manifest: Manifest,
     entries: list[Entry],
     defaults: ImagineOptions,

@@ -7,6 +7,17 @@ every wing below it, ``offline`` and ``gateway`` included.
 
 from __future__ import annotations
 
-from .main import main
+from collections.abc import Sequence
 
 __all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``together-magic``: the command's entry point. Loading the command takes a moment (httpx, pydantic,
+    PIL, then its parser); a Ctrl-C at any point, loading or running, ends it quietly with status 130."""
+    try:
+        from .main import main as run
+
+        return run(argv)
+    except KeyboardInterrupt:
+        return 130

@@ -1,7 +1,8 @@
 """What both clients share: where requests go (settings), one User-Agent, retries, errors, parsing.
 
-``clients`` holds the two public clients; this module is their common machinery, kept apart so each
-stays small. Nothing here performs I/O by itself.
+``clients`` holds the two public clients and does the I/O (the httpx calls); this module is their common
+machinery (building a call, turning an answer or a failure into a response or a typed error, when to
+retry), kept apart so each stays small.
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=5.0)
 DEFAULT_MAX_RETRIES = 2
 OFFLINE = "offline"
 OFFLINE_NOTICE = (
-    "together-magic: {why}, so images come from the offline backend "
-    "(a procedural renderer, not a diffusion model); set TOGETHER_API_KEY to use Together AI."
+    "offline backend: {why}, so these pictures come from together-magic's procedural renderer (not a "
+    "diffusion model); set TOGETHER_API_KEY{when} to use Together AI."
 )
+"""The one offline notice: a client prints it once per process; a notebook shows it once per kernel."""
 PATH = "/images/generations"
 BACKEND_HEADER = "x-together-magic-backend"
 """A server may say what answered (a classroom gateway: ``together`` or, after falling back, ``offline``)."""
@@ -220,7 +222,7 @@ class BaseClient:
         if self.offline and self._announce and not _notice_shown:
             _notice_shown = True
             why = "base_url is 'offline'" if self._settings.api_key else "no TOGETHER_API_KEY is set"
-            print(OFFLINE_NOTICE.format(why=why))  # information, not an error: stdout, once per process
+            print(OFFLINE_NOTICE.format(why=why, when=""))  # information, not an error: stdout, once
 
     def _connection_error(self, exc: Exception, timeout: httpx.Timeout) -> APIConnectionError:
         if isinstance(exc, httpx.TimeoutException):

@@ -7,16 +7,13 @@ The status line is a ``live.LiveDisplay`` ("generating 4 images with FLUX.1-schn
 from __future__ import annotations
 
 from .. import config as _config
-from ..client.base import resolve_settings
+from ..client.base import OFFLINE_NOTICE, resolve_settings
 from ..errors import TogetherError
 from .live import LiveDisplay, info_line, status_html
 
 __all__ = ["GATEWAY_OFFLINE_TEXT", "OFFLINE_NOTICE_TEXT", "StatusLine", "offline_notice", "offline_text"]
 
-OFFLINE_NOTICE_TEXT = (
-    "offline backend: no TOGETHER_API_KEY is set, so these pictures come from together-magic's procedural "
-    "renderer (not a diffusion model); set TOGETHER_API_KEY before starting Jupyter to use Together AI."
-)
+OFFLINE_NOTICE_TEXT = OFFLINE_NOTICE.format(why="no TOGETHER_API_KEY is set", when=" before starting Jupyter")
 GATEWAY_OFFLINE_TEXT = (
     "offline: your class's gateway answered with together-magic's procedural renderer (not a diffusion "
     "model), free of charge; your teacher decides when it uses Together AI."

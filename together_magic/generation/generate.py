@@ -195,12 +195,18 @@ async def _lookup(store: Store | None, key: str | None) -> ImageResponse | None:
     return response_of(found) if found is not None and found.images else None
 
 
+_unwritable: set[str] = set()
+"""Stores this process could not write: said once each (a read-only shared cache would say it per image)."""
+
+
 async def _record(write: Callable[[], int], store: Store) -> int | None:
     """Run a store write in a worker thread; its row id, or None when the store cannot be written."""
     try:
         return await asyncio.to_thread(write)
     except StoreError as exc:  # a store that cannot be written must never cost the user their images
-        log.warning("together-magic: could not record this generation in %s: %s", store.folder, exc)
+        if str(store.folder) not in _unwritable:
+            _unwritable.add(str(store.folder))
+            log.warning("together-magic: generations are not recorded: %s", exc)
         return None
 
 

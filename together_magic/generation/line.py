@@ -22,10 +22,10 @@ from .. import models
 from ..config import parse_size
 from ..errors import OptionError
 from .options import IDENTIFIER, MAX_VARY, OPTIONS, ImagineOptions, add_options
+from .values import MAX_JSON_DEPTH, depth, integer, number, positive, rate
 
 __all__ = ["check_text", "from_args", "interpolate", "parse_line", "parse_tokens", "split_line"]
 
-_MAX_JSON_DEPTH = 32
 INTERPOLATION = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 _PLACEHOLDER = re.compile(r"__together_magic_(\d+)__")
 MAX_LINE = 100_000
@@ -158,11 +158,46 @@ def option_strings() -> list[str]:
     return [flag for flags, _ in OPTIONS for flag in flags if flag.startswith("-")] + ["--no-upsample"]
 
 
+_DASHES = "\x00--"
+"""Stands in for a value that is exactly ``--`` while argparse reads the line (it drops a bare ``--``)."""
+
+
+def _takes_value(flag: str) -> bool:
+    action = _parser()._option_string_actions.get(flag)
+    return action is not None and action.nargs != 0
+
+
+def _shield_dashes(tokens: Sequence[str]) -> list[str]:
+    """``--negative=--`` and ``--negative --`` mean the text ``--``: keep it from argparse's ``--`` rule."""
+    shielded = []
+    for i, token in enumerate(tokens):
+        name, sep, value = token.partition("=")
+        if sep and value == "--" and name.startswith("-") and _takes_value(name):
+            token = f"{name}={_DASHES}"
+        elif token == "--" and i > 0 and "=" not in tokens[i - 1] and _takes_value(tokens[i - 1]):
+            token = _DASHES
+        shielded.append(token)
+    return shielded
+
+
+def _unshield(value: Any) -> Any:
+    if value == _DASHES:
+        return "--"
+    if isinstance(value, list):
+        return [_unshield(item) for item in value]
+    return value
+
+
 def parse_tokens(tokens: Sequence[str]) -> argparse.Namespace:
-    """Parse like argparse, but an unknown option is one line with a suggestion."""
+    """Parse like argparse, but an unknown option is one line with a suggestion, and a value may be ``--``."""
+    tokens = _shield_dashes(tokens)
     known = option_strings()
     for token in tokens:
         name = token.split("=", 1)[0]
+        if token == "--":
+            raise OptionError(
+                "a bare -- stands for nothing here; to send the text --, give it to an option: --negative=--"
+            )
         if token.startswith("--") and name not in known:
             guess = models.closest(name, [k for k in known if k.startswith("--")], cutoff=0.6)
             hint = f"; did you mean {guess}?" if guess else "; see %%imagine? for the options"
@@ -170,43 +205,9 @@ def parse_tokens(tokens: Sequence[str]) -> argparse.Namespace:
     args, extra = _parser().parse_known_args(list(tokens))
     if extra:
         raise OptionError(f"unexpected {' '.join(extra)!r}; options start with - (see %%imagine?)")
+    for name, value in vars(args).items():
+        setattr(args, name, _unshield(value))
     return args
-
-
-def _integer(option: str, value: str | None) -> int | None:
-    if value is None:
-        return None
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise OptionError(f"{option} must be a whole number, got {value!r}") from None
-
-
-def _positive(option: str, value: str | None) -> int | None:
-    number = _integer(option, value)
-    if number is not None and number < 1:
-        raise OptionError(f"{option} must be 1 or more, got {number}")
-    return number
-
-
-def _number(option: str, value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        number = float(value.strip())
-    except ValueError:
-        raise OptionError(f"{option} must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise OptionError(f"{option} must be a finite number, got {value!r}")
-    return number
-
-
-def _rate(option: str, value: str | None) -> float | None:
-    """Requests a minute: any number above 0 (``0.5`` is one every two minutes), whole ones kept whole."""
-    number = _number(option, value)
-    if number is not None and not number > 0:
-        raise OptionError(f"{option} must be more than 0 requests a minute, got {number:g}")
-    return int(number) if number is not None and number.is_integer() else number
 
 
 def typed_param(key: str, value: str) -> Any:
@@ -235,26 +236,14 @@ def typed_param(key: str, value: str) -> Any:
             raise OptionError(f"-p {key}: the JSON value is nested too deeply") from None
         except ValueError:
             raise OptionError(f"-p {key}: {value[:40]!r} looks like JSON but is not valid JSON") from None
-        if _depth(loaded) > _MAX_JSON_DEPTH:
-            raise OptionError(f"-p {key}: the JSON value is nested more than {_MAX_JSON_DEPTH} levels")
+        if depth(loaded) > MAX_JSON_DEPTH:
+            raise OptionError(f"-p {key}: the JSON value is nested more than {MAX_JSON_DEPTH} levels")
         return loaded
     return check_text(value, f"-p {key}")
 
 
 def _no_constant(name: str) -> NoReturn:
     raise ValueError(f"{name} is not valid JSON")
-
-
-def _depth(value: Any) -> int:
-    stack, deepest = [(value, 1)], 0
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if level > _MAX_JSON_DEPTH:
-            break
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, level + 1) for child in children)
-    return deepest
 
 
 def parse_params(items: Sequence[str] | None) -> tuple[tuple[str, Any], ...]:
@@ -281,8 +270,8 @@ def parse_lora(text: str) -> tuple[str, float]:
 
 def from_args(args: argparse.Namespace, prompt: str | None) -> ImagineOptions:
     """Type the parsed text values, naming the option in every message."""
-    width = _integer("--width", args.width)
-    height = _integer("--height", args.height)
+    width = integer("--width", args.width)
+    height = integer("--height", args.height)
     size: str | None = None
     if args.size is not None:
         if width is not None or height is not None:
@@ -322,15 +311,15 @@ def from_args(args: argparse.Namespace, prompt: str | None) -> ImagineOptions:
     return ImagineOptions(
         prompt=prompt,
         model=args.model.strip() if args.model else None,
-        n=_integer("--n", args.n),
-        seed=_integer("--seed", args.seed),
+        n=integer("--n", args.n),
+        seed=integer("--seed", args.seed),
         width=width,
         height=height,
         size=size,
         aspect_ratio=args.aspect_ratio.strip() if args.aspect_ratio else None,
-        steps=_integer("--steps", args.steps),
+        steps=integer("--steps", args.steps),
         negative=check_text(args.negative, "--negative") if args.negative is not None else None,
-        guidance=_number("--guidance", args.guidance),
+        guidance=number("--guidance", args.guidance),
         format=None if fmt is None else ("jpeg" if fmt.lower() == "jpg" else fmt.lower()),
         image=args.image,
         references=tuple(args.reference or ()),
@@ -339,8 +328,8 @@ def from_args(args: argparse.Namespace, prompt: str | None) -> ImagineOptions:
         params=parse_params(args.param),
         vary=tuple(args.vary or ()),
         each=args.each,
-        rpm=_rate("--rpm", args.rpm),
-        concurrency=_positive("--concurrency", args.concurrency),
+        rpm=rate("--rpm", args.rpm),
+        concurrency=positive("--concurrency", args.concurrency),
         retry_failed=args.retry_failed,
         new=args.new,
         out=args.out,

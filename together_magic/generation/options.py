@@ -2,8 +2,8 @@
 
 argparse (the magic and the CLI), the panel's form and ``--from`` all produce an ``ImagineOptions``;
 ``ImagineOptions.to_line()`` is the single "copy as code", and it round-trips: parsing the line it writes
-gives back the same options. Values are checked for their type here, with messages that name the option
-(``--guidance must be a number, got 'abc'``); what a model accepts is checked one layer down, in ``plan``.
+gives back the same options. ``line`` reads text into these typed values, with messages that name the
+option (``--guidance must be a number, got 'abc'``); what a model accepts is checked by ``plan``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ ImageSource = str | bytes
 
 
 # (flags, argparse keyword arguments): the single definition behind %%imagine?, the panel and the CLI.
-# Every value is read as text and typed by ``_convert`` below, so errors name the option our way.
+# Every value is read as text and typed by ``line.from_args``, so errors name the option our way.
 OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
     (("prompt",), {"nargs": "*", "help": "the prompt, quoted (line magic and command line)"}),
     (("-m", "--model"), {"metavar": "MODEL", "help": "model id (default: Imagine.model)"}),

@@ -26,7 +26,8 @@ from .cost import part_cost
 from .inputs import resolve
 from .line import check_text
 from .options import FIELD_OPTIONS, ImagineOptions, from_request
-from .saving import read_record
+from .saving import read_recipe
+from .values import json_problem
 
 __all__ = ["Plan", "Saved", "build_plan", "merge_from", "missing_input", "read_saved", "saved_of"]
 
@@ -62,15 +63,15 @@ def _not_taken(option: str, field: str, spec: models.ModelSpec) -> OptionError:
 
 @dataclass(frozen=True)
 class Saved:
-    """A ``--from`` file, read once per cell: the record it holds and the name that messages quote."""
+    """A ``--from`` file, read once per cell: the recipe it holds and the name that messages quote."""
 
     name: str
-    record: Mapping[str, Any]
+    recipe: Mapping[str, Any]
 
     @property
     def sweep(self) -> dict[str, Any] | None:
         """The whole sweep a contact sheet records, or None for a single image's file."""
-        found = self.record.get("sweep")
+        found = self.recipe.get("sweep")
         return found if isinstance(found, dict) else None
 
 
@@ -79,13 +80,13 @@ def read_saved(path: str) -> Saved:
     if not path.strip():
         raise OptionError("--from needs a path: an image saved with --save, or a sweep's contact sheet")
     try:
-        record = read_record(path)
+        recipe = read_recipe(path)
     except FileNotFoundError:
         raise OptionError(f"--from: no file {path[:80]!r}") from None
     except (ValueError, OSError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         raise OptionError(f"--from: {Path(path).name or path}: {detail}") from None
-    return Saved(Path(path).name or path, record)
+    return Saved(Path(path).name or path, recipe)
 
 
 def saved_of(options: ImagineOptions, saved: Saved | None = None) -> Saved | None:
@@ -100,11 +101,11 @@ def merge_from(options: ImagineOptions, saved: Saved | None = None) -> ImagineOp
     found = saved_of(options, saved)
     if found is None:
         return options
-    payload = found.record.get("request")
+    payload = found.recipe.get("request")
     if not isinstance(payload, dict):
         raise OptionError(f"--from: {found.name} holds no generation parameters")
     base = from_request(payload)
-    _need_inputs_again(found.record.get("omitted"), options)
+    _need_inputs_again(found.recipe.get("omitted"), options)
     given = {
         name: value
         for name, value in vars(options).items()
@@ -128,7 +129,7 @@ def _need_inputs_again(omitted: Any, options: ImagineOptions) -> None:
 
 
 def missing_input(omitted: Any, options: ImagineOptions) -> str | None:
-    """The flag that gives back an input image a saved record left out (``omitted`` names the fields, as
+    """The flag that gives back an input image a saved recipe left out (``omitted`` names the fields, as
     ``saving.omitted_inputs`` wrote them), or None when ``options`` give back every kind left out: the
     image to edit by ``--image``, references by ``--reference`` (a model such as FLUX.2 flex takes both, so
     one cannot stand in for the other)."""
@@ -342,6 +343,12 @@ def build_plan(
     fields["response_format"] = config.response_format
     fields.update(_fields(options, spec, config, ns))
     fields.update(dict(options.params))
+    given = dict(options.params)
+    for name, value in fields.items():
+        problem = json_problem(value)
+        if problem is not None:
+            option = f"-p {name}" if name in given else FIELD_OPTIONS.get(name, f"-p {name}")
+            raise OptionError(f"{option}: {problem}")
     try:
         request = ImageRequest(**fields)
     except pydantic.ValidationError as exc:

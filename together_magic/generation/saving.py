@@ -30,8 +30,8 @@ __all__ = [
     "file_stem",
     "omitted_inputs",
     "read_parameters",
-    "read_record",
-    "record_for",
+    "read_recipe",
+    "recipe_for",
     "save_images",
     "save_response",
 ]
@@ -61,7 +61,7 @@ class SaveReport:
 
 
 def file_payload(request: ImageRequest | None) -> dict[str, Any]:
-    """A request as a saved file (an image's record, a sheet's cell) carries it: a data: URL of an input
+    """A request as a saved file (an image's recipe, a sheet's cell) carries it: a data: URL of an input
     image would bloat every file, so it is left out; a URL or a short value is kept."""
     payload = request.payload() if request is not None else {}
     return {
@@ -79,7 +79,7 @@ def omitted_inputs(request: ImageRequest | None) -> list[str]:
     return sorted(set(request.payload()) - set(file_payload(request)))
 
 
-def record_for(choice: ImageChoicesData, fallback: ImageRequest | None = None) -> dict[str, Any]:
+def recipe_for(choice: ImageChoicesData, fallback: ImageRequest | None = None) -> dict[str, Any]:
     """What a saved image carries: the request that makes it alone and its place in that request."""
     own = choice.provenance
     request = own.request or fallback
@@ -119,7 +119,7 @@ def _same_file_exists(folder: Path, stem: str, suffix: str, data: bytes) -> Path
 
 
 def _save_one(choice: ImageChoicesData, folder: Path, fallback: ImageRequest | None) -> tuple[Path, bool]:
-    data = metadata.embed(choice.image_bytes(), record_for(choice, fallback))
+    data = metadata.embed(choice.image_bytes(), recipe_for(choice, fallback))
     stem, suffix = file_stem(choice, fallback), choice.extension
     found = _same_file_exists(folder, stem, suffix, data)
     if found is not None:
@@ -158,9 +158,9 @@ def save_response(response: ImageResponse, folder: str | Path) -> SaveReport:
     return save_images(response.data or [], folder, response.request)
 
 
-def read_record(path: str | Path) -> dict[str, Any]:
-    """The record stored in a saved image; ``ValueError`` with one line when there is none."""
-    return metadata.read_record(Path(path).expanduser())
+def read_recipe(path: str | Path) -> dict[str, Any]:
+    """The recipe stored in a saved image; ``ValueError`` with one line when there is none."""
+    return metadata.read_recipe(Path(path).expanduser())
 
 
 def read_parameters(path: str | Path) -> ImageRequest:
@@ -169,14 +169,14 @@ def read_parameters(path: str | Path) -> ImageRequest:
     Raises FileNotFoundError for a missing file and ValueError (one line) when the file holds no
     parameters, is not an image, is a folder or cannot be read.
     """
-    record = read_record(path)
-    payload = record.get("request")
+    recipe = read_recipe(path)
+    payload = recipe.get("request")
     name = display_name(path)
     if not isinstance(payload, dict):
-        raise metadata.DamagedRecordError(f"{name} has a damaged {metadata.JSON_KEY} record (no request)")
+        raise metadata.DamagedRecipeError(f"{name} has a damaged {metadata.JSON_KEY} recipe (no request)")
     try:
         return ImageRequest(**{"model": DEFAULT_MODEL, "prompt": "", **payload})
     except (TypeError, ValueError):
-        raise metadata.DamagedRecordError(
+        raise metadata.DamagedRecipeError(
             f"{name} holds generation parameters that are not a valid request"
         ) from None

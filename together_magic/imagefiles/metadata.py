@@ -1,17 +1,17 @@
-"""Generation parameters inside image files: a codec between a JSON-able record and encoded image bytes.
+"""Generation parameters inside image files: a codec between a JSON-able recipe and encoded image bytes.
 
 A saved image carries what made it, so ``--from PATH`` can reproduce it and the image browsers people
 already use can show it. ``embed`` splices metadata into the encoded bytes (pixels are never re-encoded):
 
 - PNG: a ``parameters`` iTXt chunk in AUTOMATIC1111's "infotext" layout and a ``together_magic`` iTXt chunk
-  holding the record as JSON, both right after IHDR.
+  holding the recipe as JSON, both right after IHDR.
 - JPEG: the JSON in COM segments (``together_magic:`` then ``together_magic+`` continuations), and the
   infotext in an EXIF APP1 segment's UserComment the way A1111 writes it (see ``a1111``). An EXIF segment
   the image already has (orientation, camera data) is kept, with the UserComment set in it.
 - Other formats (WebP, GIF) are returned unchanged.
 
 Size limits degrade, never fail: a JPEG segment holds at most 64 kB, so the JSON is split over up to
-``JPEG_RECORD_SEGMENTS`` segments; a record larger than that loses its biggest fields first (a reference
+``JPEG_RECIPE_SEGMENTS`` segments; a recipe larger than that loses its biggest fields first (a reference
 image's data URL long before the prompt), and their paths are listed under ``"dropped"``. An infotext whose
 EXIF segment would exceed 64 kB is left out of the JPEG (the JSON still has everything).
 
@@ -47,19 +47,19 @@ from .files import read_image_file
 __all__ = [
     "JSON_KEY",
     "RECORD_MAX_BYTES",
-    "DamagedRecordError",
-    "NoRecordError",
+    "DamagedRecipeError",
+    "NoRecipeError",
     "a1111_parameters",
     "embed",
     "extract",
     "parse_a1111",
-    "read_record",
+    "read_recipe",
 ]
 
 JSON_KEY = "together_magic"
 RECORD_MAX_BYTES = 200 * 10**6
-"""``read_record`` reads files up to this size: generous, since it reads metadata, not pixels."""
-JPEG_RECORD_SEGMENTS = 4
+"""``read_recipe`` reads files up to this size: generous, since it reads metadata, not pixels."""
+JPEG_RECIPE_SEGMENTS = 4
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _COM_FIRST, _COM_MORE = f"{JSON_KEY}:".encode(), f"{JSON_KEY}+".encode()
 _COM_ROOM = 0xFFFF - 2 - len(_COM_FIRST)
@@ -68,29 +68,29 @@ _TEXT_MAX = 16 << 20  # a compressed text chunk may inflate to at most this (no 
 _KEYS = (JSON_KEY, "parameters")
 
 
-class DamagedRecordError(ImageFileError):
-    """The image has a together_magic record that is not a JSON object."""
+class DamagedRecipeError(ImageFileError):
+    """The image has a together_magic recipe that is not a JSON object."""
 
 
-class NoRecordError(ImageFileError):
+class NoRecipeError(ImageFileError):
     """The image carries no generation parameters at all."""
 
 
 # --- Writing ----------------------------------------------------------------------------------------------
 
 
-def _dumps(record: dict[str, Any]) -> bytes:
-    text = json.dumps(record, ensure_ascii=False, sort_keys=True)
+def _dumps(recipe: dict[str, Any]) -> bytes:
+    text = json.dumps(recipe, ensure_ascii=False, sort_keys=True)
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # lone surrogates: escaped JSON still round-trips exactly
-        return json.dumps(record, sort_keys=True).encode("ascii")
+        return json.dumps(recipe, sort_keys=True).encode("ascii")
 
 
-def _fit(record: dict[str, Any], limit: int) -> bytes:
-    """The record's JSON in at most ``limit`` bytes: the biggest non-dict fields go first (named in
+def _fit(recipe: dict[str, Any], limit: int) -> bytes:
+    """The recipe's JSON in at most ``limit`` bytes: the biggest non-dict fields go first (named in
     "dropped")."""
-    data = _dumps(record)
+    data = _dumps(recipe)
     if len(data) <= limit:
         return data
     copy: dict[str, Any] = json.loads(data)
@@ -131,22 +131,22 @@ def _is_ours_png(image: bytes, kind: bytes, start: int) -> bool:
     )
 
 
-def _embed_png(image: bytes, record: dict[str, Any], infotext: str | None) -> bytes:
+def _embed_png(image: bytes, recipe: dict[str, Any], infotext: str | None) -> bytes:
     chunks = list(png_chunks(image))
     if chunks[0][0] != b"IHDR":
         raise DamagedImageError("is a damaged PNG image (no IHDR header)")
     kept = b"".join(image[s:e] for kind, s, e in chunks[1:] if not _is_ours_png(image, kind, s))
-    ours = _itxt(JSON_KEY, _dumps(record))
+    ours = _itxt(JSON_KEY, _dumps(recipe))
     if infotext is not None:
         ours = _itxt("parameters", infotext.encode("utf-8", "replace")) + ours
     ihdr_end, iend_end = chunks[0][2], chunks[-1][2]
     return image[:ihdr_end] + ours + kept + image[iend_end:]
 
 
-def _embed_jpeg(image: bytes, record: dict[str, Any], infotext: str | None) -> bytes:
+def _embed_jpeg(image: bytes, recipe: dict[str, Any], infotext: str | None) -> bytes:
     segments = list(jpeg_segments(image))
     comment = user_comment(infotext) if infotext is not None else None
-    json_bytes = _fit(record, JPEG_RECORD_SEGMENTS * _COM_ROOM)
+    json_bytes = _fit(recipe, JPEG_RECIPE_SEGMENTS * _COM_ROOM)
     pieces = [json_bytes[i : i + _COM_ROOM] for i in range(0, len(json_bytes), _COM_ROOM)]
     ours = b"".join(segment(0xFE, (_COM_MORE if i else _COM_FIRST) + p) for i, p in enumerate(pieces))
     kept: list[bytes] = []
@@ -169,22 +169,22 @@ def _embed_jpeg(image: bytes, record: dict[str, Any], infotext: str | None) -> b
     )
 
 
-def embed(image: bytes, record: dict[str, Any]) -> bytes:
-    """The image with ``record`` inside; pixels untouched. A ``"request"`` dict in the record (an API payload)
+def embed(image: bytes, recipe: dict[str, Any]) -> bytes:
+    """The image with ``recipe`` inside; pixels untouched. A ``"request"`` dict in the recipe (an API payload)
     is also written as A1111 infotext (with ``"index"`` as its batch position).
 
     Embedding again replaces what an earlier ``embed`` wrote. Raises TruncatedImageError or
-    DamagedImageError when the bytes are not a complete PNG or JPEG container, TypeError when the record is
+    DamagedImageError when the bytes are not a complete PNG or JPEG container, TypeError when the recipe is
     not JSON-able.
     """
-    request, index = record.get("request"), record.get("index")
+    request, index = recipe.get("request"), recipe.get("index")
     index = index if isinstance(index, int) else 0
     infotext = a1111_parameters(request, index) if isinstance(request, dict) else None
     try:
         if image.startswith(_PNG_SIGNATURE):
-            return _embed_png(image, record, infotext)
+            return _embed_png(image, recipe, infotext)
         if image.startswith(b"\xff\xd8\xff"):
-            return _embed_jpeg(image, record, infotext)
+            return _embed_jpeg(image, recipe, infotext)
     except ImageFileError as exc:
         raise type(exc)(f"the image {exc}") from None
     return image
@@ -254,32 +254,32 @@ def _extract(data: bytes, name: str) -> dict[str, Any] | None:
     texts = _texts(data)
     if JSON_KEY in texts:
         try:
-            record = json.loads(texts[JSON_KEY])
+            recipe = json.loads(texts[JSON_KEY])
         except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested 100,000 deep
-            record = None
-        if not isinstance(record, dict):
-            raise DamagedRecordError(f"{name} has a damaged {JSON_KEY} record")
-        return record
+            recipe = None
+        if not isinstance(recipe, dict):
+            raise DamagedRecipeError(f"{name} has a damaged {JSON_KEY} recipe")
+        return recipe
     return parse_a1111(texts["parameters"]) if "parameters" in texts else None
 
 
 def extract(data: bytes) -> dict[str, Any] | None:
-    """The record ``embed`` put in ``data``; else an A1111 infotext as ``{"request": {...}, ...}``; else None.
+    """The recipe ``embed`` put in ``data``; else an A1111 infotext as ``{"request": {...}, ...}``; else None.
 
-    Raises DamagedRecordError when our record is there but is not a JSON object.
+    Raises DamagedRecipeError when our recipe is there but is not a JSON object.
     """
     return _extract(data, "the image")
 
 
-def read_record(path: str | Path, *, max_bytes: int = RECORD_MAX_BYTES) -> dict[str, Any]:
-    """The record inside the image file at ``path`` (see ``extract``), read safely (``read_image_file``).
+def read_recipe(path: str | Path, *, max_bytes: int = RECORD_MAX_BYTES) -> dict[str, Any]:
+    """The recipe inside the image file at ``path`` (see ``extract``), read safely (``read_image_file``).
 
     Raises ImageFileError subclasses with one line each: missing, a folder, unreadable, not an image,
-    truncated, damaged record, or ``NoRecordError`` ("x.png holds no generation parameters").
+    truncated, damaged recipe, or ``NoRecipeError`` ("x.png holds no generation parameters").
     """
     data = read_image_file(path, max_bytes=max_bytes)
     name = display_name(path)
-    record = _extract(data, name)
-    if record is None:
-        raise NoRecordError(f"{name} holds no generation parameters")
-    return record
+    recipe = _extract(data, name)
+    if recipe is None:
+        raise NoRecipeError(f"{name} holds no generation parameters")
+    return recipe

@@ -29,7 +29,7 @@ from typing import Any
 
 from ..models import MODELS
 from .apierror import OfflineAPIError, parse_body
-from .behaviour import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, BackendOptions, OptionError
+from .behaviour import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, BackendOptions, FlagError
 from .faults import (
     FAULT_HEADER,
     FAULTS,
@@ -51,8 +51,8 @@ __all__ = [
     "MAX_BODY_BYTES",
     "RENDERER_NOTICE",
     "BackendOptions",
+    "FlagError",
     "OfflineBackend",
-    "OptionError",
     "Reply",
     "Ticket",
     "Work",

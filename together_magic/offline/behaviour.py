@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from .faults import DEFAULT_FAULTS, FAULTS
 
-__all__ = ["DEFAULT_RATE_LIMIT", "MAX_BODY_BYTES", "BackendOptions", "OptionError"]
+__all__ = ["DEFAULT_RATE_LIMIT", "MAX_BODY_BYTES", "BackendOptions", "FlagError"]
 
 DEFAULT_RATE_LIMIT = 6000
 """Requests per rolling minute when none is given: generous (100 a second), and always advertised."""
@@ -19,8 +19,10 @@ MAX_BODY_BYTES = 32 * 2**20
 """32 MiB: room for a 20 MB reference image as base64 (26.7 MB) plus the rest of the request."""
 
 
-class OptionError(ValueError):
-    """A backend option with a value that cannot work; ``option`` names it as ``serve`` spells it."""
+class FlagError(ValueError):
+    """A ``serve`` flag (a backend setting) with a value that cannot work; ``option`` names the flag.
+
+    Not the front ends' ``errors.OptionError``: the backend has its own, as it imports no front end."""
 
     def __init__(self, option: str, message: str) -> None:
         super().__init__(f"{option}: {message}")
@@ -49,23 +51,23 @@ class BackendOptions:
         key = self.require_key
         if key is not None and (not key or key != key.strip() or not key.isprintable() or not key.isascii()):
             # HTTP clients send headers as ASCII: any other key could never be presented
-            raise OptionError("--require-key", "must be printable ASCII without surrounding spaces")
+            raise FlagError("--require-key", "must be printable ASCII without surrounding spaces")
         for option, value, most in (
             ("--latency", self.latency, 3600.0),
             ("--slow-seconds", self.slow_seconds, 3600.0),
             ("--fail-rate", self.fail_rate, 1.0),
         ):
             if not _finite(value) or not 0 <= value <= most:
-                raise OptionError(option, f"must be a number from 0 to {most:g}, got {value!r}")
+                raise FlagError(option, f"must be a number from 0 to {most:g}, got {value!r}")
         limit = self.rate_limit
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10**9:
-            raise OptionError(
+            raise FlagError(
                 "--rate-limit", f"must be a whole number of requests per minute, 1 or more, got {limit!r}"
             )
         unknown = sorted(set(self.faults) - set(FAULTS)) if self.faults else ["(none)"]
         if unknown:
-            raise OptionError("--faults", f"unknown fault kinds {unknown}; choose from {','.join(FAULTS)}")
+            raise FlagError("--faults", f"unknown fault kinds {unknown}; choose from {','.join(FAULTS)}")
         if self.fault_seed is not None and (
             isinstance(self.fault_seed, bool) or not isinstance(self.fault_seed, int)
         ):
-            raise OptionError("--fault-seed", f"must be a whole number, got {self.fault_seed!r}")
+            raise FlagError("--fault-seed", f"must be a whole number, got {self.fault_seed!r}")

@@ -1,13 +1,29 @@
-"""What a prompt asks for: the colours and scene words the procedural painter understands.
+"""What a prompt asks for: the colours, scene words, animals and style words the procedural painter knows.
 
-Plain data and one function, so the painter, the README and tests read the same vocabulary.
+Plain data and a few functions, so the painter, the README and tests read the same vocabulary. The prompt's
+*elements* (its scene words and colours, in the order they are named) are what guidance keeps or lets drift;
+the negative prompt takes away the elements, animals and colours it names, and tones down the styles.
 """
 
 from __future__ import annotations
 
 import re
+from typing import NamedTuple
 
-__all__ = ["COLOURS", "FEATURES", "LANDSCAPE", "RGB", "scene_words", "words"]
+__all__ = [
+    "ANIMALS",
+    "COLOURS",
+    "FEATURES",
+    "LANDSCAPE",
+    "RGB",
+    "STYLES",
+    "Animal",
+    "elements",
+    "scene_words",
+    "styles",
+    "subject",
+    "words",
+]
 
 RGB = tuple[int, int, int]
 
@@ -62,56 +78,133 @@ FEATURES: dict[str, frozenset[str]] = {
     "meadow": frozenset({"meadow", "field", "grass", "garden", "flower", "prairie", "lawn"}),
     "cloud": frozenset({"cloud", "cloudy", "storm", "overcast", "fog", "mist", "misty"}),
     "rain": frozenset({"rain", "rainy", "storm", "drizzle", "raining"}),
+    "tower": frozenset({"lighthouse", "tower", "castle", "windmill"}),
+    "house": frozenset({"house", "cabin", "cottage", "hut", "barn", "farmhouse", "chalet"}),
+    "boat": frozenset({"boat", "ship", "sailboat", "yacht", "sail", "canoe"}),
     "sky": frozenset({"sky", "horizon", "landscape", "scenery", "view"}),
-    "creature": frozenset(
-        {
-            "fox",
-            "cat",
-            "dog",
-            "wolf",
-            "bear",
-            "rabbit",
-            "bunny",
-            "deer",
-            "horse",
-            "owl",
-            "bird",
-            "lion",
-            "tiger",
-            "squirrel",
-            "mouse",
-            "kitten",
-            "puppy",
-            "animal",
-            "robot",
-            "astronaut",
-        }
-    ),
 }
+
+
+class Animal(NamedTuple):
+    """How the painter draws one kind of creature: its build, ears, and colour when the prompt names none."""
+
+    build: str
+    ears: str
+    colour: RGB
+
+
+_FOUR = "four-legged"
+ANIMALS: dict[str, Animal] = {
+    "fox": Animal(_FOUR, "pointed", (214, 104, 36)),
+    "cat": Animal(_FOUR, "pointed", (120, 116, 112)),
+    "kitten": Animal(_FOUR, "pointed", (215, 170, 110)),
+    "tiger": Animal(_FOUR, "round", (232, 130, 30)),
+    "lion": Animal(_FOUR, "round", (205, 160, 80)),
+    "dog": Animal(_FOUR, "floppy", (150, 100, 60)),
+    "puppy": Animal(_FOUR, "floppy", (200, 160, 110)),
+    "wolf": Animal(_FOUR, "pointed", (110, 112, 120)),
+    "bear": Animal(_FOUR, "round", (92, 60, 36)),
+    "mouse": Animal(_FOUR, "round", (150, 146, 140)),
+    "squirrel": Animal(_FOUR, "pointed", (170, 90, 40)),
+    "rabbit": Animal(_FOUR, "long", (228, 222, 212)),
+    "bunny": Animal(_FOUR, "long", (228, 222, 212)),
+    "deer": Animal(_FOUR, "antlers", (160, 110, 64)),
+    "horse": Animal(_FOUR, "pointed", (110, 70, 40)),
+    "animal": Animal(_FOUR, "pointed", (150, 90, 50)),
+    "owl": Animal("bird", "tufts", (140, 100, 60)),
+    "bird": Animal("bird", "none", (70, 110, 190)),
+    "robot": Animal("upright", "antenna", (170, 178, 190)),
+    "astronaut": Animal("upright", "helmet", (236, 236, 240)),
+}
+"""The creatures, by the word that calls each up; any of them is the scene's "creature" element."""
+FEATURES["creature"] = frozenset(ANIMALS)
 LANDSCAPE = frozenset(FEATURES) - {"creature"}
+
+# Style words: in a negative prompt each tones down what it names ("blurry", "grainy", "painting").
+STYLES: dict[str, frozenset[str]] = {
+    "blur": frozenset({"blurry", "blur", "blurred", "unfocused", "fuzzy", "soft"}),
+    "grain": frozenset({"grain", "grainy", "noise", "noisy", "artifact", "artefact"}),
+    "dark": frozenset({"dark", "gloomy", "underexposed", "dim", "shadow"}),
+    "bright": frozenset({"bright", "overexposed", "washed", "glare"}),
+    "vivid": frozenset({"saturated", "oversaturated", "vivid", "colorful", "colourful", "garish"}),
+    "dull": frozenset({"dull", "desaturated", "muted", "monochrome", "grayscale", "greyscale", "bland"}),
+    # the kinds of look a model family has (see looks.py): naming one suppresses that family's treatment
+    "photo": frozenset({"photo", "photograph", "photographic", "realistic", "photorealistic", "realism"}),
+    "painting": frozenset({"painting", "painterly", "painted", "oil", "brushstroke", "impasto", "canvas"}),
+    "illustration": frozenset({"illustration", "cartoon", "drawing", "flat", "vector", "anime", "comic"}),
+    "poster": frozenset({"poster", "graphic", "outline", "outlines", "logo", "typography"}),
+    "ink": frozenset({"ink", "watercolor", "watercolour", "wash", "sketch", "paper"}),
+    "glow": frozenset({"glow", "bloom", "dreamy", "haze", "hazy", "fantasy"}),
+    "film": frozenset({"film", "retro", "vintage", "faded", "sepia"}),
+    "neon": frozenset({"neon", "synthwave", "vaporwave"}),
+}
 WORD = re.compile(r"[a-z]+")
 
 
 def words(text: str) -> set[str]:
-    found: set[str] = set()
+    return set(_ordered(text))
+
+
+def _ordered(text: str) -> list[str]:
+    """The words of ``text`` in order, each followed by its singular when it looks like a plural."""
+    found = []
     for word in WORD.findall(text.lower()):
-        found.add(word)
+        found.append(word)
         if word.endswith("s") and len(word) > 3:
-            found.add(word[:-1])
+            found.append(word[:-1])
     return found
 
 
-def scene_words(prompt: str, negative: str = "") -> tuple[set[str], list[RGB]]:
-    """The features and colours a prompt asks for, after the negative prompt has taken its share away."""
+def elements(prompt: str) -> list[str]:
+    """The prompt's elements in the order it names them: scene features and colour words ("sky" is none)."""
+    found: dict[str, None] = {}
+    for word in _ordered(prompt):
+        for name, triggers in FEATURES.items():
+            if word in triggers and name != "sky":
+                found.setdefault(name)
+        if word in COLOURS:
+            found.setdefault(word)
+    return list(found)
+
+
+def subject(prompt: str) -> str | None:
+    """The first creature the prompt names, or None."""
+    return next((w for w in _ordered(prompt) if w in ANIMALS), None)
+
+
+def styles(negative: str) -> frozenset[str]:
+    """The styles a negative prompt names (keys of STYLES)."""
+    unwanted = words(negative)
+    return frozenset(name for name, triggers in STYLES.items() if triggers & unwanted)
+
+
+def scene_words(
+    prompt: str, negative: str = "", kept: frozenset[str] | None = None
+) -> tuple[set[str], list[RGB]]:
+    """The features and colours a prompt asks for, after the negative prompt has taken its share away.
+
+    ``kept``: the elements guidance holds on to (None: all of them); the others drift away.
+    """
     wanted, unwanted = words(prompt), words(negative)
     features = {name for name, triggers in FEATURES.items() if triggers & wanted}
-    features -= {name for name, triggers in FEATURES.items() if triggers & unwanted}
+    if kept is not None:
+        features &= kept | {"sky"}
+    # a negative "cat" does not remove a fox: only the prompt's own animal, or animals in general
+    animal = subject(prompt)
+    gone = {name for name, triggers in FEATURES.items() if name != "creature" and triggers & unwanted}
+    if animal in unwanted or unwanted & {"animal", "creature", "creatures"}:
+        gone.add("creature")
     if "water" in unwanted:
-        features -= {"lake", "sea"}
-    if "night" in features and "moon" not in features and "sun" not in features and "moon" not in unwanted:
+        gone |= {"lake", "sea"}
+    features -= gone
+    if "night" in features and "moon" not in features and "sun" not in features and "moon" not in gone:
         features.add("moon")
     if "night" in features:
         features.discard("sun")
-    ordered = [w for w in WORD.findall(prompt.lower()) if w in COLOURS and w not in unwanted]
+    ordered = [
+        w
+        for w in WORD.findall(prompt.lower())
+        if w in COLOURS and w not in unwanted and (kept is None or w in kept)
+    ]
     palette = list(dict.fromkeys(COLOURS[w] for w in ordered))
     return features, palette

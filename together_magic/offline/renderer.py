@@ -1,21 +1,26 @@
 """A procedural painter that makes the offline backend's pictures. It is not a diffusion model.
 
-What it does is chosen so that a class can see what each request parameter does in a real model:
-- the prompt's colours and scene words (sky, sunset, night, sun, moon, mountain, lake, sea, forest, snow,
-  city, desert, meadow, clouds, rain, and a few animals) decide what is painted;
-- the seed decides the composition: same request and seed give byte-identical files, other seeds other
-  layouts, and the layout does not move when only steps or guidance change (as with a fixed noise seed);
-- few steps look rough (low resolution, blotchy noise, blur), many look refined;
-- low guidance is muted, high guidance saturated and contrasty;
-- the negative prompt removes what it names;
+It is the only model most classes see, so every knob does visibly what it does in a real model:
+- the prompt's colours, scene words (sky, sunset, night, sun, moon, mountain, lake, sea, forest, snow, city,
+  desert, meadow, clouds, rain), objects (lighthouse, house, boat) and animals decide what is painted;
+- the seed decides the composition (horizon, where the subject, the light and the forest are, which way the
+  animal looks): same request and seed give byte-identical files, and the layout does not move when only
+  steps, guidance, the negative prompt or the model change (as with a fixed noise seed);
+- steps denoise: one step gives soft blobs of colour, more resolve edges and then fine detail, and the
+  picture settles around the model's default (see ``knobs``);
+- guidance goes from loose (some of the prompt's elements drift away, the picture slides towards abstract
+  shapes) to literal (every element, saturated and crisp);
+- the negative prompt removes the things it names, drains the colours it names and tones down the styles;
+- each model family has a look of its own (``looks``): a photographic, cinematic, painterly, flat, poster,
+  ink or neon treatment, whatever the model id;
 - the picture to edit (``image_url``) is blended in strongly, and every one of ``reference_images`` is
   blended in (their average, so each counts alike);
 - each LoRA restyles the picture in a way chosen by a hash of its path (duotone, posterised, embossed or
   striped, in a colour of its own), as strongly as its scale says;
-- ``prompt_upsampling`` adds a little detail (crisper edges, a slightly finer working resolution).
+- ``prompt_upsampling`` adds a little detail (crisper edges, a little further along the steps).
 
-Speed matters (a classroom of 30 on one laptop): the scene is painted at a few hundred pixels, then
-scaled; a 1024x1024 picture costs a few tens of milliseconds of one core, a 6144x2688 one a few hundred.
+Speed matters (a classroom of 30 on one laptop): the scene is painted and treated at a few hundred pixels,
+then scaled; a 1024x1024 picture costs a few tens of milliseconds of one core, a 6144x2688 one a few hundred.
 """
 
 from __future__ import annotations
@@ -23,15 +28,16 @@ from __future__ import annotations
 import colorsys
 import hashlib
 import io
-import math
-import random
 from dataclasses import dataclass
 
-from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageFilter, ImageOps
 
 from ..models import DEFAULT_GUIDANCE, LORA_SCALE_RANGE
-from .palette import COLOURS, RGB, scene_words
-from .scene import Painter, mix, rng
+from .canvas import Brief, mix, rng
+from .knobs import denoise, detail, drift, kept, literal, suppress
+from .looks import apply_look, look_for, tier
+from .palette import COLOURS, RGB, scene_words, styles, subject, words
+from .scene import Painter
 
 __all__ = ["COLOURS", "EDIT_WEIGHT", "REFERENCE_WEIGHT", "RenderSpec", "encode", "render", "scene_words"]
 
@@ -39,6 +45,9 @@ EDIT_WEIGHT = 0.6
 """How much of the picture to edit (``image_url``) shows through: an edit keeps most of its source."""
 REFERENCE_WEIGHT = 0.45
 """How much the average of ``reference_images`` shows through: they guide the look, they are not edited."""
+WORK = 448
+"""The long side, in pixels, of the working picture at which everything is painted and treated (or the
+picture's own long side, when that is smaller)."""
 
 
 @dataclass(frozen=True)
@@ -57,41 +66,6 @@ class RenderSpec:
     loras: tuple[tuple[str, float], ...] = ()
     """(path, scale) pairs."""
     upsample: bool = False
-
-
-def _quality(steps: int, default_steps: int) -> float:
-    """0.2 (one rough step) .. 1.0 (twice the model's default or more); the default itself is ~0.75."""
-    ratio = steps / max(default_steps, 1)
-    return max(0.2, min(1.0, math.log2(1 + 4 * ratio) / math.log2(9)))
-
-
-def _noise(size: tuple[int, int], amplitude: int, rng: random.Random) -> Image.Image:
-    """Seeded monochrome noise in RGB, values 0..amplitude; Pillow's effect_noise cannot be seeded."""
-    w, h = size
-    raw = Image.frombytes("L", size, rng.randbytes(w * h))
-    scaled = raw.point([v * amplitude // 255 for v in range(256)])
-    return Image.merge("RGB", (scaled, scaled, scaled))
-
-
-def _add_noise(img: Image.Image, amplitude: int, rng: random.Random) -> Image.Image:
-    if amplitude < 4:
-        return img
-    return ImageChops.add(img, _noise(img.size, amplitude, rng), scale=1.0, offset=-(amplitude // 2))
-
-
-def _guidance(img: Image.Image, guidance: float) -> Image.Image:
-    """Classifier-free guidance pushes harder towards the prompt: here, towards stronger colour."""
-    if guidance <= DEFAULT_GUIDANCE:
-        saturation = 0.3 + 0.7 * guidance / DEFAULT_GUIDANCE
-        contrast = 0.8 + 0.2 * guidance / DEFAULT_GUIDANCE
-    else:
-        saturation = min(2.2, 1.0 + (guidance - DEFAULT_GUIDANCE) * 0.14)
-        contrast = min(1.5, 1.0 + (guidance - DEFAULT_GUIDANCE) * 0.05)
-    if abs(saturation - 1) > 0.01:
-        img = ImageEnhance.Color(img).enhance(saturation)
-    if abs(contrast - 1) > 0.01:
-        img = ImageEnhance.Contrast(img).enhance(contrast)
-    return img
 
 
 def _average(images: tuple[Image.Image, ...], size: tuple[int, int]) -> Image.Image:
@@ -135,30 +109,41 @@ def _loras(img: Image.Image, loras: tuple[tuple[str, float], ...]) -> Image.Imag
     return img
 
 
+def _brief(spec: RenderSpec) -> Brief:
+    """What survives of the prompt: guidance keeps some elements, the negative prompt takes others away."""
+    features, palette = scene_words(
+        spec.prompt, spec.negative_prompt, kept(spec.prompt, spec.guidance, spec.seed)
+    )
+    resolved = detail(spec.steps, spec.default_steps) + tier(spec.model) + (0.1 if spec.upsample else 0.0)
+    return Brief(
+        features=frozenset(features),
+        palette=tuple(palette),
+        seed=spec.seed,
+        animal=subject(spec.prompt),
+        prompt_words=frozenset(words(spec.prompt)),
+        detail=max(0.0, min(1.0, resolved)),
+    )
+
+
 def render(spec: RenderSpec) -> Image.Image:
     """Paint the picture for one image of a request (one seed); RGB, exactly ``width`` x ``height``."""
-    q = _quality(spec.steps, spec.default_steps)
-    if spec.upsample:
-        q = min(1.0, q + 0.1)
-    long_side = round(96 + (448 - 96) * q)
-    scale = long_side / max(spec.width, spec.height)
+    brief = _brief(spec)
+    unwanted = styles(spec.negative_prompt)
+    scale = min(WORK, max(spec.width, spec.height)) / max(spec.width, spec.height)
     work = (max(8, round(spec.width * scale)), max(8, round(spec.height * scale)))
-    img = Painter(spec, work).paint()
+    img = literal(drift(Painter(brief, work).paint(), spec.guidance, spec.seed), spec.guidance)
+    img = apply_look(img, look_for(spec.model), rng("texture", spec.model, spec.seed), unwanted)
+    # the model's look is its own painting's: an edit keeps its source's colours, as Kontext keeps a photo's
     if spec.edits:
         img = Image.blend(img, _average(spec.edits, work), EDIT_WEIGHT)
     if spec.references:
         img = Image.blend(img, _average(spec.references, work), REFERENCE_WEIGHT)
-    img = _loras(img, spec.loras)
+    img = _loras(suppress(img, spec.negative_prompt, unwanted), spec.loras)
     if spec.upsample:
         img = ImageEnhance.Sharpness(img.filter(ImageFilter.DETAIL)).enhance(1.6)
-    img = _guidance(img, spec.guidance)
-    noise_rng = rng("noise", spec.model, spec.prompt, spec.seed, spec.steps, spec.width, spec.height)
-    if q < 0.7:
-        img = img.filter(ImageFilter.GaussianBlur((0.7 - q) * 4))
-    img = _add_noise(img, round(110 * (1 - q) ** 1.5), noise_rng)
-    resample = Image.Resampling.NEAREST if q < 0.4 else Image.Resampling.BICUBIC
-    img = img.resize((spec.width, spec.height), resample)
-    return _add_noise(img, round(40 * (1 - q) ** 2), noise_rng)
+    resolved = min(1.0, brief.detail + (0.15 if "blur" in unwanted else 0.0))
+    img = denoise(img, resolved, rng("noise", spec.seed, spec.steps))
+    return img.resize((spec.width, spec.height), Image.Resampling.BICUBIC)
 
 
 def encode(img: Image.Image, output_format: str) -> bytes:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .backend import DEFAULT_RATE_LIMIT, FAULTS, RENDERER_NOTICE, BackendOptions, OfflineBackend, OptionError
+from .backend import DEFAULT_RATE_LIMIT, FAULTS, RENDERER_NOTICE, BackendOptions, FlagError, OfflineBackend
 from .faults import DEFAULT_FAULTS
 
 __all__ = ["MissingServerExtra", "add_serve_arguments", "run_serve", "serve"]
@@ -40,7 +40,7 @@ def _checked(option: str, parse: Callable[[str], Any]) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(f"not a valid value: {text!r}") from None
         try:
             BackendOptions(**{option: value})
-        except OptionError as exc:
+        except FlagError as exc:
             raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[1]) from None
         return value
 
@@ -168,7 +168,7 @@ def run_serve(args: argparse.Namespace) -> int:
             slow_seconds=args.slow_seconds,
             fault_seed=args.fault_seed,
         )
-    except OptionError as exc:
+    except FlagError as exc:
         where = f"{KEY_ENV}" if exc.option == "--require-key" and not args.require_key else exc.option
         return _usage_error(f"argument {where}: {str(exc).split(': ', 1)[1]}")
     if importlib.util.find_spec("uvicorn") is None:

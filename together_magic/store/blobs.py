@@ -37,8 +37,9 @@ __all__ = [
 # bytes the store cannot verify are bytes it might serve broken forever (issue 10, item 2).
 EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp", "gif": "gif"}
 
-BLOB_NAME = re.compile(r"^([0-9a-f]{64})\.(" + "|".join(EXTENSIONS.values()) + r")$")
-"""The only names in ``images/`` the store ever deletes as its own."""
+BLOB_NAME = re.compile(r"^([0-9a-f]{64})(?:-[0-9]{1,4})?\.(" + "|".join(EXTENSIONS.values()) + r")$")
+"""The only names in ``images/`` the store ever deletes, and only those its own rows or intents name:
+``<sha256>.<ext>``, or ``<sha256>-<k>.<ext>`` when a file the store did not write holds the first name."""
 TMP_NAME = re.compile(r"^\.([0-9a-f]{64})\.[A-Za-z0-9_]{6,}\.tmp$")
 """Its temporary files (``mkstemp`` with a ``.<sha256>.`` prefix): deleted only once older than the grace."""
 

@@ -75,6 +75,8 @@ class Database:
         self._fts = False
         self._finalizer: weakref.finalize[Any, Any] | None = None
         self._ready = self._preparing = False
+        self.read_only = False
+        """True when the folder cannot be written here: history and the cache read, nothing is recorded."""
 
     def __enter__(self: T) -> T:
         return self
@@ -93,15 +95,23 @@ class Database:
         if self._handle is not None and self._handle.pid == os.getpid():
             return self._handle
         self._handle = None  # after a fork: open a fresh connection, never reuse the parent's
-        self.images.mkdir(parents=True, exist_ok=True)
         for path in (self.database, Path(f"{self.database}-wal"), Path(f"{self.database}-shm")):
             if path.is_symlink():  # SQLite would follow it and write wherever it points
                 raise StoreError(
                     f"image store {path} is a symbolic link; the store opens only its own files (move it)"
                 )
-        conn = schema.configure(self.database, busy_ms=int(min(self.lock_timeout, 2.0) * 1000))
+        self.read_only = _read_only(self.folder, self.database)
+        if self.read_only and not self.database.is_file():
+            raise StoreError(f"image store {self.folder} is read-only and holds no history yet")
+        if not self.read_only:
+            self.images.mkdir(parents=True, exist_ok=True)
+        busy = int(min(self.lock_timeout, 2.0) * 1000)
+        conn = schema.configure(self.database, busy_ms=busy, read_only=self.read_only)
         try:
-            schema.migrate(conn)
+            if self.read_only:
+                schema.check_current(conn, self.database)
+            else:
+                schema.migrate(conn)
             self._fts = self.full_text and schema.fts_supported(conn)
         except BaseException:
             conn.close()
@@ -112,7 +122,8 @@ class Database:
         return handle
 
     def _first_use(self) -> None:
-        """Hook: work due once per process before the first transaction (``Store`` finishes crashes here)."""
+        """Hook: work due once per process before the first transaction (``Store`` finishes crashes here,
+        unless the store is read-only here)."""
 
     def _prepare_once(self) -> None:
         with self._lock:
@@ -139,6 +150,8 @@ class Database:
         """Run ``fn`` in one transaction, retrying (it must be retry-safe) while the database is locked."""
         if not self._ready:
             self._prepare_once()
+        if write and self.read_only:
+            raise StoreError(f"image store {self.folder} is read-only here: nothing is recorded in it")
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.002
         while True:
@@ -203,3 +216,14 @@ class Database:
     def ensure_schema(self, component: str, migrations: Sequence[schema.Migration]) -> int:
         """Apply ``component``'s migrations (SQL or functions; append only) past its version; return it."""
         return self._transact(lambda c: schema.apply_component(c, component, migrations))
+
+
+def _read_only(folder: Path, database: Path) -> bool:
+    """Can this process not write the store (a read-only mount, a folder or file it may not change)?
+
+    ``os.access`` answers for the real user and for read-only file systems, root included."""
+    if not folder.exists():
+        return False  # it is created on first write
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return True
+    return database.exists() and not os.access(database, os.W_OK)

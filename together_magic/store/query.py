@@ -130,7 +130,7 @@ def reap(conn: sqlite3.Connection, folder: Path) -> int:
             return removed
         for name in names:
             match = BLOB_NAME.match(name)
-            if match and conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (match[1],)).fetchone() is None:
+            if match and conn.execute("SELECT 1 FROM blobs WHERE name = ?", (name,)).fetchone() is None:
                 try:
                     (folder / name).unlink()
                     removed += 1
@@ -175,9 +175,10 @@ def sweep(conn: sqlite3.Connection, folder: Path, grace: float, fts: bool) -> tu
         entries = list(os.scandir(folder))
     except OSError:
         entries = []
+    kept = {name for name, _ in blobs.values()}
     for entry in entries:
         blob, tmp = BLOB_NAME.match(entry.name), TMP_NAME.match(entry.name)
-        if (blob is not None and blob[1] not in blobs and entry.name in intended) or tmp is not None:
+        if (blob is not None and entry.name not in kept and entry.name in intended) or tmp is not None:
             try:
                 info = entry.stat(follow_symlinks=False)
                 if not stat.S_ISDIR(info.st_mode) and info.st_mtime <= cutoff:

@@ -32,7 +32,7 @@ __all__ = [
     "StoreStats",
     "StoredImage",
     "load_generations",
-    "prepare",
+    "rows_of",
     "text_paths",
 ]
 
@@ -170,7 +170,7 @@ def _optional(text: object) -> str | None:
 Memo = dict[int, tuple[bytes, str, ImageInfo]]
 
 
-def prepare(gen: NewGeneration, memo: Memo) -> Prepared:
+def rows_of(gen: NewGeneration, memo: Memo) -> Prepared:
     """Check a generation and turn it into rows and files; ``StoreError`` names the first bad field.
 
     ``memo`` maps ``id(bytes)`` to (the bytes, hash, info) within one call, so a bulk record of many

@@ -18,6 +18,7 @@ __all__ = [
     "MIGRATIONS",
     "Migration",
     "apply_component",
+    "check_current",
     "configure",
     "fts_present",
     "fts_supported",
@@ -97,13 +98,18 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in message or "busy" in message
 
 
-def configure(path: Path, busy_ms: int) -> sqlite3.Connection:
+def configure(path: Path, busy_ms: int, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection with the store's settings: WAL, a busy timeout, foreign keys, explicit transactions.
 
     ``synchronous=NORMAL`` in WAL mode keeps the database consistent through any crash; a power cut may
     lose the last commits, which costs at most a cache entry (image files are fsynced before the commit
     that names them, so a committed row never points to a file that was not written).
+
+    ``read_only``: a folder this process cannot write (a shared, read-only cache): opened ``mode=ro``, or,
+    where SQLite cannot even keep its shared-memory index there, as an immutable file. Nothing is changed.
     """
+    if read_only:
+        return _read_only(path, busy_ms)
     conn = sqlite3.connect(path, timeout=busy_ms / 1000, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
@@ -117,6 +123,28 @@ def configure(path: Path, busy_ms: int) -> sqlite3.Connection:
         conn.close()
         raise
     return conn
+
+
+def _read_only(path: Path, busy_ms: int) -> sqlite3.Connection:
+    last: sqlite3.Error | None = None
+    for flags in ("mode=ro", "mode=ro&immutable=1"):
+        conn = sqlite3.connect(
+            f"{path.absolute().as_uri()}?{flags}",
+            uri=True,
+            timeout=busy_ms / 1000,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()  # the WAL index is opened here
+        except sqlite3.Error as exc:
+            conn.close()
+            last = exc
+            continue
+        conn.create_function("tm_contains", 2, _contains, deterministic=True)
+        return conn
+    assert last is not None
+    raise last
 
 
 def _contains(haystack: str | None, needle: str) -> bool:
@@ -151,6 +179,15 @@ def migrate(conn: sqlite3.Connection) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def check_current(conn: sqlite3.Connection, path: Path) -> None:
+    """A read-only store must already be at this version: it cannot be migrated here."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version < len(MIGRATIONS):
+        raise sqlite3.DatabaseError(
+            f"{path.name} is at version {version} and read-only here; open it once where it can be written"
+        )
 
 
 def apply_component(conn: sqlite3.Connection, component: str, migrations: Sequence[Migration]) -> int:

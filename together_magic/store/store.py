@@ -49,7 +49,7 @@ from .rows import (
     StoreError,
     StoreStats,
     load_generations,
-    prepare,
+    rows_of,
     text_paths,
 )
 
@@ -72,7 +72,12 @@ class Store(Database):
     """The store in ``folder``: cheap to create (no work until first use), thread- and process-safe."""
 
     def _first_use(self) -> None:
-        """Finish what a killed process left: a repair if a writer never closed, pending unlinks, index."""
+        """Finish what a killed process left: a repair if a writer never closed, pending unlinks, index.
+
+        A read-only store is read as it is: whoever can write it finishes its crashes."""
+        self._transact(lambda c: None, write=False)  # opens it, and says in one line when it cannot
+        if self.read_only:
+            return
         cutoff = time.time() - self.orphan_grace
         stale, doomed, fts_due = self._transact(
             lambda c: (
@@ -104,16 +109,11 @@ class Store(Database):
     def record_many(self, gens: Iterable[NewGeneration]) -> list[int]:
         """Store several generations in one transaction (a sweep, a batch, an import); return their ids."""
         memo: Memo = {}
-        prepared = [prepare(gen, memo) for gen in gens]
+        prepared = [rows_of(gen, memo) for gen in gens]
         blobs = {sha: blob for p in prepared for sha, blob in p.blobs.items()}
         self._announce()
         if blobs:  # committed before any file exists, so a crash in between leaves a file the sweep may take
-            now = time.time()
-            self._transact(
-                lambda c: c.executemany(
-                    "INSERT OR REPLACE INTO intents VALUES (?, ?)", [(n, now) for n, _ in blobs.values()]
-                )
-            )
+            blobs = self._transact(lambda c: self._claim(c, blobs))
         try:
             self.images.mkdir(parents=True, exist_ok=True)
             for sha, (name, data) in blobs.items():
@@ -121,13 +121,20 @@ class Store(Database):
         except OSError as exc:
             raise StoreError(f"image store {self.images}: cannot write an image ({exc.strerror})") from None
 
+        spare: list[str] = []
+
         def insert(conn: sqlite3.Connection) -> list[int]:
+            spare.clear()
             for sha, (name, data) in blobs.items():
-                if conn.execute("SELECT 1 FROM blobs WHERE sha256 = ?", (sha,)).fetchone() is None:
+                held = conn.execute("SELECT name FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+                if held is None:
                     path = self.images / name  # under the write lock now: nobody can unlink it until commit
                     if not path.is_file() or path.stat().st_size != len(data):
                         write_blob(self.images, name, data, sha)  # an orphan sweep or reap took it meanwhile
                     conn.execute("INSERT INTO blobs VALUES (?, ?, ?)", (sha, name, len(data)))
+                elif held[0] != name:  # another writer stored these bytes first, under another name
+                    conn.execute("INSERT OR IGNORE INTO doomed VALUES (?)", (name,))  # our copy: ours to drop
+                    spare.append(name)
                 conn.execute("DELETE FROM intents WHERE name = ?", (name,))
             ids = []
             marks = ", ".join("?" * len(GENERATION_COLUMNS.split(",")))
@@ -149,7 +156,45 @@ class Store(Database):
                 conn.execute("INSERT OR REPLACE INTO meta VALUES ('fts_stale', '1')")  # rebuilt elsewhere
             return ids
 
-        return self._transact(insert)
+        ids = self._transact(insert)
+        if spare:
+            self._transact(lambda c: reap(c, self.images))
+        return ids
+
+    def _claim(
+        self, conn: sqlite3.Connection, blobs: dict[str, tuple[str, bytes]]
+    ) -> dict[str, tuple[str, bytes]]:
+        """The file name each image will have, recorded as an intent before any file is written.
+
+        A hash the store already holds keeps its file. Otherwise the content-addressed name is used unless
+        a file the store did not write stands there (a user's copy of the same bytes, say): that file is
+        never adopted, so never deleted with a history entry; ours is ``<sha256>-<k>.<ext>`` beside it.
+        """
+        chosen: dict[str, tuple[str, bytes]] = {}
+        now = time.time()
+        for sha, (name, data) in blobs.items():
+            row = conn.execute("SELECT name FROM blobs WHERE sha256 = ?", (sha,)).fetchone()
+            if row is not None:
+                chosen[sha] = (str(row[0]), data)
+                continue
+            stem, _, extension = name.partition(".")
+            candidate, k = name, 0
+            while os.path.lexists(self.images / candidate) and not self._ours(conn, candidate):
+                k += 1
+                candidate = f"{stem}-{k}.{extension}"
+            chosen[sha] = (candidate, data)
+        conn.executemany(
+            "INSERT OR REPLACE INTO intents VALUES (?, ?)", [(n, now) for n, _ in chosen.values()]
+        )
+        return chosen
+
+    @staticmethod
+    def _ours(conn: sqlite3.Connection, name: str) -> bool:
+        """Did the store write ``name``? An intent of any process, a row, or a doomed file not yet reaped."""
+        return any(
+            conn.execute(f"SELECT 1 FROM {table} WHERE name = ?", (name,)).fetchone() is not None
+            for table in ("intents", "blobs", "doomed")
+        )
 
     def add_saved_paths(self, generation_id: int, paths: Iterable[str | os.PathLike[str]]) -> None:
         """Append paths the user saved this generation's images to (saving often happens after recording)."""
@@ -187,7 +232,8 @@ class Store(Database):
         for image in gen.images:
             blob = file_matches(image.path, image.size, image.sha256)
             if blob is None:
-                self._drop_damaged(gen)
+                with contextlib.suppress(StoreError):  # read-only here: missed, never served, left alone
+                    self._drop_damaged(gen)
                 return None
             data[image.sha256] = blob
         now = time.time()

@@ -280,7 +280,7 @@ class Sweep:
         meta = {"axes": [a.token() for a in self.axes], "cells": len(self.cells), "failed": len(self.failed)}
         return data, {"together_magic": {"sweep": meta}}
 
-    # ------------------------------------------------------------------------------ as code, as a record
+    # ------------------------------------------------------------------------------ as code, as a recipe
     def to_line(self) -> str:
         """The ``%%imagine --vary ...`` line that makes this sweep again (the seed written out)."""
         options = self.options.replace(vary=tuple(a.token() for a in self.axes), from_path=None)
@@ -291,10 +291,10 @@ class Sweep:
     def to_cell(self) -> str:
         return f"{self.to_line()}\n{self.options.prompt or ''}"
 
-    def record(self) -> dict[str, Any]:
+    def recipe(self) -> dict[str, Any]:
         """What a contact sheet carries, so ``--from sheet.png`` makes every cell's request again.
 
-        ``request`` is the first cell's (any reader of together-magic records gets one image from it);
+        ``request`` is the first cell's (any reader of together-magic recipes gets one image from it);
         ``sweep`` holds the axes, the base options as ``%%imagine`` tokens and every cell's request.
         """
         base = self.options.replace(vary=(), from_path=None, out=None, save=None, display=True, cache=True)
@@ -311,13 +311,13 @@ class Sweep:
                 "prompt": base.prompt,
                 "tokens": tokens,
                 "axes": [{"name": a.name, "target": a.target, "values": list(a.values)} for a in self.axes],
-                "cells": [_cell_record(c) for c in self.cells],
+                "cells": [_cell_recipe(c) for c in self.cells],
             },
         }
 
 
-def _cell_record(cell: Cell) -> dict[str, Any]:
-    """A cell in the sheet's record; ``omitted`` names the image inputs left out for their size, which
+def _cell_recipe(cell: Cell) -> dict[str, Any]:
+    """A cell in the sheet's recipe; ``omitted`` names the image inputs left out for their size, which
     ``--from`` takes from the sweep's ``--image``/``--reference`` files (or refuses to guess)."""
     omitted = omitted_inputs(cell.request)
     return {

@@ -7,7 +7,7 @@ is one line naming ``--vary`` and the cell. Cells share one seed unless ``seed``
 between them is the axis alone. Running sends the cells through ``service.generate`` (cache, retries,
 verification, provenance) at most ``Imagine.max_concurrency`` at a time; a cell's failure is kept on that
 cell and never stops the others. Cancelling (an interrupt) cancels every pending request at once and raises
-``runner.Interrupted`` carrying the sweep with what finished.
+``loop.Interrupted`` carrying the sweep with what finished.
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def plan_sweep(
                 "--from: this contact sheet holds a whole sweep with its axes; drop --vary, or use --from "
                 "with one of its images to start another sweep"
             )
-        return _from_record(stored, options, config, namespace, where)
+        return _from_recipe(stored, options, config, namespace, where)
     options = merge_from(options, found).replace(from_path=None)
     axes = [parse_axis(text, options, namespace=namespace, limit=limit, where=where) for text in options.vary]
     axes += [
@@ -178,7 +178,7 @@ def _total(cells: list[Cell]) -> float | None:
     return None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 6)
 
 
-def _from_record(
+def _from_recipe(
     stored: dict[str, Any],
     options: ImagineOptions,
     config: Imagine,
@@ -199,7 +199,7 @@ def _from_record(
         for axis in axes:
             _ = axis.kind, [axis.label(v) for v in axis.values]
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise OptionError(f"--from: {name} has a damaged sweep record") from None
+        raise OptionError(f"--from: {name} has a damaged sweep recipe") from None
     if len(stored_cells) > config.max_sweep_images:
         raise too_many(len(stored_cells), config.max_sweep_images, where)
     given = {
@@ -214,7 +214,7 @@ def _from_record(
             values = values_at(axes, at)
             cell_options = from_request(payload).replace(**given, cache=options.cache)
         except (IndexError, TypeError, ValueError):
-            raise OptionError(f"--from: {name} has a damaged sweep record") from None
+            raise OptionError(f"--from: {name} has a damaged sweep recipe") from None
         cell_options = _inputs(cell_options, base, omitted)
         for axis, value in zip(axes, values, strict=True):
             if axis.name != "prompt" or "prompt" in given:
@@ -224,7 +224,7 @@ def _from_record(
         except OptionError:
             raise
         except (TypeError, ValueError, AttributeError):  # values of the wrong type in an edited file
-            raise OptionError(f"--from: {name} has a damaged sweep record") from None
+            raise OptionError(f"--from: {name} has a damaged sweep recipe") from None
     return Sweep(base, axes, cells, save=_save_dir(options, config), cost=_total(cells))
 
 
@@ -271,7 +271,7 @@ async def run_sweep(
     """Send every pending cell (see the module docstring); returns the same ``Sweep``, filled in.
 
     Raises ``BudgetError`` before sending when the cells would go over ``Imagine.budget``, and
-    ``runner.Interrupted`` (``.result`` is the sweep) when cancelled.
+    ``loop.Interrupted`` (``.result`` is the sweep) when cancelled.
     """
     started = time.perf_counter()
     pending = [cell for cell in sweep.cells if cell.state == "pending"]
@@ -315,7 +315,7 @@ async def run_sweep(
 
 # ------------------------------------------------------------------------------------------------ saving
 def sheet_bytes(sweep: Sweep, cell_size: int | None = None) -> bytes:
-    """The contact sheet as PNG with the sweep's record inside (what ``--from`` reads back).
+    """The contact sheet as PNG with the sweep's recipe inside (what ``--from`` reads back).
 
     Cells are 512 px at most, less for bigger sweeps, and the PNG is compressed lightly: a 64-cell sheet
     takes a few tenths of a second, so saving it still fits in an interrupted cell's moment of cleanup.
@@ -324,7 +324,7 @@ def sheet_bytes(sweep: Sweep, cell_size: int | None = None) -> bytes:
     side = cell_size or (512 if count <= 16 else 384 if count <= 36 else 256)
     out = io.BytesIO()
     sweep.to_image(side).save(out, format="PNG", compress_level=1)
-    return metadata.embed(out.getvalue(), sweep.record())
+    return metadata.embed(out.getvalue(), sweep.recipe())
 
 
 def save_sweep(sweep: Sweep, folder: Path) -> list[str]:

@@ -3,7 +3,7 @@
 Compare builds a sweep from the form exactly as ``%%imagine --vary AXIS=VALUES`` would (``plan_sweep``: the
 same value syntax, ``4,8,16``, ``1..4``, ``4:28:8``, and the same one-line errors, shown in the status line
 before anything is sent). The announce line comes first; then the sweep runs on the kernel's loop as a task,
-like Generate: Cancel cancels it, finished cells are kept, and the task ends with ``runner.Interrupted``
+like Generate: Cancel cancels it, finished cells are kept, and the task ends with ``loop.Interrupted``
 carrying the partial ``Sweep``. The grid entry fills in cell by cell; each finished cell is a card with the
 usual actions (its "copy as code" is that cell alone), a failed cell shows its one-line error, and "copy
 the sweep" gives the ``%%imagine --vary`` cell of the whole grid.

@@ -37,12 +37,11 @@ from ..types import ImageResponse
 from ..types.view import BADGE_STYLES, backend_badge
 from .cards import CSS, REFERENCE_FOLDER, last_panel, remember_panel
 from .compare import BUSY_NOTE, PanelCompare
-from .form import SIZES, PanelForm
+from .form import PanelForm
 from .gallery import PanelGallery
 
-__all__ = ["BUSY_NOTE", "PRESETS", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
+__all__ = ["BUSY_NOTE", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
 
-PRESETS = SIZES
 SAVED_TEXT = "together-magic panel: run this cell to use its form (a copy of its gallery is below)"
 _HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BACKEND_NOTES = {
