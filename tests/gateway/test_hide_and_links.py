@@ -23,6 +23,13 @@ GENERATIONS = "/v1/images/generations"
 _HTTP = httpx.Client(timeout=30)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _pool() -> Iterator[None]:
+    """The module's one connection pool, closed when its tests are done."""
+    yield
+    _HTTP.close()
+
+
 @pytest.fixture(scope="module")
 def school(stub_process: Stub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     args = [

@@ -40,6 +40,13 @@ def front(stub_process: Stub, tmp_path_factory: pytest.TempPathFactory) -> Itera
 _HTTP = httpx.Client(timeout=30)  # one pool: a new client per request costs ~40 ms of TLS setup alone
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _pool() -> Iterator[None]:
+    """The module's one connection pool, closed when its tests are done."""
+    yield
+    _HTTP.close()
+
+
 def _post(gw: Gateway, token: str, payload: Any = None, **kwargs: Any) -> httpx.Response:
     return _HTTP.post(f"{gw.root}{GENERATIONS}", json=payload, headers=bearer(token), **kwargs)
 

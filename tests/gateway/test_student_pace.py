@@ -25,6 +25,13 @@ GENERATIONS = "/v1/images/generations"
 _HTTP = httpx.Client(timeout=60, limits=httpx.Limits(max_connections=32))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _pool() -> Iterator[None]:
+    """The module's one connection pool, closed when its tests are done."""
+    yield
+    _HTTP.close()
+
+
 def _post(gw: Gateway, token: str, payload: Any) -> httpx.Response:
     return _HTTP.post(f"{gw.root}{GENERATIONS}", json=payload, headers=bearer(token))
 

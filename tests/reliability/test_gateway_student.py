@@ -33,6 +33,13 @@ GENERATIONS = "/v1/images/generations"
 HTTP = httpx.Client(timeout=60)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _pool() -> Iterator[None]:
+    """The module's one connection pool, closed when its tests are done."""
+    yield
+    HTTP.close()
+
+
 @pytest.fixture(scope="module")
 def stub() -> Iterator[Stub]:
     srv = Stub()
