@@ -11,11 +11,17 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["ImageSource", "ImagineOptions", "from_request"]
+from .flags import FIELD_OPTIONS
+
+__all__ = ["LINE_BREAKS", "ImageSource", "ImagineOptions", "from_request"]
+
+LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+"""What ``str.splitlines`` (so IPython, splitting a cell) breaks a line at: never inside the magic line."""
 
 ImageSource = str | bytes
 """A reference image: a path, URL or variable name as typed, or the bytes of an upload (the panel)."""
@@ -70,7 +76,10 @@ class ImagineOptions:
 
         for name, flag in _SCALARS:
             value = getattr(self, name)
-            if value is not None:
+            field = _FLAG_FIELDS.get(flag)
+            if isinstance(value, str) and field is not None and LINE_BREAKS.search(value):
+                add("-p", f"{field}={_one_line_json(value)}")  # the same body field, on one line
+            elif value is not None:
                 add(flag, value)
         if isinstance(self.image, bytes) or any(isinstance(r, bytes) for r in self.references):
             raise ValueError("write uploaded images to files first (ImagineOptions.image holds bytes)")
@@ -129,6 +138,15 @@ _SCALARS = (
 )
 
 
+_FLAG_FIELDS = {flag: field for field, flag in FIELD_OPTIONS.items() if flag.startswith("--")}
+
+
+def _one_line_json(value: str) -> str:
+    """``value`` as a JSON string holding no line break at all (JSON leaves U+0085, U+2028, U+2029 raw)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return re.sub("[\x85\u2028\u2029]", lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def _param_text(value: Any) -> str:
     """A ``-p`` value that reads back as the same value: text that would be typed otherwise is JSON."""
     if not isinstance(value, str):
@@ -141,7 +159,7 @@ def _param_text(value: Any) -> str:
         looks_typed = True
     except ValueError:
         pass
-    return json.dumps(value, ensure_ascii=False) if looks_typed or "\n" in value else value
+    return _one_line_json(value) if looks_typed or LINE_BREAKS.search(value) else value
 
 
 def _text(value: object) -> str:
