@@ -1,21 +1,33 @@
-"""Classroom gateway cost: what it adds to a request, what a shared-cache hit costs, what a class burst gets.
+"""Classroom gateway cost: what it adds to a request, what a shared-cache hit costs, what a class burst gets,
+and what one hostile student costs the rest of the class.
 
 Real processes on 127.0.0.1: an offline ``together-magic serve`` upstream (256x256 FLUX.2 dev, about
 12 ms to render) and ``together-magic serve --upstream ... --workers 2`` in front of it. The gateway's
-work per request is a token read, a reservation, the pace, recording the image (a fsynced file) and the
-settlement: the targets say it must stay small next to a real image service (seconds per image), and that a
-class of 30 sending at once is served at the upstream's pace, not the gateway's.
+work per request is a token read, the student's pace, a reservation, the class's pace, recording the image
+(a fsynced file) and the settlement: the targets say it must stay small next to a real image service
+(seconds per image), and that a class of 30 sending at once is served at the upstream's pace, not the
+gateway's.
+
+The hostile rows put the gateway (default limits) in front of the tests' stub upstream
+(``tests/gateway/stub_upstream.py``: it refuses the requests whose prompt says ``stub:status=400``): one
+student floods from four connections with requests the upstream refuses, with offline fallback renders
+(4096x4096, 16 megapixels each), or with a seeded request carrying a 6 MB junk field, while another
+student's median latency is measured against the same student's idle median (target: within 2x). And the
+class data's growth per request at every text limit (a 10,000-character prompt and negative prompt, n=4),
+which ``--cache-mb`` bounds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +37,7 @@ from typing import Any
 import httpx
 
 from together_magic.gateway.roster import Roster
+from together_magic.models import MODELS
 
 KEY = "bench-upstream-key"
 BODY = {"prompt": "a red fox", "model": "black-forest-labs/FLUX.2-dev", "width": 256, "height": 256,
@@ -38,10 +51,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def _process(args: list[str], env: dict[str, str]) -> Iterator[str]:
+def _process(args: list[str], env: dict[str, str], module: str = "together_magic") -> Iterator[str]:
     port = _free_port()
+    command = ["serve", "--port", str(port), *args] if module == "together_magic" else [str(port), *args]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "together_magic", "serve", "--port", str(port), *args],
+        [sys.executable, "-m", module, *command],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     root = f"http://127.0.0.1:{port}"
@@ -126,6 +140,119 @@ def run(add: Callable[..., Any], quick: bool) -> None:
                 ">= 0.5x",
                 rate >= 0.5 * direct_rate,
             )
+    run_hostile(add, quick)
+
+
+def _flood(root: str, token: str, payload: bytes, stop: threading.Event, counts: dict[int, int]) -> None:
+    """One of the hostile student's connections: the same body again and again until told to stop."""
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    with httpx.Client(timeout=60) as client:
+        while not stop.is_set():
+            try:
+                status = client.post(
+                    f"{root}/v1/images/generations", content=payload, headers=headers
+                ).status_code
+            except httpx.TransportError:
+                status = 0  # closed on purpose (a refused upload): connect again
+            counts[status] = counts.get(status, 0) + 1
+
+
+def _latency_under(
+    root: str, other: str, flood: tuple[str, bytes] | None, reps: int, first_seed: int
+) -> tuple[float, str]:
+    """``other``'s median latency (distinct seeds: each a trip upstream) while four connections send the
+    flood's body with its token (None: idle); and what the flood got, by status."""
+    stop, counts = threading.Event(), dict[int, int]()
+    flooders = [] if flood is None else [
+        threading.Thread(target=_flood, args=(root, *flood, stop, counts)) for _ in range(4)
+    ]  # fmt: skip
+    for thread in flooders:
+        thread.start()
+    try:
+        time.sleep(0.5 if flooders else 0)
+        with httpx.Client(timeout=60) as client:
+            median = _median_ms(
+                client, f"{root}/v1/images/generations", other, range(first_seed, first_seed + reps)
+            )
+    finally:
+        stop.set()
+        for thread in flooders:
+            thread.join(60)
+    return median, ", ".join(f"{count} x {status or 'closed'}" for status, count in sorted(counts.items()))
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def run_hostile(add: Callable[..., Any], quick: bool) -> None:
+    reps = 20 if quick else 40
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    stub_args = [KEY]
+    with (
+        tempfile.TemporaryDirectory() as folder,
+        _process(stub_args, env, "tests.gateway.stub_upstream") as stub,
+    ):
+        data = Path(folder) / "class"
+        args = ["--upstream", stub, "--workers", "2", "--fallback", "offline", "--data", str(data)]
+        with _process([*args, "--upstream-rate", "1000000"], {**env, "TOGETHER_API_KEY": KEY}) as gateway:
+            roster = Roster(data)
+            # A fresh "other" student per row: each stays inside its own --student-rate (120 a minute).
+            others = [roster.add(f"other-{k}", images=None, budget=None, expires=None) for k in range(4)]
+            refused = roster.add("refused", images=None, budget=None, expires=None)
+            renders = roster.add("renders", images=0, budget=None, expires=None)
+            junk = roster.add("junk", images=None, budget=None, expires=None)
+            roster.close()
+            with httpx.Client(timeout=60) as client:
+                _median_ms(client, f"{gateway}/v1/images/generations", others[0], range(5))  # warm-up
+                _median_ms(client, f"{gateway}/v1/images/generations", junk, range(1, 2))  # seed 1: cached
+            idle, _ = _latency_under(gateway, others[0], None, reps, 10_000)
+            model, width, height = next(
+                (spec.id, w, h)
+                for spec in MODELS.values()
+                for _, w, h in spec.limits.presets
+                if w * h > 2**24 - 1
+            )  # a 4K preset: 16 megapixels per image
+            floods = {
+                "requests the upstream refuses": (refused, {**BODY, "prompt": "x stub:status=400"}),
+                f"fallback renders ({width}x{height})": (
+                    renders,
+                    {**BODY, "model": model, "width": width, "height": height, "seed": 2},
+                ),
+                "cache-hit junk bodies (6 MB field)": (junk, {**BODY, "seed": 1, "junk": [0] * 3_000_000}),
+            }
+            for k, (name, (token, payload)) in enumerate(floods.items()):
+                flood = (token, json.dumps(payload).encode())
+                busy, got = _latency_under(gateway, others[k + 1], flood, reps, 20_000 + 1000 * k)
+                add(f"gateway: another student's median latency while one floods with {name}",
+                    f"{busy:.1f} ms", f"{idle:.1f} ms idle; flood got {got}", f"{busy / idle:.2f}x",
+                    "<= 2x", busy <= 2 * idle)  # fmt: skip
+        growth(add, env, stub, Path(folder) / "growth", quick)
+
+
+def growth(add: Callable[..., Any], env: dict[str, str], stub: str, data: Path, quick: bool) -> None:
+    """Class data per request at every text limit (n=4, fallback renders), once the write-ahead log holds
+    its share, and the most the folder ever holds."""
+    bound = 5
+    args = ["--upstream", stub, "--fallback", "offline", "--cache-mb", str(bound), "--data", str(data)]
+    limits = ["--fallback-rate", "1000000", "--student-rate", "1000000"]
+    with _process([*args, *limits], {**env, "TOGETHER_API_KEY": KEY}) as gateway:
+        roster = Roster(data)
+        token = roster.add("filler", images=0, budget=None, expires=None)
+        roster.close()
+        text = "".join(chr(0x4E00 + i % 20000) for i in range(10_000))
+        sizes = []
+        with httpx.Client(timeout=60) as client:
+            for seed in range(40 if quick else 120):
+                payload = {**BODY, "seed": seed, "prompt": text, "negative_prompt": text[::-1], "n": 4}
+                client.post(f"{gateway}/v1/images/generations", json=payload,
+                            headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+                sizes.append(_folder_bytes(data))
+    per = (sizes[15] - sizes[5]) / 10
+    most = max(sizes)
+    add("gateway: class data growth per hostile request (10,000-char texts, n=4, fallback)",
+        f"{per / 1000:.0f} kB", f"at most {most / 1e6:.1f} MB over {len(sizes)} with --cache-mb {bound}",
+        f"{most / (bound * 1e6):.0%} of the bound", "bounded, reported", most <= bound * 1e6)  # fmt: skip
 
 
 if __name__ == "__main__":

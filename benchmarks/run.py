@@ -132,8 +132,8 @@ def bench_load_cost(reps: int) -> None:
         f"{added:.1f} ms added",
         f"whole %load_ext {ours:.1f} ms, no-op extension {reference:.1f} ms; import together {sdk:.0f} ms",
         f"{sdk / added:.0f}x less than import together",
-        "<= 20 ms; >= 10x less than import together",
-        added <= 20 and sdk / added >= 10,
+        "<= 10 ms; >= 10x less than import together",
+        added <= 10 and sdk / added >= 10,
     )
 
 

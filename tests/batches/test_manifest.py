@@ -124,3 +124,26 @@ def test_a_full_disk_or_a_blocked_folder_is_one_line_and_keeps_what_was_recorded
     (blocked / "together-magic-batch.lock").mkdir(parents=True)  # something not ours where the lock goes
     with pytest.raises(OptionError, match=r"^--out: cannot write in .*blocked: Is a directory$"):
         Manifest.open(blocked)
+
+
+@pytest.mark.parametrize(
+    "name", [MANIFEST_NAME, f"{MANIFEST_NAME}-wal", f"{MANIFEST_NAME}-shm", "together-magic-batch.lock"]
+)
+@pytest.mark.parametrize("target_exists", [True, False])
+def test_a_planted_symlink_in_the_batch_folder_is_refused_and_its_target_untouched(
+    tmp_path: Path, name: str, target_exists: bool
+) -> None:
+    """Someone who can write in the output folder plants a link where the manifest, its log or its lock
+    will be: the batch refuses in one line, and nothing is written where the link points."""
+    out, target = tmp_path / "out", tmp_path / "elsewhere" / "precious.txt"
+    out.mkdir()
+    target.parent.mkdir()
+    if target_exists:
+        target.write_text("keep me")
+    (out / name).symlink_to(target)
+    with pytest.raises(OptionError) as info:
+        Manifest.open(out)
+    message = str(info.value)
+    assert message.startswith("--out:") and "symbolic link" in message and "\n" not in message
+    assert (target.read_text() == "keep me") if target_exists else not target.exists()
+    assert sorted(p.name for p in out.iterdir()) == [name]  # nothing else was made in the folder

@@ -125,3 +125,52 @@ def test_wall_updates_after_a_student_generates(gateway: Gateway) -> None:
         f"{gateway.root}/class/api/wall", headers=bearer(gateway.teacher_token()), timeout=10
     ).json()["entries"]
     assert [e["prompt"] for e in hidden] == [HOSTILE]  # hidden for every viewer, not just this page
+
+
+LONG_PROMPT = "W" * 400  # unbroken: no space to wrap at
+LONG_NEGATIVE = "nothing" * 40
+
+
+def test_long_unbroken_prompts_stay_inside_their_cards_at_1024x768(gateway: Gateway) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: the browser test needs Debian's chromium")
+    from playwright.sync_api import sync_playwright
+
+    token = gateway.add("Ada", images=3)
+    for seed, prompt in ((81, LONG_PROMPT), (82, "a short one")):
+        made = httpx.post(
+            f"{gateway.root}/v1/images/generations",
+            json=body(seed, prompt=prompt, negative_prompt=LONG_NEGATIVE),
+            headers=bearer(token),
+            timeout=30,
+        )
+        assert made.status_code == 200, made.text
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
+        )  # fmt: skip
+        page = browser.new_page(viewport={"width": 1024, "height": 768})
+        try:
+            page.goto(f"{gateway.root}/class?token={gateway.teacher_token()}", timeout=30_000)
+            page.locator("article.card").nth(1).wait_for(timeout=10_000)
+            overflow = page.evaluate(
+                """() => [...document.querySelectorAll('article.card')].map(card => {
+                    const box = card.getBoundingClientRect();
+                    const parts = [...card.querySelectorAll('.prompt, .params, .negative, .name')];
+                    const inside = parts.every(el => {
+                        const r = el.getBoundingClientRect();
+                        const within = r.left >= box.left - 1 && r.right <= box.right + 1;
+                        return within && el.scrollWidth <= el.clientWidth + 1;
+                    });
+                    return {inside, right: box.right, width: box.width};
+                })"""
+            )
+            assert len(overflow) == 2 and all(card["inside"] for card in overflow), overflow
+            assert all(card["right"] <= 1024 for card in overflow), overflow
+            widths = {round(card["width"]) for card in overflow}
+            assert len(widths) == 1, widths  # the long card is as wide as its neighbour: one column each
+            assert page.evaluate("document.documentElement.scrollWidth") <= 1024  # no sideways scrolling
+            page.screenshot(path=str(ARTIFACTS / "class-wall-long-prompt.png"))
+        finally:
+            browser.close()

@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -25,38 +26,58 @@ SENTINEL = f"sk-sentinel-{secrets.token_hex(12)}"
 """The upstream key: the upstream requires it, the gateway holds it, and it must appear nowhere else."""
 
 
-class Gateway:
+class _Process:
+    """A server in its own process, its output kept in ``test-artifacts/<kind>-<port>.log``."""
+
+    def __init__(self, kind: str, command: list[str], env: dict[str, str], url: str) -> None:
+        self.log = ROOT / "test-artifacts" / f"{kind}-{self.port}.log"
+        self.log.parent.mkdir(exist_ok=True)
+        self._log_handle = self.log.open("w")
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=self._log_handle, stderr=subprocess.STDOUT, env=env
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url, timeout=1, verify=False).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the {kind} did not start: {self.log.read_text()}")
+            time.sleep(0.05)
+
+    port: int
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log_handle.close()
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+
+
+class Gateway(_Process):
     """``together-magic serve --upstream ...`` in its own process, its output kept in a log file."""
 
     def __init__(self, data: Path, args: list[str], *, key: str | None = SENTINEL) -> None:
         self.data = data
         self.port = free_port()
         self.root = f"{'https' if '--ssl-certfile' in args else 'http'}://127.0.0.1:{self.port}"
-        self.log = ROOT / "test-artifacts" / f"gateway-{self.port}.log"
-        self.log.parent.mkdir(exist_ok=True)
-        self._log_handle = self.log.open("w")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+        env = _clean_env()
         if key is not None:
             env["TOGETHER_API_KEY"] = key
         env["PYTHONUNBUFFERED"] = "1"
         command = [sys.executable, "-m", "together_magic", "serve", "--port", str(self.port)]
-        self.process = subprocess.Popen(
-            [*command, "--data", str(data), *args],
-            stdout=self._log_handle,
-            stderr=subprocess.STDOUT,
-            env=env,
-        )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.root}/", timeout=1, verify=False).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the gateway did not start: {self.log.read_text()}")
-            time.sleep(0.05)
+        super().__init__("gateway", [*command, "--data", str(data), *args], env, f"{self.root}/")
         self.roster = Roster(data)
 
     def add(self, name: str, *, images: int | None = 7, budget: float | None = None) -> str:
@@ -70,14 +91,7 @@ class Gateway:
         raise AssertionError(f"no teacher token in {self.log.read_text()}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log_handle.close()
+        super().stop()
         if hasattr(self, "roster"):
             self.roster.close()
 
@@ -122,3 +136,48 @@ def body(seed: int | None, prompt: str = "a red fox in the snow", **extra: objec
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+class Stub(_Process):
+    """``tests/gateway/stub_upstream.py`` in its own process: an upstream that records every body."""
+
+    def __init__(self, key: str = SENTINEL) -> None:
+        self.port = free_port()
+        self.root = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, "-m", "tests.gateway.stub_upstream", str(self.port), key]
+        super().__init__("stub", command, _clean_env(), f"{self.root}/")
+        self.http = httpx.Client(base_url=self.root, timeout=10)
+
+    def mode(self, **mode: object) -> None:
+        """What the next attempts get: ``status=400``, ``drop=True``, ``images=8``, ``latency=0.5``."""
+        self.http.post("/_stub/mode", json=mode).raise_for_status()
+
+    def reset(self) -> None:
+        self.http.post("/_stub/reset").raise_for_status()
+
+    def calls(self) -> list[dict[str, Any]]:
+        """Every attempt it was sent since the last reset: ``body``, ``at``, ``keyed``."""
+        return list(self.http.get("/_stub/calls").json()["calls"])
+
+    def peak(self) -> int:
+        """The most attempts it worked on at once since the last reset."""
+        return int(self.http.get("/_stub/calls").json()["peak"])
+
+    def stop(self) -> None:
+        if hasattr(self, "http"):
+            self.http.close()
+        super().stop()
+
+
+@pytest.fixture(scope="session")
+def stub_process() -> Iterator[Stub]:
+    srv = Stub()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def stub(stub_process: Stub) -> Stub:
+    """The session's stub upstream, answering normally again and with no calls recorded."""
+    stub_process.reset()
+    return stub_process

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import string
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,8 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from together_magic.errors import OptionError
+from together_magic.generation.flags import OPTIONS
 from together_magic.generation.line import _parser, parse_line
-from together_magic.generation.options import OPTIONS, ImagineOptions, from_request
+from together_magic.generation.options import ImagineOptions, from_request
+
+from ..conftest import MODEL
 
 # Text a single magic line can carry: no line breaks (the line ends there), no surrogates (not sendable).
 plain_line_text = st.text(
@@ -249,6 +253,61 @@ def test_printable_characters_survive_the_round_trip() -> None:
     text = string.punctuation + " äöü 日本 🦊 \t"
     opts = ImagineOptions(prompt="p", negative=text.strip(), params=(("note", text.strip()),))
     assert reparse(opts) == opts
+
+
+BROKEN_LINES = [
+    "no\nnewlines",
+    "windows\r\nline end",
+    "old mac\rline end",
+    "line\u2028separator",
+    "paragraph\u2029separator",
+    "next line\x85(NEL)",
+    "vertical\x0btab",
+    "form\x0cfeed",
+    "file\x1cgroup\x1drecord\x1eseparators",
+    "trailing newline\n",
+    'it\'s "quoted"\nand\\escaped\\n',
+]
+
+
+@pytest.mark.parametrize("negative", BROKEN_LINES)
+def test_copy_as_code_of_a_negative_prompt_with_a_line_break_is_a_cell_that_runs(
+    negative: str, tmp_path: Path
+) -> None:
+    """A negative prompt (or -p text) holding any character ``str.splitlines`` breaks at: the copied
+    cell's magic line stays one line, and running it sends exactly that negative prompt."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    opts = from_request({"prompt": "a fox", "model": MODEL, "seed": 3, "negative_prompt": negative,
+                         "width": 256, "height": 256, "note": negative})  # fmt: skip
+    cell = opts.to_cell()
+    assert cell.splitlines()[0] == opts.to_line() and len(opts.to_line().splitlines()) == 1
+    shell = InteractiveShell.instance()
+    shell.run_line_magic("load_ext", "together_magic")
+    shell.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path / 'store')!r}")
+    try:
+        ran = shell.run_cell(cell.replace("%%imagine", "%%imagine -o copied", 1))
+        assert ran.error_in_exec is None and ran.error_before_exec is None, ran
+        sent = shell.user_ns["copied"].request
+        assert sent.negative_prompt == negative and sent.model_extra["note"] == negative
+    finally:
+        shell.run_line_magic("unload_ext", "together_magic")
+        shell.config.pop("Imagine", None)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(
+        alphabet=st.sampled_from(list("ab '\"\\{}\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")), min_size=1
+    )
+)
+def test_any_text_with_line_breaks_reads_back_from_one_line(text: str) -> None:
+    opts = ImagineOptions(prompt="p", negative=text, params=(("note", text),), interpolate=False)
+    line = opts.to_line()
+    assert len(line.splitlines()) == 1
+    again = parse_line(line.removeprefix("%%imagine"), "p", None)
+    assert dict(again.params).get("negative_prompt", again.negative) == text
+    assert dict(again.params)["note"] == text
 
 
 VALUE_OPTIONS = [

@@ -238,3 +238,60 @@ def test_a_reader_that_stops_early_gets_no_traceback(tmp_path: Path) -> None:
         assert reader.wait(timeout=60) == 0, args
         assert reader.stderr.read() == b"", args
         reader.stderr.close()
+
+
+HOSTILE_PROMPTS = [
+    "a title \x1b]0;pwned\x07 change",
+    "clear \x1b[2J\x1b[H the screen",
+    "an 8-bit CSI \x9b31m red",
+    "carriage \r return over the line",
+    "bidi \u202eevil\u202c override",
+    "a bell \x07 and a DEL \x7f",
+]
+
+
+def _record_hostile(folder: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from together_magic.store.store import NewGeneration, NewImage, Store
+
+    picture = io.BytesIO()
+    Image.new("RGB", (16, 16), (200, 40, 40)).save(picture, "JPEG")
+    with Store(folder) as store:
+        for seed, prompt in enumerate(HOSTILE_PROMPTS):
+            store.record(
+                NewGeneration(
+                    source="gateway",
+                    request={"prompt": prompt, "model": "x/\x1b[31mmodel", "seed": seed},
+                    images=[NewImage(picture.getvalue(), seed=seed)],
+                    backend="offline",
+                )
+            )
+
+
+def _obeyed(text: str) -> list[str]:
+    """Characters a terminal would act on (anything but tab and newline below space, DEL, C1, bidi)."""
+    return [
+        c for c in text if (ord(c) < 32 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F or c in "\u202e\u202c"
+    ]
+
+
+def test_stored_prompts_cannot_drive_the_terminal(ip: InteractiveShell, tmp_path: Path) -> None:
+    """``together-magic history`` (text and --json) and ``%imagine_history`` show a stored prompt's escape
+    sequences as visible escapes, never raw: a store can hold anyone's text (a class gateway's does)."""
+    _record_hostile(tmp_path / "together-magic")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    env["XDG_CACHE_HOME"] = str(tmp_path)
+    cli = [sys.executable, "-m", "together_magic", "history"]
+    for extra in ([], ["--json"]):
+        shown = subprocess.run([*cli, *extra], capture_output=True, text=True, env=env, timeout=60)
+        assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+        assert not _obeyed(shown.stdout), (extra, _obeyed(shown.stdout))
+        assert "\\x1b]0;pwned" in shown.stdout or "\\u001b]0;pwned" in shown.stdout
+    records = [json.loads(line) for line in shown.stdout.splitlines()]
+    assert sorted(r["prompt"] for r in records) == sorted(HOSTILE_PROMPTS)  # JSON still says exactly what
+    _record_hostile(tmp_path / "store")
+    listed = repr(ip.run_line_magic("imagine_history", ""))
+    assert not _obeyed(listed) and "\\x9b31m" in listed and "\\u202eevil" in listed

@@ -649,3 +649,23 @@ def test_mangled_image_bytes_are_stored_whole_or_refused_in_one_line(
         return
     got = store.get(gid)
     assert got is not None and got.images[0].read_bytes() == bytes(data)
+
+
+@pytest.mark.parametrize("suffix", ["", "-wal", "-shm"])
+@pytest.mark.parametrize("target_exists", [True, False])
+def test_a_planted_symlink_for_the_database_is_refused_and_its_target_untouched(
+    tmp_path: Path, suffix: str, target_exists: bool
+) -> None:
+    """The store's image files already refuse links; so do its database and the database's log and index:
+    one StoreError line, and the file the link points to is neither created nor changed."""
+    folder, target = tmp_path / "store", tmp_path / "elsewhere" / "precious.db"
+    folder.mkdir()
+    target.parent.mkdir()
+    if target_exists:
+        target.write_bytes(b"keep me")
+    (folder / f"{DATABASE}{suffix}").symlink_to(target)
+    with Store(folder) as store, pytest.raises(StoreError) as info:
+        store.count()
+    message = str(info.value)
+    assert "symbolic link" in message and "\n" not in message
+    assert (target.read_bytes() == b"keep me") if target_exists else not target.exists()

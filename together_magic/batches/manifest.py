@@ -118,6 +118,12 @@ class Manifest:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OptionError(f"--out: cannot make the folder {directory}: {exc.strerror or exc}") from None
+        planted = _planted(directory)
+        if planted is not None:
+            raise OptionError(
+                f"--out: {planted} is a symbolic link; a batch folder's own files must be real files "
+                "(move the link away)"
+            )
         lock = _lock(directory)
         # This process now owns the folder: temp files a killed run left are abandoned (a live writer
         # elsewhere would hold its file's lock, which remove_stale_temps respects), so clean them now.
@@ -270,11 +276,20 @@ def _row(row: Sequence[Any]) -> ItemRow:
     )
 
 
+def _planted(folder: Path) -> Path | None:
+    """The first of the folder's own files (manifest, its log and index, the lock) that is a symbolic link:
+    SQLite and the lock would follow it and write wherever it points."""
+    for name in (MANIFEST_NAME, f"{MANIFEST_NAME}-wal", f"{MANIFEST_NAME}-shm", LOCK_NAME):
+        if (folder / name).is_symlink():
+            return folder / name
+    return None
+
+
 def _lock(folder: Path) -> int | None:
     if fcntl is None:  # pragma: no cover - Windows
         return None
     try:
-        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(folder / LOCK_NAME, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError as exc:  # a read-only folder, or something else in the lock file's place
         raise OptionError(f"--out: cannot write in {folder}: {exc.strerror or exc}") from None
     try:

@@ -17,8 +17,8 @@ from ..batches.api import run_batch
 from ..batches.view import progress_mode
 from ..config import Imagine
 from ..errors import OptionError, TogetherError, explain
+from ..generation.flags import OPTIONS
 from ..generation.line import from_args
-from ..generation.options import OPTIONS
 
 __all__ = ["add_batch_command", "run_batch_command"]
 

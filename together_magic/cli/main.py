@@ -22,10 +22,10 @@ from ..client.clients import Together, resolve_settings
 from ..config import Imagine
 from ..display.gallery import models_markdown, models_text
 from ..errors import OptionError, TogetherError, explain, public_url
+from ..generation.flags import add_options
 from ..generation.generate import generate
 from ..generation.line import from_args, option_strings
 from ..generation.loop import Interrupted, close_loop_client
-from ..generation.options import add_options
 from ..generation.plan import build_plan, read_saved
 from ..generation.saving import save_response
 from ..histories.search import as_json, history_parser, run_history

@@ -131,6 +131,12 @@ def _with_version(url: str) -> str:
         raise APIConnectionError(f"TOGETHER_BASE_URL must be an http(s) URL with a host, got {shown!r}")
     if parsed.port is not None and not 0 < parsed.port < 65536:
         raise APIConnectionError(f"TOGETHER_BASE_URL has port {parsed.port}; a port is between 1 and 65535")
+    if parsed.userinfo or "@" in url.split("://", 1)[-1].split("/", 1)[0]:
+        # httpx would log the URL with them at INFO and send them as Basic auth: the key goes in its variable.
+        raise APIConnectionError(
+            f"TOGETHER_BASE_URL cannot hold user:password@, got {shown!r}; put the key in TOGETHER_API_KEY "
+            "and give the server's address only, e.g. http://127.0.0.1:8000"
+        )
     if parsed.query or parsed.fragment or "?" in url or "#" in url:
         # "/v1/images/generations" is appended to the base URL: after a query or fragment it would be lost.
         raise APIConnectionError(

@@ -1,7 +1,9 @@
 """The gateway as an ASGI application: Together's images endpoint for students, ``/class`` for the teacher.
 
 Every request is judged from its headers first: the route, the token (one indexed read, so a revocation
-holds on the next request in every worker) and the declared size, before one byte of the body is read.
+holds on the next request in every worker), the declared size, the student's own pace (every request
+counts, cache hits too) and their lanes (a few in flight), before one byte of the body is read. The body
+then has deadlines (``--read-timeout``) and is priced before it is parsed (see ``intake``).
 Every error is Together's shape (``{"id", "error": {message, type, param, code}}``); a bug is a 500 in that
 shape with the traceback in the server's log, never a key: the key lives only in the upstream client.
 """
@@ -10,22 +12,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import os
 import secrets
+import time
+from functools import partial
 from typing import Any
 
 from ..models import MODELS, ModelSpec
-from ..offline.apierror import OfflineAPIError, invalid, parse_body
+from ..offline.apierror import OfflineAPIError
 from ..offline.backend import MAX_BODY_BYTES, Reply
 from ..offline.reply import json_reply
 from ..offline.validate import parse_job
 from ..store.store import StoreError
+from . import pace
 from .asgi import (
     Disconnected,
     Receive,
     Scope,
     Send,
+    TooSlow,
     bearer,
     content_length,
     header_map,
@@ -34,16 +39,19 @@ from .asgi import (
     unread,
 )
 from .core import Gateway
-from .roster import Denied
+from .intake import SMALL_BODY, first_look, parse_request
+from .roster import Denied, Student
 from .settings import KEY_ENV, GatewaySettings
 from .wall import WallRoutes
 
-__all__ = ["GatewayApp", "create_app", "from_environment"]
+__all__ = ["BODY_FACTOR", "GatewayApp", "create_app", "from_environment"]
 
 log = logging.getLogger("together_magic.gateway")
 
 GENERATIONS = ("/v1/images/generations", "/images/generations")
 SERVICE = "together-magic classroom gateway"
+BODY_FACTOR = 3
+"""A body may take this many ``--read-timeout`` periods in all (each of its parts one period)."""
 _READ_ONLY = ("/", "/v1/models", "/models")
 """Paths answered to GET (and ``/shrt/...`` images): another method there is a 405, another path a 404."""
 
@@ -58,6 +66,18 @@ def _too_large() -> OfflineAPIError:
         f"Request body is too large: at most {MAX_BODY_BYTES} bytes ({MAX_BODY_BYTES // 2**20} MiB).",
         code="request_too_large",
     )
+
+
+def _too_fast(rate: int, wait: float) -> OfflineAPIError:
+    what = f"You are sending requests faster than this class allows ({rate} a minute per student)."
+    return pace.too_fast(what, wait, "student_rate_limit")
+
+
+def _closing(rid: str, err: OfflineAPIError) -> Reply:
+    """An answer to a request whose body was not read to its end: the connection cannot be reused."""
+    reply = Gateway.error(rid, err)
+    reply.headers["connection"] = "close"
+    return reply
 
 
 class GatewayApp:
@@ -136,7 +156,15 @@ class GatewayApp:
                 405, f"Method {method[:20]} not allowed: use POST.", headers={"allow": "POST"}
             )
             return unread(Gateway.error(rid, err), headers)
-        who = await asyncio.to_thread(self.gateway.roster.student, bearer(headers))
+        token, held, now = bearer(headers), self.gateway.held, time.time()
+        rate = self.gateway.settings.student_rate
+        wait = held.wait(token, now)
+        if wait is not None and token is not None:  # over the minute: answered from memory, a little later
+            reply = unread(Gateway.error(rid, _too_fast(rate, wait)), headers)
+            if not await held.slow_down(token, wait):
+                reply.headers["connection"] = "close"
+            return reply
+        who = await asyncio.to_thread(self.gateway.roster.student, token)
         if isinstance(who, Denied):
             err = OfflineAPIError(
                 401, who.message, code="invalid_api_key", headers={"x-should-retry": "false"}
@@ -145,15 +173,42 @@ class GatewayApp:
         length = content_length(headers)
         if length is not None and length > MAX_BODY_BYTES:
             return unread(Gateway.error(rid, _too_large()), {**headers, "content-length": str(length)})
-        body = await read_body(receive)
-        if body is None:
-            reply = Gateway.error(rid, _too_large())
-            reply.headers["connection"] = "close"
-            return reply
+        take = partial(pace.take, student=who.id, kind=pace.REQUEST, limit=rate, now=now)
+        wait = await asyncio.to_thread(self.gateway.store.write, lambda c: take(c))
+        if wait is not None:
+            if token is not None:
+                held.hold(token, now, wait)
+            return unread(Gateway.error(rid, _too_fast(rate, wait)), headers)
         try:
-            raw = parse_body(body)
+            async with self.gateway.lanes.enter(who.id):
+                return await self._generate(scope, headers, receive, rid, who)
+        except pace.Crowded as crowded:
+            return unread(Gateway.error(rid, crowded.error), headers)
+
+    async def _generate(
+        self, scope: Scope, headers: dict[str, str], receive: Receive, rid: str, who: Student
+    ) -> Reply:
+        settings = self.gateway.settings
+        seconds = settings.read_timeout
+        try:
+            body = await read_body(
+                receive, idle=seconds, total=BODY_FACTOR * seconds, look=(SMALL_BODY, first_look)
+            )
+        except TooSlow:
+            err = OfflineAPIError(
+                408,
+                f"The request body did not arrive in time: each part must come within {seconds:g} s and "
+                f"all of it within {BODY_FACTOR * seconds:g} s.",
+                code="request_timeout",
+            )
+            return _closing(rid, err)
+        except OfflineAPIError as err:  # refused from its first bytes: the rest is never read
+            return _closing(rid, err)
+        if body is None:
+            return _closing(rid, _too_large())
+        try:
+            raw = parse_request(body, allow_unsafe=settings.allow_unsafe)
             job = parse_job(raw)
-            check_forwardable(raw)
         except OfflineAPIError as err:
             return Gateway.error(rid, err)
         server = scope.get("server") or ("127.0.0.1", 80)
@@ -174,35 +229,6 @@ class GatewayApp:
                 await self.gateway.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def check_forwardable(body: dict[str, Any]) -> None:
-    """Refuse (400, naming the field) what parses but cannot go upstream as JSON: text with an unpaired
-    surrogate (``"\\ud800"`` is valid JSON but not UTF-8) and numbers that overflowed to infinity
-    (``1e999``). The offline renderer ignores fields it does not know; the upstream client cannot send them.
-    """
-    for name, top in body.items():
-        stack: list[Any] = [name, top]
-        while stack:
-            value = stack.pop()
-            if isinstance(value, str):
-                if not value.isascii():
-                    try:
-                        value.encode("utf-8")
-                    except UnicodeEncodeError:
-                        if value is name:
-                            raise OfflineAPIError(
-                                400, "Request body cannot be used: a field name is not valid Unicode text."
-                            ) from None
-                        detail = "Text must be valid Unicode (it holds an unpaired surrogate)."
-                        raise invalid(name, detail) from None
-            elif isinstance(value, float) and not math.isfinite(value):
-                raise invalid(name, "Numbers must be finite (this one is too large for a double).")
-            elif isinstance(value, dict):
-                stack.extend(value.keys())
-                stack.extend(value.values())
-            elif isinstance(value, list):
-                stack.extend(value)
 
 
 def _model(spec: ModelSpec) -> dict[str, Any]:

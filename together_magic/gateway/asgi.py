@@ -6,6 +6,8 @@ backend's (:data:`MAX_BODY_BYTES`): what the gateway accepts is what a Together-
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
@@ -19,6 +21,7 @@ __all__ = [
     "Receive",
     "Scope",
     "Send",
+    "TooSlow",
     "bearer",
     "content_length",
     "cookie",
@@ -33,12 +36,13 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-DRAIN_BYTES = 65_536
-"""An unread body up to this size is left for the server to drain; a larger one closes the connection."""
-
 
 class Disconnected(Exception):
     """The client went away while its body was being read."""
+
+
+class TooSlow(Exception):
+    """The client did not send its body within the deadlines given to :func:`read_body`."""
 
 
 def header_map(scope: Scope) -> dict[str, str]:
@@ -66,18 +70,49 @@ def cookie(headers: dict[str, str], name: str) -> str | None:
     return morsel.value if morsel is not None else None
 
 
-async def read_body(receive: Receive, limit: int = MAX_BODY_BYTES) -> bytes | None:
-    """The whole body, or None as soon as it exceeds ``limit``."""
+async def read_body(
+    receive: Receive,
+    limit: int = MAX_BODY_BYTES,
+    *,
+    idle: float | None = None,
+    total: float | None = None,
+    look: tuple[int, Callable[[bytes], Exception | None]] | None = None,
+) -> bytes | None:
+    """The whole body, or None as soon as it exceeds ``limit``.
+
+    ``idle``: seconds each part may take to arrive, ``total``: seconds for all of it (else :class:`TooSlow`).
+    ``look=(size, judge)``: once the body grows past ``size`` bytes, ``judge(head)`` may refuse it (the
+    exception it returns is raised) before the rest is read.
+    """
     body = bytearray()
+    deadline = None if total is None else time.monotonic() + total
+    looked = look is None
     while True:
-        message = await receive()
+        wait = idle
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            wait = left if wait is None else min(wait, left)
+        try:
+            message = await (receive() if wait is None else asyncio.wait_for(receive(), max(wait, 0.0)))
+        except TimeoutError:
+            raise TooSlow from None
         if message["type"] == "http.disconnect":
             raise Disconnected
         body += message.get("body", b"")
         if len(body) > limit:
             return None
+        if not looked and look is not None and len(body) > look[0]:
+            looked = True
+            refused = look[1](bytes(body[: look[0] + 64]))
+            if refused is not None:
+                raise refused
         if not message.get("more_body"):
             return bytes(body)
+
+
+DRAIN_BYTES = 65_536
+"""An unread body up to this size is left for the server to drain (the connection is kept: cheaper than a
+new one); a larger one closes the connection. A drain that stalls is cut by ``protocol``'s deadline."""
 
 
 def unread(reply: Reply, headers: dict[str, str]) -> Reply:

@@ -18,9 +18,11 @@ import json
 import math
 import secrets
 import sqlite3
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import pace
 from .roster import Denied, judge
 from .roster import dollars as _dollars
 
@@ -38,8 +40,10 @@ __all__ = [
     "WallEntry",
     "claim",
     "free",
+    "hidden_from",
     "release",
     "renew",
+    "retry_slot",
     "settle",
 ]
 
@@ -97,7 +101,7 @@ class Refused:
     message: str
     code: str
     kind: str
-    """``auth`` (never falls back), ``budget``, ``class`` or ``pace``."""
+    """``auth`` and ``refusals`` (never fall back), ``budget``, ``class`` or ``pace``."""
     retry_after: float | None = None
 
 
@@ -113,6 +117,8 @@ class WallEntry:
     backend: str
     how: str
     """``upstream``, ``cached`` or ``offline``."""
+    cache_key: str | None = None
+    """The request it answered: hiding one row hides every row of that request, and blocks it."""
     url_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
@@ -180,6 +186,27 @@ def _schedule(conn: sqlite3.Connection, policy: Policy, now: float) -> float | R
     return send_at
 
 
+def retry_slot(conn: sqlite3.Connection, policy: Policy, now: float) -> float | Refused:
+    """Another attempt of a request already granted: it takes its own place in the pace (attempts are
+    what the upstream counts), or is refused when that place is too far."""
+    return _schedule(conn, policy, now)
+
+
+def _refusals(conn: sqlite3.Connection, student: int, now: float) -> Refused | None:
+    wait = pace.over(conn, student, pace.REFUSED, pace.REFUSALS, now)
+    if wait is None:
+        return None
+    retry = max(1, math.ceil(wait))
+    return Refused(
+        429,
+        f"The image service refused {pace.REFUSALS} of your requests in the last minute: check what they "
+        f"said and fix the request. Try again in {retry} s.",
+        "student_refusals",
+        "refusals",
+        retry_after=retry,
+    )
+
+
 def claim(
     conn: sqlite3.Connection, ask: Ask, policy: Policy, now: float, *, check_cache: bool = True
 ) -> Grant | Wait | Cached | Refused:
@@ -205,7 +232,7 @@ def claim(
             return Cached()
         if conn.execute("SELECT 1 FROM gateway_inflight WHERE cache_key = ?", (ask.key,)).fetchone():
             return Wait()
-    refused = _limits(conn, ask, row, policy)
+    refused = _refusals(conn, ask.student, now) or _limits(conn, ask, row, policy)
     if refused is None:
         slot = _schedule(conn, policy, now)
         if isinstance(slot, Refused):
@@ -222,10 +249,19 @@ def claim(
     return refused
 
 
+def hidden_from(conn: sqlite3.Connection, key: str, student: int) -> bool:
+    """Whether the teacher hid the image this request makes from ``student`` (all but its maker)."""
+    row = conn.execute("SELECT maker FROM gateway_hidden WHERE cache_key = ?", (key,)).fetchone()
+    return row is not None and row[0] != student
+
+
 def _wall(conn: sqlite3.Connection, entry: WallEntry, now: float) -> int:
+    hidden = entry.cache_key is not None and bool(
+        conn.execute("SELECT 1 FROM gateway_hidden WHERE cache_key = ?", (entry.cache_key,)).fetchone()
+    )  # its maker asked again for what the teacher hid: they get their copy, the wall does not show it
     cursor = conn.execute(
         "INSERT INTO gateway_wall (student, created, generation_id, images, prompt, params, backend, how,"
-        " url_token) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " url_token, cache_key, hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             entry.student,
             now,
@@ -236,6 +272,8 @@ def _wall(conn: sqlite3.Connection, entry: WallEntry, now: float) -> int:
             entry.backend,
             entry.how,
             entry.url_token,
+            entry.cache_key,
+            int(hidden),
         ),
     )
     return int(cursor.lastrowid or 0)
@@ -259,10 +297,18 @@ def renew(conn: sqlite3.Connection, reservations: tuple[int, ...], now: float) -
     conn.execute(f"UPDATE gateway_reservations SET created = ? WHERE id IN ({marks})", (now, *reservations))
 
 
-def release(conn: sqlite3.Connection, grant: Grant) -> None:
-    """The upstream failed: nothing is charged, and identical requests stop waiting for this one."""
+def release(
+    conn: sqlite3.Connection, grant: Grant, *, refused: int | None = None, now: float | None = None
+) -> None:
+    """The upstream failed: nothing is charged, and identical requests stop waiting for this one.
+
+    ``refused``: the student whose request the upstream refused (a 4xx on the request itself); it counts
+    against their :data:`pace.REFUSALS`.
+    """
     conn.execute("DELETE FROM gateway_reservations WHERE id = ?", (grant.reservation,))
     conn.execute("DELETE FROM gateway_inflight WHERE reservation = ?", (grant.reservation,))
+    if refused is not None:
+        pace.record(conn, refused, pace.REFUSED, time.time() if now is None else now)
 
 
 def free(conn: sqlite3.Connection, entry: WallEntry, now: float) -> int:

@@ -71,7 +71,29 @@ CREATE TABLE IF NOT EXISTS gateway_teacher (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS: list[str] = [_V1]
+_V2 = """
+-- the request a wall row answered (its cache key), so hiding it hides every copy and blocks the request
+ALTER TABLE gateway_wall ADD COLUMN cache_key TEXT;
+CREATE INDEX IF NOT EXISTS gateway_wall_cache_key ON gateway_wall(cache_key) WHERE cache_key IS NOT NULL;
+CREATE INDEX IF NOT EXISTS gateway_wall_generation ON gateway_wall(generation_id);
+-- requests whose image the teacher hid: served to nobody but the student who made it
+CREATE TABLE IF NOT EXISTS gateway_hidden (
+    cache_key TEXT PRIMARY KEY,
+    maker INTEGER,                   -- the student who made it (keeps their own copy)
+    created REAL NOT NULL
+) WITHOUT ROWID;
+-- each student's recent requests, upstream refusals and fallback megapixels: their own rolling minutes
+CREATE TABLE IF NOT EXISTS gateway_student_pace (
+    student INTEGER NOT NULL,
+    kind TEXT NOT NULL,              -- request, refused or fallback
+    at REAL NOT NULL,
+    weight INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS gateway_student_pace_who ON gateway_student_pace(student, kind, at);
+CREATE INDEX IF NOT EXISTS gateway_student_pace_at ON gateway_student_pace(at);
+"""
+
+MIGRATIONS: list[str] = [_V1, _V2]
 
 
 def ensure(store: Store) -> None:

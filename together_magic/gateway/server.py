@@ -27,6 +27,10 @@ from ..offline.server import _client_host, _listen, _resolve
 from ..store.store import StoreError
 from .roster import Roster
 from .settings import (
+    DEFAULT_FALLBACK_RATE,
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_STUDENT_RATE,
     DEFAULT_UPSTREAM_RATE,
     FALLBACKS,
     KEY_ENV,
@@ -38,6 +42,11 @@ from .settings import (
 __all__ = ["add_gateway_arguments", "misplaced_gateway_flags", "run_gateway"]
 
 APP = "together_magic.gateway.app:from_environment"
+PROTOCOL = "together_magic.gateway.protocol:GuardedH11"
+HEADER_BYTES = 16 * 1024
+"""The most a request's line and headers may hold (h11's own default, stated): a token, a host, a length."""
+KEEP_ALIVE = 5
+"""Seconds an idle kept-alive connection stays open (uvicorn's default, stated)."""
 _NO_UVICORN = "together-magic serve needs uvicorn: pip install 'together-magic[server]'"
 _GATEWAY_ONLY = (
     "cache_mb",
@@ -46,6 +55,11 @@ _GATEWAY_ONLY = (
     "fallback",
     "upstream_rate",
     "class_budget",
+    "allow_unsafe",
+    "student_rate",
+    "fallback_rate",
+    "read_timeout",
+    "max_connections",
     "ssl_keyfile",
     "ssl_certfile",
 )
@@ -72,14 +86,23 @@ def _whole(low: int, high: int) -> Any:
     return convert
 
 
-def _dollars(text: str) -> float:
-    try:
-        value = float(text.strip().removeprefix("$"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an amount of dollars: {text!r}") from None
-    if not 0 <= value <= 1_000_000:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"must be dollars from 0 to 1000000, got {text}")
-    return value
+def _decimal(low: float, high: float, unit: str, noun: str, prefix: str = "") -> Any:
+    """An argparse type: a number from ``low`` to ``high`` (never nan or inf), said in ``unit``."""
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text.strip().removeprefix(prefix))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {noun}: {text!r}") from None
+        if not low <= value <= high:  # also refuses nan and inf
+            raise argparse.ArgumentTypeError(f"must be {unit} from {low:g} to {high:.0f}, got {text}")
+        return value
+
+    return convert
+
+
+_dollars = _decimal(0, 1_000_000, "dollars", "an amount of dollars", prefix="$")
+_seconds = _decimal(0.1, 3600, "seconds", "a number of seconds")
 
 
 def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
@@ -118,8 +141,29 @@ def add_gateway_arguments(parser: argparse.ArgumentParser) -> None:
         type=_whole(1, 10**7),
         default=None,
         metavar="MB",
-        help="keep the shared cache and the wall's images under this size (default 2000)",
+        help="keep the class data (images, database with the wall, its log) under this size (default 2000)",
     )
+    group.add_argument(
+        "--allow-unsafe",
+        action="store_const",
+        const=True,
+        default=None,
+        help="let students send disable_safety_checker (off: the gateway refuses it; the safety checker "
+        "stays on for every request)",
+    )
+    for flag, kind, metavar, text in (
+        ("--student-rate", _whole(1, 1_000_000), "N_PER_MIN",
+         f"requests per minute each student may send, cache hits included (default {DEFAULT_STUDENT_RATE})"),
+        ("--fallback-rate", _whole(1, 1_000_000), "MP_PER_MIN",
+         "offline fallback megapixels per minute per student: a 1024x1024 image counts 1 "
+         f"(default {DEFAULT_FALLBACK_RATE})"),
+        ("--read-timeout", _seconds, "SECONDS",
+         "seconds a client has for a request's headers and for each part of its body; the whole body "
+         f"gets 3x (default {DEFAULT_READ_TIMEOUT:g})"),
+        ("--max-connections", _whole(8, 100_000), "N",
+         f"open connections per worker; more are closed at once (default {DEFAULT_MAX_CONNECTIONS})"),
+    ):  # fmt: skip
+        group.add_argument(flag, type=kind, default=None, metavar=metavar, help=text)
     group.add_argument("--ssl-keyfile", metavar="FILE", default=None, help="TLS key (with --ssl-certfile)")
     group.add_argument("--ssl-certfile", metavar="FILE", default=None, help="TLS certificate chain")
 
@@ -169,6 +213,11 @@ def _settings(args: argparse.Namespace) -> GatewaySettings | str:
             upstream_rate=args.upstream_rate or DEFAULT_UPSTREAM_RATE,
             class_budget=args.class_budget,
             cache_mb=args.cache_mb or GatewaySettings.cache_mb,
+            allow_unsafe=bool(args.allow_unsafe),
+            student_rate=args.student_rate or DEFAULT_STUDENT_RATE,
+            fallback_rate=args.fallback_rate or DEFAULT_FALLBACK_RATE,
+            read_timeout=args.read_timeout or DEFAULT_READ_TIMEOUT,
+            max_connections=args.max_connections or DEFAULT_MAX_CONNECTIONS,
         )
     except OptionError as exc:
         return f"argument {exc}"
@@ -226,7 +275,7 @@ def run_gateway(args: argparse.Namespace) -> int:
     _announce(settings, root, args.workers or 1, key is not None, teacher, students=remote)
     os.environ[SETTINGS_ENV] = settings.to_json()
     try:
-        _run(args, sock)
+        _run(args, sock, settings)
     finally:
         sock.close()
     return 0
@@ -265,10 +314,17 @@ def _announce(
         f"'together-magic class teacher{data}' makes a new one)"
     )
     key = f"with the key in {KEY_ENV} (never shown, never stored)" if keyed else "without a key"
+    safety = (
+        "off when a student asks (--allow-unsafe)"
+        if settings.allow_unsafe
+        else "on for every request (--allow-unsafe lets students turn it off)"
+    )
     print(
         f"together-magic classroom gateway: images from {settings.upstream} {key}\n"
-        f"serving on {root} ({workers} worker{'s' if workers > 1 else ''}; class data in {settings.data}; "
-        f"upstream pace: {settings.upstream_rate} per minute; fallback: {settings.fallback or 'none'})\n"
+        f"serving on {root} ({workers} worker{'s' if workers > 1 else ''}; class data in {settings.data}, "
+        f"at most {settings.cache_mb} MB; upstream pace: {settings.upstream_rate} per minute; "
+        f"per student: {settings.student_rate} requests a minute; fallback: {settings.fallback or 'none'})\n"
+        f"safety checker: {safety}\n"
         f"students: export TOGETHER_BASE_URL={students} TOGETHER_API_KEY=<their token from "
         f"'together-magic class add NAME{data}'>\n{wall}",
         flush=True,
@@ -288,7 +344,7 @@ class HideQueries(logging.Filter):
         return True
 
 
-def _run(args: argparse.Namespace, sock: Any) -> None:
+def _run(args: argparse.Namespace, sock: Any, settings: GatewaySettings) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
@@ -304,6 +360,10 @@ def _run(args: argparse.Namespace, sock: Any) -> None:
         log_config=log_config,
         access_log=args.log_level == "debug",
         lifespan="on",
+        http=PROTOCOL,  # uvicorn's h11 with a header deadline and a connection limit (see protocol)
+        h11_max_incomplete_event_size=HEADER_BYTES,
+        timeout_keep_alive=KEEP_ALIVE,
+        limit_concurrency=settings.max_connections + 1,  # protocol closes connections past the limit
         ssl_keyfile=args.ssl_keyfile,
         ssl_certfile=args.ssl_certfile,
     )

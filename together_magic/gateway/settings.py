@@ -18,6 +18,10 @@ import httpx
 from ..errors import OptionError
 
 __all__ = [
+    "DEFAULT_FALLBACK_RATE",
+    "DEFAULT_MAX_CONNECTIONS",
+    "DEFAULT_READ_TIMEOUT",
+    "DEFAULT_STUDENT_RATE",
     "DEFAULT_UPSTREAM_RATE",
     "FALLBACKS",
     "KEY_ENV",
@@ -32,6 +36,17 @@ SETTINGS_ENV = "TOGETHER_MAGIC_GATEWAY_SETTINGS"
 DEFAULT_UPSTREAM_RATE = 60
 """Upstream requests per rolling minute when ``--upstream-rate`` is not given (Together's image limits are
 small and per account; the teacher raises it to what their account allows)."""
+DEFAULT_STUDENT_RATE = 120
+"""Requests per rolling minute one student may send, whatever becomes of them (cache hits and refusals
+too): a notebook, a sweep or a batch stays well under it; a loop hammering the gateway does not."""
+DEFAULT_FALLBACK_RATE = 20
+"""Offline fallback images per rolling minute per student, in megapixels (a 1024x1024 image counts 1, a
+4096x4096 one 16): the renderer is the gateway's own CPU, which the whole class shares."""
+DEFAULT_READ_TIMEOUT = 10.0
+"""Seconds a client has for a request's headers, and for each piece of its body (the whole body gets
+three times as long): a slow or stalled client is dropped instead of holding a connection."""
+DEFAULT_MAX_CONNECTIONS = 500
+"""Open connections per worker; more are closed at once (each costs a file descriptor and some memory)."""
 FALLBACKS = ("offline",)
 OFFLINE = "offline"
 
@@ -71,6 +86,11 @@ def _check_upstream(upstream: str) -> str:
     return text
 
 
+def _whole_number(flag: str, value: object, low: int, high: int, unit: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise OptionError(f"{flag}: must be a whole number of {unit} from {low} to {high}, got {value!r}")
+
+
 @dataclass(frozen=True)
 class GatewaySettings:
     """Everything a gateway worker needs except the upstream key (read from ``TOGETHER_API_KEY``)."""
@@ -84,7 +104,14 @@ class GatewaySettings:
     class_budget: float | None = None
     """Dollars the whole class may spend upstream (None: only the students' own limits)."""
     cache_mb: int = 2000
-    """The gateway's store (shared cache and wall images) is kept under this many megabytes."""
+    """The class data on disk (the shared cache's images, the database with its wall rows, and its write-ahead
+    log) is kept under this many megabytes."""
+    allow_unsafe: bool = False
+    """``--allow-unsafe``: students' ``disable_safety_checker`` goes upstream (otherwise it is refused)."""
+    student_rate: int = DEFAULT_STUDENT_RATE
+    fallback_rate: int = DEFAULT_FALLBACK_RATE
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "upstream", _check_upstream(str(self.upstream)))
@@ -109,6 +136,19 @@ class GatewaySettings:
             raise OptionError(
                 f"--cache-mb: must be a whole number of megabytes, 1 or more, got {self.cache_mb!r}"
             )
+        if not isinstance(self.allow_unsafe, bool):
+            raise OptionError(f"--allow-unsafe: takes no value, got {self.allow_unsafe!r}")
+        _whole_number("--student-rate", self.student_rate, 1, 1_000_000, "requests per minute")
+        _whole_number("--fallback-rate", self.fallback_rate, 1, 1_000_000, "megapixels per minute")
+        _whole_number("--max-connections", self.max_connections, 8, 100_000, "connections per worker")
+        seconds = self.read_timeout
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not math.isfinite(seconds)
+            or not 0.1 <= seconds <= 3600
+        ):
+            raise OptionError(f"--read-timeout: must be seconds from 0.1 to 3600, got {seconds!r}")
 
     @property
     def label(self) -> str:

@@ -1,9 +1,11 @@
 """Where a gateway's images come from: the upstream (with the server's key) or the offline renderer.
 
-The upstream is called with together-magic's own async client, so it gets the client's retries, typed
-errors and key redaction; the gateway always asks it for base64 (the gateway keeps the images: the shared
-cache, the wall and its own ``/shrt/`` URLs all need the bytes). The key is held by the client object of
-each worker and goes nowhere else; every message taken from an upstream error is redacted once more here.
+The upstream is called with together-magic's own async client, so it gets the client's typed errors and
+key redaction, but one attempt per call: the gateway makes the retries itself (``core``), each taking its
+own place in the class's pace, since the upstream counts attempts. The gateway always asks for base64 (it
+keeps the images: the shared cache, the wall and its own ``/shrt/`` URLs all need the bytes). The key is
+held by the client object of each worker and goes nowhere else; every message taken from an upstream error
+is redacted once more here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client.clients import AsyncTogether
+from ..client.retries import retryable
 from ..errors import (
     APIConnectionError,
     APIError,
@@ -48,12 +51,18 @@ class Made:
 
 class UpstreamFailure(Exception):
     """The upstream did not make the images; ``error`` is the student's answer, ``fallback`` whether the
-    offline renderer may stand in (not when the request itself was wrong)."""
+    offline renderer may stand in (not when the request itself was wrong), ``refused`` whether the upstream
+    judged the request itself wrong (a 4xx: it counts against the student), ``retry`` whether another
+    attempt may succeed (a dropped connection, a 5xx)."""
 
-    def __init__(self, error: OfflineAPIError, *, fallback: bool) -> None:
+    def __init__(
+        self, error: OfflineAPIError, *, fallback: bool, refused: bool = False, retry: bool = False
+    ) -> None:
         super().__init__(error.message)
         self.error = error
         self.fallback = fallback
+        self.refused = refused
+        self.retry = retry
 
 
 def _failure(exc: Exception, key: str | None) -> UpstreamFailure:
@@ -68,6 +77,7 @@ def _failure(exc: Exception, key: str | None) -> UpstreamFailure:
                 code=exc.code,
             ),
             fallback=False,
+            refused=True,
         )
     log.warning("together-magic gateway: the upstream failed: %s", detail)
     no_retry = {"x-should-retry": "false"}
@@ -111,7 +121,11 @@ def _failure(exc: Exception, key: str | None) -> UpstreamFailure:
             type="upstream_error",
             code="upstream_failed",
         )
-    return UpstreamFailure(error, fallback=True)
+    # A 429 is not tried again at once: the class's pace, not a quick retry, is the answer to it.
+    again = (
+        isinstance(exc, APIError | ImageDataError) and retryable(exc) and not isinstance(exc, RateLimitError)
+    )
+    return UpstreamFailure(error, fallback=True, retry=again)
 
 
 class Upstream:
@@ -128,7 +142,9 @@ class Upstream:
     @property
     def client(self) -> AsyncTogether:
         if self._client is None:
-            self._client = AsyncTogether(api_key=self._key, base_url=self.base_url, announce_offline=False)
+            self._client = AsyncTogether(
+                api_key=self._key, base_url=self.base_url, announce_offline=False, max_retries=0
+            )
         return self._client
 
     @property
@@ -137,7 +153,8 @@ class Upstream:
         return self.client.base_url
 
     async def generate(self, request: ImageRequest) -> Made:
-        """The images, checked (strict base64, a real image format); raises :class:`UpstreamFailure`."""
+        """One attempt: the images, checked (strict base64, a real image format), or
+        :class:`UpstreamFailure` saying whether another attempt may help."""
         try:
             response = await self.client.images.send(request)
             images = []

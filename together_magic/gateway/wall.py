@@ -5,6 +5,11 @@ The page is static HTML and JavaScript shipped in the package (no CDN, no build 
 turns it into an HttpOnly, SameSite=Strict cookie scoped to ``/class`` and redirects to a clean address, so
 the token does not stay on a projected screen. Changing state (hiding an image) takes a JSON POST, which a
 page on another site cannot send with that cookie.
+
+Hidden means hidden: every wall row of that request leaves the wall, its ``/shrt/`` links answer 410 Gone,
+and the request is refused to every student but the one who made it (see ``core``), until it is shown
+again. A ``/shrt/`` link also lives :data:`LINK_SECONDS` only and dies with its student's token (revoked or
+expired); it is cached ``private``, never by a shared proxy.
 """
 
 from __future__ import annotations
@@ -21,14 +26,18 @@ from ..offline.apierror import OfflineAPIError, parse_body
 from ..offline.backend import Reply
 from ..offline.reply import error_reply, json_reply
 from ..store.store import StoreError
-from .asgi import Receive, bearer, cookie, read_body
+from .answers import WALL_NEGATIVE, WALL_PROMPT, clip
+from .asgi import Receive, TooSlow, bearer, cookie, read_body
 from .core import Gateway
+from .roster import Denied, judge
+from .upkeep import WALL_SIZE
 
-__all__ = ["COOKIE", "WALL_SIZE", "WallRoutes"]
+__all__ = ["COOKIE", "LINK_SECONDS", "WALL_SIZE", "WallRoutes"]
 
 COOKIE = "together_magic_teacher"
-WALL_SIZE = 60
-"""How many of the latest answers the wall shows."""
+LINK_SECONDS = 3600
+"""How long a ``/shrt/`` image link works after the answer that gave it (a lesson; the student's own copy,
+in the answer itself or their notebook, is theirs)."""
 
 _PAGE_HEADERS = {
     "cache-control": "no-store",
@@ -59,6 +68,10 @@ def _not_found(what: str) -> Reply:
     return error_reply("wall", OfflineAPIError(404, f"{what} not found.", code="not_found"))
 
 
+def _gone(why: str) -> Reply:
+    return error_reply("wall", OfflineAPIError(410, f"This image link no longer works: {why}.", code="gone"))
+
+
 def _wall_rows(conn: sqlite3.Connection, hidden: bool) -> list[dict[str, Any]]:
     where = "" if hidden else "WHERE w.hidden = 0"
     rows = conn.execute(
@@ -74,14 +87,48 @@ def _wall_rows(conn: sqlite3.Connection, hidden: bool) -> list[dict[str, Any]]:
             "student": r[1],
             "created": r[2],
             "images": r[3] if r[9] else 0,
-            "prompt": r[4],
-            "params": json.loads(r[5]),
+            "prompt": clip(r[4], WALL_PROMPT),  # rows are kept clipped; older rows are clipped here
+            "params": _params(r[5]),
             "backend": r[6],
             "how": r[7],
             "hidden": bool(r[8]),
         }
         for r in rows
     ]
+
+
+def _params(text: str) -> dict[str, Any]:
+    params: dict[str, Any] = json.loads(text)
+    if isinstance(params.get("negative_prompt"), str):
+        params["negative_prompt"] = clip(params["negative_prompt"], WALL_NEGATIVE)
+    return params
+
+
+def _hide(conn: sqlite3.Connection, wall_id: int, hidden: bool, now: float) -> bool:
+    """Hide (or show again) a wall row and every row of the same request or images; a hidden request is
+    served to nobody but its maker (the student of its first row that was not a cache hit)."""
+    row = conn.execute(
+        "SELECT cache_key, generation_id, student FROM gateway_wall WHERE id = ?", (wall_id,)
+    ).fetchone()
+    if row is None:
+        return False
+    key, generation, student = row
+    conn.execute(
+        "UPDATE gateway_wall SET hidden = ? WHERE id = ? OR cache_key = ? OR generation_id = ?",
+        (int(hidden), wall_id, key, generation),
+    )
+    if key is not None and not hidden:
+        conn.execute("DELETE FROM gateway_hidden WHERE cache_key = ?", (key,))
+    elif key is not None:
+        maker = conn.execute(
+            "SELECT student FROM gateway_wall WHERE cache_key = ? AND how != 'cached' ORDER BY id LIMIT 1",
+            (key,),
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO gateway_hidden VALUES (?, ?, ?) ON CONFLICT(cache_key) DO NOTHING",
+            (key, maker[0] if maker else student, now),
+        )
+    return True
 
 
 class WallRoutes:
@@ -149,7 +196,11 @@ class WallRoutes:
     async def _hide(self, headers: dict[str, str], receive: Receive) -> Reply:
         if headers.get("content-type", "").split(";")[0].strip().lower() != "application/json":
             return error_reply("wall", OfflineAPIError(415, 'Send JSON: {"id": N, "hidden": true}.'))
-        body = await read_body(receive, 4096)
+        seconds = self.gateway.settings.read_timeout
+        try:
+            body = await read_body(receive, 4096, idle=seconds, total=3 * seconds)
+        except TooSlow:
+            return error_reply("wall", OfflineAPIError(408, "The request body did not arrive in time."))
         try:
             if body is None:
                 raise OfflineAPIError(413, "Request body is too large.")
@@ -162,10 +213,7 @@ class WallRoutes:
         except OfflineAPIError as err:
             return error_reply("wall", err)
         changed = await asyncio.to_thread(
-            self.gateway.store.write,
-            lambda c: (
-                c.execute("UPDATE gateway_wall SET hidden = ? WHERE id = ?", (int(hidden), wall_id)).rowcount
-            ),
+            self.gateway.store.write, lambda c: _hide(c, wall_id, hidden, time.time())
         )
         if not changed:
             return _not_found(f"Wall entry {wall_id}")
@@ -182,16 +230,27 @@ class WallRoutes:
         column = "id" if by == "id" else "url_token"
         key: int | str = int(ref) if by == "id" else ref
 
-        def find(c: sqlite3.Connection) -> tuple[int | None, int] | None:
-            row = c.execute(
-                f"SELECT generation_id, hidden FROM gateway_wall WHERE {column} = ?", (key,)
+        def find(c: sqlite3.Connection) -> tuple[Any, ...] | None:
+            row: tuple[Any, ...] | None = c.execute(
+                "SELECT w.generation_id, w.hidden, w.created, s.id, s.name, s.revoked, s.expires"
+                f" FROM gateway_wall w JOIN gateway_students s ON s.id = w.student WHERE w.{column} = ?",
+                (key,),
             ).fetchone()
-            return None if row is None else (row[0], row[1])
+            return row
 
         store = self.gateway.store
         found = await asyncio.to_thread(store.read, find)
         if found is None or found[0] is None:
             return _not_found("Image")
+        now = time.time()
+        age = now - found[2]
+        if not teacher:  # the teacher's wall shows hidden images (greyed) and old ones; a link does not
+            if found[1]:
+                return _gone("the teacher hid this image")
+            if isinstance(judge(found[3:], now), Denied):
+                return _gone("the class token of the student who made it was revoked or has expired")
+            if age >= LINK_SECONDS:
+                return _gone(f"links live {LINK_SECONDS // 60} minutes; ask for the image again")
         try:
             generation = await asyncio.to_thread(store.get, found[0])
             images = generation.images if generation is not None else ()
@@ -202,5 +261,5 @@ class WallRoutes:
         except StoreError:
             return _not_found("Image")
         fmt = images[index].format
-        private = "private, max-age=86400" if teacher else "public, max-age=3600"
-        return Reply(200, data, {"content-type": f"image/{fmt}", "cache-control": private})
+        life = 86400 if teacher else max(1, int(LINK_SECONDS - age))
+        return Reply(200, data, {"content-type": f"image/{fmt}", "cache-control": f"private, max-age={life}"})

@@ -21,7 +21,8 @@ from typing import Any, NoReturn
 from .. import models
 from ..config import parse_size
 from ..errors import OptionError
-from .options import IDENTIFIER, MAX_VARY, OPTIONS, ImagineOptions, add_options
+from .flags import IDENTIFIER, MAX_VARY, OPTIONS, add_options
+from .options import ImagineOptions
 from .values import MAX_JSON_DEPTH, depth, integer, number, positive, rate
 
 __all__ = ["check_text", "from_args", "interpolate", "parse_line", "parse_tokens", "split_line"]

@@ -1,4 +1,4 @@
-"""The options of ``%%imagine`` as one table and one typed value, ``ImagineOptions``.
+"""The options of ``%%imagine`` as one typed value, ``ImagineOptions`` (their table is in ``flags``).
 
 argparse (the magic and the CLI), the panel's form and ``--from`` all produce an ``ImagineOptions``;
 ``ImagineOptions.to_line()`` is the single "copy as code", and it round-trips: parsing the line it writes
@@ -8,7 +8,6 @@ option (``--guidance must be a number, got 'abc'``); what a model accepts is che
 
 from __future__ import annotations
 
-import argparse
 import base64
 import dataclasses
 import json
@@ -17,81 +16,15 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FIELD_OPTIONS", "OPTIONS", "ImagineOptions", "add_options", "from_request"]
+from .flags import FIELD_OPTIONS
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-MAX_VARY = 3
+__all__ = ["LINE_BREAKS", "ImageSource", "ImagineOptions", "from_request"]
+
+LINE_BREAKS = re.compile("[\n\r\x0b\x0c\x1c-\x1e\x85\u2028\u2029]")
+"""What ``str.splitlines`` (so IPython, splitting a cell) breaks a line at: never inside the magic line."""
 
 ImageSource = str | bytes
 """A reference image: a path, URL or variable name as typed, or the bytes of an upload (the panel)."""
-
-
-# (flags, argparse keyword arguments): the single definition behind %%imagine?, the panel and the CLI.
-# Every value is read as text and typed by ``line.from_args``, so errors name the option our way.
-OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
-    (("prompt",), {"nargs": "*", "help": "the prompt, quoted (line magic and command line)"}),
-    (("-m", "--model"), {"metavar": "MODEL", "help": "model id (default: Imagine.model)"}),
-    (("-n", "--n"), {"metavar": "N", "help": "number of images (each gets its own seed: S, S+1, ...)"}),
-    (("-s", "--seed"), {"metavar": "SEED", "help": "seed; a random one is drawn and shown if omitted"}),
-    (("-W", "--width"), {"metavar": "PX", "help": "width in pixels (within the model's range)"}),
-    (("-H", "--height"), {"metavar": "PX", "help": "height in pixels (within the model's range)"}),
-    (("--size",), {"metavar": "WxH", "help": "width and height at once (1024x768), or a preset (2K)"}),
-    (("--aspect-ratio",), {"metavar": "W:H", "help": "aspect ratio (16:9...): no width/height is sent"}),
-    (("--steps",), {"metavar": "N", "help": "denoising steps (default: the model's)"}),
-    (("--negative",), {"metavar": "TEXT", "help": "negative prompt: what the image should not contain"}),
-    (("-g", "--guidance"), {"metavar": "SCALE", "help": "guidance: how closely to follow the prompt"}),
-    (("--format",), {"metavar": "jpeg|png", "help": "output format (default jpeg)"}),
-    (("--image",), {"metavar": "IMAGE", "help": "image to edit: a file, a URL or a variable"}),
-    (
-        ("--reference",),
-        {"action": "append", "metavar": "IMAGE", "help": "reference image (repeatable; FLUX.2, Gemini)"},
-    ),
-    (
-        ("--lora",),
-        {
-            "action": "append",
-            "metavar": "PATH[:SCALE]",
-            "help": "LoRA (retired models only: no longer served)",
-        },
-    ),
-    (
-        ("--upsample",),
-        {"action": argparse.BooleanOptionalAction, "help": "let the model rewrite the prompt (FLUX.2 [pro])"},
-    ),
-    (("-p", "--param"), {"action": "append", "metavar": "KEY=VALUE", "help": "any other API field"}),
-    (("--vary",), {"action": "append", "metavar": "AXIS=VALUES", "help": "sweep an axis (up to 3)"}),
-    (("--each",), {"metavar": "VAR", "help": "one generation per item of VAR (a batch); see --out"}),
-    (("--rpm",), {"metavar": "N", "help": "with --each: at most N requests a minute"}),
-    (("--concurrency",), {"metavar": "N", "help": "with --each: at most N requests in flight"}),
-    (("--retry-failed",), {"action": "store_true", "help": "with --each: run the failed items again"}),
-    (("--new",), {"action": "store_true", "help": "with --each: start a new batch in a used folder"}),
-    (("-o", "--out"), {"metavar": "NAME", "help": "bind the result to NAME (with --each: the folder)"}),
-    (("--save",), {"metavar": "DIR", "help": "save the images in DIR with their parameters embedded"}),
-    (("--no-display",), {"action": "store_true", "help": "do not show the images"}),
-    (("--no-cache",), {"action": "store_true", "help": "ask the API even for a stored request"}),
-    (("--from",), {"dest": "from_path", "metavar": "PATH", "help": "re-run the request saved in an image"}),
-    (("--no-interpolate",), {"action": "store_true", "help": "keep {{ }} literally"}),
-]
-
-# Request fields -> the option a user typed, for messages (shared with plan).
-FIELD_OPTIONS = {
-    "prompt": "the prompt",
-    "model": "--model",
-    "n": "--n",
-    "seed": "--seed",
-    "width": "--width",
-    "height": "--height",
-    "aspect_ratio": "--aspect-ratio",
-    "steps": "--steps",
-    "negative_prompt": "--negative",
-    "guidance_scale": "--guidance",
-    "guidance": "--guidance",
-    "output_format": "--format",
-    "image_url": "--image",
-    "reference_images": "--reference",
-    "image_loras": "--lora",
-    "prompt_upsampling": "--upsample",
-}
 
 
 @dataclass(frozen=True)
@@ -143,7 +76,10 @@ class ImagineOptions:
 
         for name, flag in _SCALARS:
             value = getattr(self, name)
-            if value is not None:
+            field = _FLAG_FIELDS.get(flag)
+            if isinstance(value, str) and field is not None and LINE_BREAKS.search(value):
+                add("-p", f"{field}={_one_line_json(value)}")  # the same body field, on one line
+            elif value is not None:
                 add(flag, value)
         if isinstance(self.image, bytes) or any(isinstance(r, bytes) for r in self.references):
             raise ValueError("write uploaded images to files first (ImagineOptions.image holds bytes)")
@@ -202,6 +138,15 @@ _SCALARS = (
 )
 
 
+_FLAG_FIELDS = {flag: field for field, flag in FIELD_OPTIONS.items() if flag.startswith("--")}
+
+
+def _one_line_json(value: str) -> str:
+    """``value`` as a JSON string holding no line break at all (JSON leaves U+0085, U+2028, U+2029 raw)."""
+    text = json.dumps(value, ensure_ascii=False)
+    return re.sub("[\x85\u2028\u2029]", lambda m: f"\\u{ord(m.group(0)):04x}", text)
+
+
 def _param_text(value: Any) -> str:
     """A ``-p`` value that reads back as the same value: text that would be typed otherwise is JSON."""
     if not isinstance(value, str):
@@ -214,18 +159,13 @@ def _param_text(value: Any) -> str:
         looks_typed = True
     except ValueError:
         pass
-    return json.dumps(value, ensure_ascii=False) if looks_typed or "\n" in value else value
+    return _one_line_json(value) if looks_typed or LINE_BREAKS.search(value) else value
 
 
 def _text(value: object) -> str:
     if isinstance(value, float):
         return repr(value) if not value.is_integer() else f"{value:g}" if abs(value) < 1e15 else repr(value)
     return str(value)
-
-
-def add_options(parser: argparse.ArgumentParser) -> None:
-    for flags, kwargs in OPTIONS:
-        parser.add_argument(*flags, **kwargs)
 
 
 def from_request(payload: dict[str, Any], *, default_format: str = "base64") -> ImagineOptions:

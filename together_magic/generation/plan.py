@@ -23,9 +23,10 @@ from ..config import Imagine, parse_size
 from ..errors import OptionError
 from ..types import ImageRequest
 from .cost import part_cost
+from .flags import FIELD_OPTIONS
 from .inputs import resolve
 from .line import check_text
-from .options import FIELD_OPTIONS, ImagineOptions, from_request
+from .options import ImagineOptions, from_request
 from .saving import read_recipe
 from .values import json_problem
 

@@ -43,12 +43,27 @@ __all__ = [
     "set_viewer",
 ]
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""What a terminal would act on rather than show: C0 and C1 controls but tab and newline (escape
+sequences set the window title, clear the screen, move the cursor), DEL, and bidirectional overrides."""
+_IN_JSON = re.compile("[\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Of those, what ``json.dumps(ensure_ascii=False)`` writes raw (it escapes C0 controls itself)."""
 _RELATIVE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(m|min|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"m": 60, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 THUMB = 192
 PAGE_SIZE = 24
 """Images per page: a long history never floods the notebook (the live view pages through the rest)."""
 _viewer: Callable[[History], bool] | None = None
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` as a terminal shows it without obeying it: each control character as a visible escape."""
+    return _CONTROL.sub(_escaped, text)
 
 
 def set_viewer(viewer: Callable[[History], bool] | None) -> None:
@@ -151,7 +166,7 @@ class History(Sequence[HistoryRecord]):
                 f"  {record.created:%Y-%m-%d %H:%M} · {g.source} · {g.model.rsplit('/', 1)[-1]} · seed "
                 f"{seeds} · {shorten(g.prompt, 50)}"
             )
-        return "\n".join(lines)
+        return terminal_safe("\n".join(lines))  # stored text is anyone's: never an escape sequence
 
     def images(self) -> list[tuple[HistoryRecord, int]]:
         """Every image as (record, position in its response), newest first: what the pages hold."""
@@ -299,4 +314,6 @@ def run_history(args: argparse.Namespace, config: Imagine | None = None) -> Hist
 
 
 def as_json(records: History) -> str:
-    return "\n".join(json.dumps(record.summary(), ensure_ascii=False) for record in records)
+    """One JSON line per record; every character a terminal would obey is a JSON escape."""
+    lines = (json.dumps(record.summary(), ensure_ascii=False) for record in records)
+    return "\n".join(_IN_JSON.sub(lambda m: f"\\u{ord(m.group(0)):04x}", line) for line in lines)

@@ -22,9 +22,10 @@ from ..config import Imagine
 from ..display.live import LiveDisplay, info_line, status_html
 from ..display.status import StatusLine
 from ..errors import OptionError
+from ..generation.flags import IDENTIFIER
 from ..generation.generate import generate
 from ..generation.loop import Interrupted
-from ..generation.options import IDENTIFIER, ImagineOptions
+from ..generation.options import ImagineOptions
 from ..generation.plan import Plan, Saved, build_plan, read_saved
 from ..sweeps.result import Cell, Sweep
 from ..sweeps.run import (

@@ -24,8 +24,7 @@ from IPython.core.magic import (
 )
 
 from .. import config as _config
-from ..errors import OptionError, TogetherError, explain
-from ..generation.options import OPTIONS
+from ..generation.flags import OPTIONS
 
 if TYPE_CHECKING:
     from ..generation.options import ImagineOptions
@@ -83,6 +82,7 @@ class ImagineMagics(Magics):
         """
         from IPython.display import display
 
+        from ..errors import OptionError, TogetherError, explain
         from ..generation.loop import Interrupted
         from .cells import run_cell
 
@@ -129,9 +129,10 @@ class ImagineMagics(Magics):
         Usage: ``%imagine_history [TEXT] [--last N] [--model MODEL] [--since DATE] [--clear [--yes]]``.
         DATE: 2026-11-20, 2026-11-20T14:00, today, yesterday, or an age such as 3h or 2d.
         """
+        from ..errors import OptionError
         from ..histories.search import parse_history_line, run_history
         from ..store.store import StoreError
-        from ..widgets import history as history_view  # noqa: F401  (the history shows itself as cards in a notebook)
+        from ..widgets import history as _cards  # noqa: F401  (the history shows itself as the panel's cards)
 
         try:
             result = run_history(parse_history_line(line), self.settings)
@@ -144,6 +145,7 @@ class ImagineMagics(Magics):
 
     # ------------------------------------------------------------------------------- steps
     def _options(self, line: str, cell: str | None, namespace: dict[str, Any]) -> ImagineOptions:
+        from ..errors import OptionError
         from ..generation.line import parse_line
 
         try:

@@ -95,6 +95,11 @@ class Database:
         if self._handle is not None and self._handle.pid == os.getpid():
             return self._handle
         self._handle = None  # after a fork: open a fresh connection, never reuse the parent's
+        for path in (self.database, Path(f"{self.database}-wal"), Path(f"{self.database}-shm")):
+            if path.is_symlink():  # SQLite would follow it and write wherever it points
+                raise StoreError(
+                    f"image store {path} is a symbolic link; the store opens only its own files (move it)"
+                )
         self.read_only = _read_only(self.folder, self.database)
         if self.read_only and not self.database.is_file():
             raise StoreError(f"image store {self.folder} is read-only and holds no history yet")
