@@ -19,6 +19,7 @@ from PIL import Image
 from together_magic.models import ASPECT_RATIOS, IMAGE_INPUTS, LORAS_DEPRECATED, MODELS, ModelSpec
 
 from ..conftest import MODEL, Server
+from .sdk_support import FORMS, UNKNOWN, base_url, listed_calls, problems
 
 
 def root(srv: Server) -> str:
@@ -251,19 +252,35 @@ def test_every_exception_users_catch_from_the_sdk_exists_here_alike() -> None:
             assert issubclass(ours, getattr(tm, other_name)) == issubclass(cls, other), (name, other_name)
 
 
-def test_a_base_url_with_v1_gets_a_404_that_says_to_use_the_bare_host(
-    server: Server, request: pytest.FixtureRequest
+@pytest.mark.parametrize("form", FORMS)
+def test_every_listed_model_generates_through_the_strict_sdk_with_either_base_url(
+    form: str, server: Server, fetch: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SDK 2.x+ adds /v1 itself, so ``TOGETHER_BASE_URL=.../v1`` (SDK 1.x's form) calls /v1/v1/...: the answer
-    must say what to change, for POSTs and GETs alike."""
-    doubled = together.Together(api_key="k", base_url=server.base_url, max_retries=0)  # ends in /v1
-    request.addfinalizer(doubled.close)
-    with pytest.raises(together.NotFoundError) as info:
-        doubled.images.generate(prompt="x", model=MODEL)
-    assert "set TOGETHER_BASE_URL to the bare host" in str(info.value)
-    answer = httpx.get(server.base_url + "/v1/models", timeout=10)
+    """``TOGETHER_BASE_URL`` as a user exports it, in either form: the bare host (SDK 3's convention) or
+    ``.../v1`` (the TypeScript SDK's, SDK 1.x's and curl's), which SDK 3 turns into ``/v1/v1/...``."""
+    monkeypatch.setenv("TOGETHER_BASE_URL", base_url(server, form))
+    calls = listed_calls()
+    answers: list[dict[str, Any]] = []
+    with together.Together(api_key="k", max_retries=0, _strict_response_validation=True) as client:
+        assert str(client.base_url).rstrip("/") == base_url(server, form)
+        for call in calls:
+            try:
+                answers.append({"response": client.images.generate(**call).model_dump()})
+            except together.APIError as exc:
+                answers.append({"error": repr(exc)})
+        with pytest.raises(together.NotFoundError, match="model_not_available"):
+            client.images.generate(**UNKNOWN)
+    assert problems(calls, answers, fetch) == []
+
+
+def test_a_doubled_v1_is_answered_only_on_the_sdk_routes(server: Server) -> None:
+    """``/v1/v1/images/generations`` and ``/v1/v1/models`` (SDK 3 given ``.../v1``) are answered; any other
+    doubled path still gets the 404 saying to use the bare host; other prefixes get a plain 404."""
+    host = base_url(server, "bare host")
+    assert httpx.get(host + "/v1/v1/models", timeout=10).status_code == 200
+    answer = httpx.get(host + "/v1/v1/files", timeout=10)
     assert answer.status_code == 404 and "bare host" in answer.json()["error"]["message"]
-    elsewhere = httpx.post(root(server) + "/v2/images/generations", json={}, timeout=10)
+    elsewhere = httpx.post(host + "/v2/images/generations", json={}, timeout=10)
     assert elsewhere.status_code == 404 and "bare host" not in elsewhere.text
 
 

@@ -121,11 +121,11 @@ def _unknown_endpoint(method: str, path: str) -> OfflineAPIError:
 
 
 def canonical_path(path: str) -> str:
-    """The route a path names: ``/images/generations`` and ``/models`` are also served without ``/v1``,
-    so one ``TOGETHER_BASE_URL`` suits the Python SDK 3 (bare host, it adds /v1) and the TypeScript SDK,
-    SDK 1.x and curl (which post to ``BASE/images/generations``)."""
+    """The route a path names: ``/images/generations`` and ``/models`` are also served without ``/v1`` and
+    with it twice, so both TOGETHER_BASE_URL forms (bare host, .../v1) suit SDK 3 (it adds /v1) and others."""
     path = path.rstrip("/") or "/"
-    return f"/v1{path}" if path in ("/images/generations", "/models") else path
+    bare = path.removeprefix("/v1/v1") if path.startswith("/v1/v1/") else path.removeprefix("/v1")
+    return f"/v1{bare}" if bare in ("/images/generations", "/models") else path
 
 
 class OfflineBackend:

@@ -216,7 +216,7 @@ def run_serve(args: argparse.Namespace) -> int:
         f"use it with: export TOGETHER_BASE_URL={root}\n"
         f"  one value for together-magic, the Python SDK 3 (it adds /v1), the TypeScript SDK, SDK 1.x and\n"
         f"  curl (they post to {root}/images/generations, also answered here;"
-        f" {root}/v1 suits all but the Python SDK 3)",
+        f" {root}/v1 suits every one of them too)",
         flush=True,
     )
     try:
