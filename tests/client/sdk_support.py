@@ -98,6 +98,13 @@ def problems(calls: list[dict[str, Any]], answers: list[dict[str, Any]], fetch: 
     return found
 
 
+def assert_every_model_generated(
+    calls: list[dict[str, Any]], answers: list[dict[str, Any]], fetch: httpx.Client
+) -> None:
+    found = problems(calls, answers, fetch)
+    assert not found, f"{len(found)} of {len(calls)} models failed:\n" + "\n".join(found)
+
+
 def run_sdk(command: list[str], base: str, calls: list[dict[str, Any]], **request: Any) -> dict[str, Any]:
     """Run one SDK script (one process for every call) with the base URL and key in the environment, as a
     user sets them; its whole answer, parsed. The script must write nothing to stderr."""

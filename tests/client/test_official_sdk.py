@@ -19,7 +19,7 @@ from PIL import Image
 from together_magic.models import ASPECT_RATIOS, IMAGE_INPUTS, LORAS_DEPRECATED, MODELS, ModelSpec
 
 from ..conftest import MODEL, Server
-from .sdk_support import FORMS, UNKNOWN, base_url, listed_calls, problems
+from .sdk_support import FORMS, UNKNOWN, assert_every_model_generated, base_url, listed_calls
 
 
 def root(srv: Server) -> str:
@@ -270,7 +270,7 @@ def test_every_listed_model_generates_through_the_strict_sdk_with_either_base_ur
                 answers.append({"error": repr(exc)})
         with pytest.raises(together.NotFoundError, match="model_not_available"):
             client.images.generate(**UNKNOWN)
-    assert problems(calls, answers, fetch) == []
+    assert_every_model_generated(calls, answers, fetch)
 
 
 def test_a_doubled_v1_is_answered_only_on_the_sdk_routes(server: Server) -> None:

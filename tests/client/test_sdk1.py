@@ -16,7 +16,16 @@ import pytest
 from together_magic.models import listed_ids
 
 from ..conftest import ROOT, Server
-from .sdk_support import FORMS, SDK1_PYTHON, UNKNOWN, base_url, installed, listed_calls, problems, run_sdk
+from .sdk_support import (
+    FORMS,
+    SDK1_PYTHON,
+    UNKNOWN,
+    assert_every_model_generated,
+    base_url,
+    installed,
+    listed_calls,
+    run_sdk,
+)
 
 SCRIPT = ROOT / "tests" / "sdk1" / "generate.py"
 PINNED = next(
@@ -42,7 +51,7 @@ def test_every_listed_model_generates_through_sdk_1(form: str, server: Server, f
     summary = sdk1(server, form, [*calls, UNKNOWN])
     assert summary["sdk"] == PINNED
     *answers, unknown = summary["generations"]  # type: ignore[misc]
-    assert problems(calls, answers, fetch) == []
+    assert_every_model_generated(calls, answers, fetch)
     assert (unknown["error"]["name"], unknown["error"]["status"]) == ("InvalidRequestError", 404)
     assert "model_not_available" in unknown["error"]["message"]
 

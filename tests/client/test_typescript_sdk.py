@@ -17,7 +17,17 @@ import pytest
 from together_magic.models import listed_ids
 
 from ..conftest import Server
-from .sdk_support import FORMS, SDK_JS, SETUP, UNKNOWN, base_url, installed, listed_calls, problems, run_sdk
+from .sdk_support import (
+    FORMS,
+    SDK_JS,
+    SETUP,
+    UNKNOWN,
+    assert_every_model_generated,
+    base_url,
+    installed,
+    listed_calls,
+    run_sdk,
+)
 
 PINNED = json.loads((SDK_JS / "package.json").read_text())["dependencies"]["together-ai"]
 
@@ -49,7 +59,7 @@ def test_every_listed_model_generates_through_the_typescript_sdk(
                       list_models=True)  # fmt: skip
     assert summary["sdk"] == PINNED
     *answers, unknown = summary["generations"]
-    assert problems(calls, answers, fetch) == []
+    assert_every_model_generated(calls, answers, fetch)
     assert (unknown["error"]["name"], unknown["error"]["status"]) == ("NotFoundError", 404)
     assert "model_not_available" in unknown["error"]["message"]
     listing = summary["models"]["response"]  # client.models.list(): GET BASE/models
