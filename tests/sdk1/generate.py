@@ -26,13 +26,15 @@ def main() -> None:
     generations: list[dict[str, Any]] = []
     for call in request["calls"]:
         try:
-            generations.append({"call": call, "response": client.images.generate(**call).model_dump()})
+            generations.append(
+                {"call": call, "response": client.images.generate(**call).model_dump(mode="json")}
+            )
         except Exception as exc:  # every model is reported, the failing ones too
             generations.append({"call": call, "error": failure(exc)})
     models: dict[str, Any] | None = None
     if request.get("list_models"):
         try:
-            models = {"response": [m.model_dump() for m in client.models.list()]}
+            models = {"response": [m.model_dump(mode="json") for m in client.models.list()]}
         except Exception as exc:
             models = {"error": failure(exc)}
     summary = {"sdk": together.version, "base_url": client.client.base_url, "generations": generations}
