@@ -113,6 +113,7 @@ def test_start_up_line_gives_the_bare_host_and_loopback_is_quiet(server: Server)
     log = server.log.read_text()
     assert f"export TOGETHER_BASE_URL=http://127.0.0.1:{server.port}\n" in log
     assert f"they post to http://127.0.0.1:{server.port}/images/generations, also answered here" in log
+    assert f"http://127.0.0.1:{server.port}/v1 suits every one of them too" in log  # SDK 3's /v1/v1 too
     assert f"rate limit: {DEFAULT_RATE_LIMIT} requests per minute" in log
     assert "warning" not in log.lower()
 
