@@ -105,6 +105,24 @@ def assert_every_model_generated(
     assert not found, f"{len(found)} of {len(calls)} models failed:\n" + "\n".join(found)
 
 
+def check_batch(
+    summary: dict[str, Any], calls: list[dict[str, Any]], pinned: str, not_found: str, fetch: httpx.Client
+) -> None:
+    """A script's run of ``calls`` then ``UNKNOWN``: the pinned SDK, every model generated, and the unknown
+    model turned into the SDK's own 404 error type."""
+    assert summary["sdk"] == pinned
+    *answers, unknown = summary["generations"]
+    assert_every_model_generated(calls, answers, fetch)
+    assert (unknown["error"]["name"], unknown["error"]["status"]) == (not_found, 404)
+    assert "model_not_available" in unknown["error"]["message"]
+
+
+def check_listing(listing: list[dict[str, Any]]) -> None:
+    """An SDK's ``models.list()``: image models, every listed one among them."""
+    assert all(entry["object"] == "model" and entry["type"] == "image" for entry in listing)
+    assert set(listed_ids()) <= {entry["id"] for entry in listing}
+
+
 def run_sdk(command: list[str], base: str, calls: list[dict[str, Any]], **request: Any) -> dict[str, Any]:
     """Run one SDK script (one process for every call) with the base URL and key in the environment, as a
     user sets them; its whole answer, parsed. The script must write nothing to stderr."""

@@ -58,13 +58,6 @@ def smallest(spec: ModelSpec) -> tuple[int, int]:
     return side, side
 
 
-@pytest.fixture(scope="module")
-def fetch() -> Iterator[httpx.Client]:
-    """One connection pool for the images served by URL."""
-    with httpx.Client(timeout=10) as client:
-        yield client
-
-
 def image_of(item: Any, server: Server, fetch: httpx.Client) -> Image.Image:
     if item.type == "b64_json":
         raw = base64.b64decode(item.b64_json)

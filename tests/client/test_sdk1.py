@@ -8,24 +8,13 @@ SDK 1.x and SDK 3 share the import name ``together``, so 1.x runs in its own ven
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
 
-from together_magic.models import listed_ids
-
 from ..conftest import ROOT, Server
-from .sdk_support import (
-    FORMS,
-    SDK1_PYTHON,
-    UNKNOWN,
-    assert_every_model_generated,
-    base_url,
-    installed,
-    listed_calls,
-    run_sdk,
-)
+from . import sdk_support as sdk
 
 SCRIPT = ROOT / "tests" / "sdk1" / "generate.py"
 PINNED = next(
@@ -34,26 +23,16 @@ PINNED = next(
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def fetch() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
+def sdk1(server: Server, form: str, calls: list[dict[str, Any]], **request: Any) -> dict[str, Any]:
+    python = sdk.installed(sdk.SDK1_PYTHON, f"together {PINNED} (SDK 1.x)")
+    return sdk.run_sdk([str(python), str(SCRIPT)], sdk.base_url(server, form), calls, **request)
 
 
-def sdk1(server: Server, form: str, calls: list[dict[str, object]], **request: object) -> dict[str, object]:
-    python = installed(SDK1_PYTHON, f"together {PINNED} (SDK 1.x)")
-    return run_sdk([str(python), str(SCRIPT)], base_url(server, form), calls, **request)
-
-
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("form", sdk.FORMS)
 def test_every_listed_model_generates_through_sdk_1(form: str, server: Server, fetch: httpx.Client) -> None:
-    calls = listed_calls()
-    summary = sdk1(server, form, [*calls, UNKNOWN])
-    assert summary["sdk"] == PINNED
-    *answers, unknown = summary["generations"]  # type: ignore[misc]
-    assert_every_model_generated(calls, answers, fetch)
-    assert (unknown["error"]["name"], unknown["error"]["status"]) == ("InvalidRequestError", 404)
-    assert "model_not_available" in unknown["error"]["message"]
+    calls = sdk.listed_calls()
+    summary = sdk1(server, form, [*calls, sdk.UNKNOWN])
+    sdk.check_batch(summary, calls, PINNED, "InvalidRequestError", fetch)
 
 
 @pytest.mark.xfail(
@@ -62,7 +41,4 @@ def test_every_listed_model_generates_through_sdk_1(form: str, server: Server, f
     "ModelInfo work); remove this mark when it does",
 )
 def test_sdk_1_lists_every_listed_model(server: Server) -> None:
-    summary = sdk1(server, "/v1", [], list_models=True)
-    listing = summary["models"]["response"]  # type: ignore[index]
-    assert all(entry["object"] == "model" and entry["type"] == "image" for entry in listing)
-    assert set(listed_ids()) <= {entry["id"] for entry in listing}
+    sdk.check_listing(sdk1(server, "/v1", [], list_models=True)["models"]["response"])

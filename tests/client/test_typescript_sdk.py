@@ -9,27 +9,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from together_magic.models import listed_ids
-
 from ..conftest import Server
-from .sdk_support import (
-    FORMS,
-    SDK_JS,
-    SETUP,
-    UNKNOWN,
-    assert_every_model_generated,
-    base_url,
-    installed,
-    listed_calls,
-    run_sdk,
-)
+from . import sdk_support as sdk
 
-PINNED = json.loads((SDK_JS / "package.json").read_text())["dependencies"]["together-ai"]
+PINNED = json.loads((sdk.SDK_JS / "package.json").read_text())["dependencies"]["together-ai"]
 
 
 @pytest.fixture(scope="module")
@@ -38,30 +25,18 @@ def node() -> str:
     if found is None:
         pytest.skip(
             "NOT TESTED: the TypeScript SDK against serve, because Node.js is not installed "
-            f"(install it, e.g. sudo apt-get install nodejs npm, then {SETUP})"
+            f"(install it, e.g. sudo apt-get install nodejs npm, then {sdk.SETUP})"
         )
-    installed(SDK_JS / "node_modules" / "together-ai" / "package.json", f"together-ai {PINNED}")
+    sdk.installed(sdk.SDK_JS / "node_modules" / "together-ai" / "package.json", f"together-ai {PINNED}")
     return found
 
 
-@pytest.fixture(scope="module")
-def fetch() -> Iterator[httpx.Client]:
-    with httpx.Client(timeout=10) as client:
-        yield client
-
-
-@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("form", sdk.FORMS)
 def test_every_listed_model_generates_through_the_typescript_sdk(
     form: str, node: str, server: Server, fetch: httpx.Client
 ) -> None:
-    calls = listed_calls()
-    summary = run_sdk([node, str(SDK_JS / "generate.mjs")], base_url(server, form), [*calls, UNKNOWN],
-                      list_models=True)  # fmt: skip
-    assert summary["sdk"] == PINNED
-    *answers, unknown = summary["generations"]
-    assert_every_model_generated(calls, answers, fetch)
-    assert (unknown["error"]["name"], unknown["error"]["status"]) == ("NotFoundError", 404)
-    assert "model_not_available" in unknown["error"]["message"]
-    listing = summary["models"]["response"]  # client.models.list(): GET BASE/models
-    assert all(entry["object"] == "model" and entry["type"] == "image" for entry in listing)
-    assert set(listed_ids()) <= {entry["id"] for entry in listing}
+    calls = sdk.listed_calls()
+    script = [node, str(sdk.SDK_JS / "generate.mjs")]
+    summary = sdk.run_sdk(script, sdk.base_url(server, form), [*calls, sdk.UNKNOWN], list_models=True)
+    sdk.check_batch(summary, calls, PINNED, "NotFoundError", fetch)
+    sdk.check_listing(summary["models"]["response"])  # client.models.list(): GET BASE/models
