@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from together_magic.models import CATALOGUE_AS_OF
 
@@ -63,3 +64,16 @@ def test_check_says_network_and_key_trouble_in_one_line(cloud: Cloud) -> None:
 def test_models_without_check_is_the_catalogue() -> None:
     assert run("models").stdout == run("info", "--models").stdout
     assert run("models", "--markdown").stdout.startswith("| maker | model id | status |")
+
+
+def test_generate_with_a_listed_model_the_cloud_refuses_says_how_to_check(
+    cloud: Cloud, tmp_path: Path
+) -> None:
+    done = run(
+        "generate", "-m", DROPPED, "--size", "256x256", "--save", str(tmp_path), "a fox", env=cloud.env()
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "404" in lines[0], done.stderr
+    assert f"Together's list of {CATALOGUE_AS_OF}) lists {DROPPED}" in lines[0]
+    assert "the catalogue may be stale; together-magic models --check compares it" in lines[0]
