@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from IPython.core.interactiveshell import InteractiveShell
 
+import together_magic as tm
 from together_magic import config as tm_config
 from together_magic.models import MODELS
 
@@ -40,6 +41,8 @@ async def test_the_panel_offers_the_clouds_list(
     assert panel.model.value == tm_config.current().model  # the choice stays
     panel.model.value = ADDED[0]  # a model the catalogue lacks: the common parameters only
     assert panel.steps_row.layout.display == "none"
+    table = repr(tm.list_models())  # the magic's list: the catalogue, then how the kept list differs
+    assert f"+ {ADDED[0]}" in table and f"- {DROPPED}" in table and "the cloud (kept today) lists 27" in table
     # kept in the store for a day: the next panel offers it at once, without asking the cloud
     again = make(shell)
     assert again.models_task is None and offered(again) == shown
