@@ -46,6 +46,13 @@ async def test_the_panel_offers_the_clouds_list(
     # kept in the store for a day: the next panel offers it at once, without asking the cloud
     again = make(shell)
     assert again.models_task is None and offered(again) == shown
+    tm_config.current().model = DROPPED  # a choice the cloud no longer lists stays, labelled, and first
+    kept = make(shell)
+    assert kept.model.options[0] == (
+        "Gemini 3.1 Flash-Lite Image (Nano Banana 2 Lite) · Google (not on the cloud's list now)",
+        DROPPED,
+    )
+    assert kept.model.value == DROPPED and offered(kept)[1:] == shown
     database = Path(tm_config.current().cache_dir) / "store.sqlite3"
     with sqlite3.connect(database) as conn:
         rows = conn.execute("SELECT endpoint, models FROM live_models").fetchall()
