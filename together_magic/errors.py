@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 from . import models
@@ -310,19 +311,31 @@ def unknown_model(err: APIError) -> str | None:
     return next((g for g in named.groups() if g), "") if named else ""
 
 
-def model_hint(model_id: str) -> str:
-    """What to use instead of a model the server does not serve: a retired model's replacement, else
-    "did you mean ...?" among the listed models, and where the full list is."""
+CHECK_COMMAND = "together-magic models --check"
+
+
+def model_hint(model_id: str, known: Sequence[str] | None = None) -> str:
+    """What to use instead of a model the server does not serve: a retired model's replacement; for a model
+    the catalogue lists, that the catalogue may be stale (and how to check); else "did you mean ...?" among
+    ``known`` (the cloud's live list, when the caller has it) or the catalogue, and where the list is."""
     listing = "together_magic.list_models() shows them all"
     retired = models.retirement_notice(model_id)
     if retired is not None:
         return retired
-    guess = models.closest(model_id, models.MODELS) if model_id else None
+    spec = models.find_model(model_id)
+    if spec is not None and spec.listed:
+        return (
+            f"the catalogue (Together's list of {models.CATALOGUE_AS_OF}) lists {model_id}, but the server "
+            f"does not serve it: the catalogue may be stale; {CHECK_COMMAND} compares it with the cloud's "
+            "list"
+        )
+    guess = models.closest(model_id, known or models.MODELS) if model_id else None
     if guess and guess != model_id:
         gone = models.find_model(guess)
         instead = f", which is retired: use {gone.replacement}" if gone and gone.replacement else ""
         return f"did you mean {guess}{instead}? ({listing})"
-    return f"it is not one of the {len(models.listed_ids())} image models Together lists ({listing})"
+    count = len(known) if known else len(models.listed_ids())
+    return f"it is not one of the {count} image models Together lists ({listing})"
 
 
 def explain(err: TogetherError, where: Where = "notebook") -> TogetherError:

@@ -1,7 +1,8 @@
 """The ``together-magic`` command: ``generate``, ``batch``, ``history``, ``info``, ``serve``, ``class``.
 
 The face hands on ``main`` (the ``together-magic`` entry point, ``together_magic.cli:main``). Owns:
-``main`` (the parser and every subcommand but one) and ``batch`` (``together-magic batch``). May import
+``main`` (the parser and most subcommands), ``batch`` (``together-magic batch``) and ``models``
+(``together-magic models [--check]``). May import
 every wing below it, ``offline`` and ``gateway`` included.
 """
 

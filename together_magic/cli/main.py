@@ -43,6 +43,7 @@ from ..sweeps.run import (
 )
 from ..types.view import captions
 from .batch import add_batch_command, run_batch_command
+from .models import add_check, add_models_command, check, run_models_command
 
 __all__ = ["main"]
 
@@ -107,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     info = commands.add_parser("info", help="version, backend in use and configuration (never the key)")
     info.add_argument("--models", action="store_true", help="list the catalogued image models")
     info.add_argument("--markdown", action="store_true", help="with --models: the README's Markdown table")
+    add_check(info)  # info --check (or --models --check) = models --check
+    add_models_command(commands)
     return parser
 
 
@@ -278,6 +281,8 @@ def _fail(message: str, code: int) -> int:
 
 
 def _info(args: argparse.Namespace) -> int:
+    if args.check:
+        return check()
     if args.models and args.markdown:
         print(models_markdown())
         return 0
@@ -333,6 +338,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "batch": run_batch_command,
         "history": _history,
         "info": _info,
+        "models": run_models_command,
     }
     real = sys.stdout  # None when started with stdout closed (``>&-``): print() then writes nothing
     if real is not None:

@@ -37,6 +37,7 @@ from .base import (
     BaseClient,
     resolve_settings,
 )
+from .listing import AsyncModels, Models
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -78,6 +79,7 @@ class Together(BaseClient):
         transport = _offline_transport("sync") if self.offline else None
         self._http = httpx.Client(transport=transport, **self._client_args())
         self.images = Images(self)
+        self.models = Models(self, self._http)
 
     def close(self) -> None:
         self._http.close()
@@ -151,6 +153,7 @@ class AsyncTogether(BaseClient):
         transport = _offline_transport("async") if self.offline else None
         self._http = httpx.AsyncClient(transport=transport, **self._client_args())
         self.images = AsyncImages(self)
+        self.models = AsyncModels(self, self._http)
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -10,6 +10,8 @@ from typing import Any
 
 from .. import config as _config
 from .. import models
+from ..generation.live import cached_live
+from ..models import feed
 from ..types import ImageChoicesData, ImageResponse
 from ..types.view import (
     BADGE_STYLES,
@@ -105,11 +107,18 @@ def short_model(model_id: str | None) -> str:
 
 
 class ModelTable:
-    """The catalogue as a table (``together_magic.list_models()``): listed models by maker, then retired."""
+    """The catalogue as a table (``together_magic.list_models()``): listed models by maker, then retired;
+    with a key set and the cloud's list kept today (``generation.live``), how that list differs."""
+
+    def __init__(self, live: list[feed.LiveModel] | None = None) -> None:
+        self.live = live
+        self.drift = (
+            [] if live is None else feed.drift_lines(feed.compare(live), "the cloud (kept today)", len(live))
+        )
 
     def __repr__(self) -> str:
         rows = [f"{spec.id}  {status_text(spec)}  ({price_text(spec)})" for spec in _by_maker()]
-        return "\n".join([*rows, _footer()])
+        return "\n".join([*rows, _footer(), *self.drift])
 
     def _repr_html_(self) -> str:
         cells = "".join(
@@ -122,7 +131,8 @@ class ModelTable:
             "<tr><th>maker</th><th>model id</th><th>status</th><th>price</th><th>also takes</th>"
             "<th>source date</th></tr>"
         )
-        return f"<table>{head}{cells}</table><small>{html.escape(_footer())}</small>"
+        drift = f"<pre>{html.escape(chr(10).join(self.drift))}</pre>" if self.drift else ""
+        return f"<table>{head}{cells}</table><small>{html.escape(_footer())}</small>{drift}"
 
 
 def _footer() -> str:
@@ -177,5 +187,6 @@ def models_markdown() -> str:
 
 
 def list_models() -> ModelTable:
-    """Every catalogued image model: status, price, the optional inputs it takes and its source date."""
-    return ModelTable()
+    """Every catalogued image model: status, price, the optional inputs it takes and its source date; and,
+    with a key set, what the cloud's list (when fetched today; never fetched here) says otherwise."""
+    return ModelTable(cached_live(_config.current()))

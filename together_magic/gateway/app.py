@@ -16,9 +16,9 @@ import os
 import secrets
 import time
 from functools import partial
-from typing import Any
 
-from ..models import MODELS, ModelSpec
+from ..models import MODELS
+from ..models.feed import model_info
 from ..offline.apierror import OfflineAPIError
 from ..offline.backend import MAX_BODY_BYTES, Reply
 from ..offline.reply import json_reply
@@ -145,7 +145,7 @@ class GatewayApp:
             token, _, position = path.removeprefix("/shrt/").rpartition("-")
             return await self.wall.image("token", token, position, teacher=False)
         if path in ("/v1/models", "/models"):
-            return json_reply(200, [_model(spec) for spec in MODELS.values()])
+            return json_reply(200, [model_info(spec) for spec in MODELS.values() if spec.listed])
         return json_reply(200, {"service": SERVICE, "endpoint": GENERATIONS[0], "wall": "/class"})
 
     async def _generations(
@@ -229,17 +229,6 @@ class GatewayApp:
                 await self.gateway.aclose()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-
-
-def _model(spec: ModelSpec) -> dict[str, Any]:
-    return {
-        "id": spec.id,
-        "object": "model",
-        "type": "image",
-        "display_name": spec.display_name,
-        "organization": spec.maker,
-        "created": 0,
-    }
 
 
 def create_app(settings: GatewaySettings, key: str | None) -> GatewayApp:

@@ -70,6 +70,7 @@ _OFFLINE_ONLY = {
     "fault_seed": None,
     "slow_seconds": 30.0,
     "rate_limit": DEFAULT_RATE_LIMIT,
+    "models": None,
 }
 
 

@@ -26,6 +26,7 @@ from ..errors import ImageDataError
 from ..store.store import Generation, Store, StoreError
 from ..types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
 from .cost import charge, check_budget, part_cost
+from .live import add_live_hint
 from .loop import client_for_running_loop
 from .saving import SaveReport, save_response
 from .stored import generation_of, response_of, store_for, stored_request
@@ -155,6 +156,7 @@ async def generate(
                 task.cancel()  # only matters when the wait itself was cancelled (an interrupt)
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None:
+            await add_live_hint(failure, config, client)  # "did you mean" among the cloud's own list
             raise failure
     done: list[ImageResponse] = [r for r in results if r is not None]
     charge(cost, requests=len(missing))

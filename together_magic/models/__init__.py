@@ -10,7 +10,8 @@ amount or None when unpublished, and the amount's own source). ``find_model`` fi
 
 Owns: ``spec`` (the NamedTuples and the common limits), ``sources`` (where facts come from), ``listed`` and
 ``retired`` (the rows), ``catalogue`` (``MODELS`` and the questions asked of it), ``ratelimit`` (the cloud's
-other limit: its ``x-ratelimit-*`` headers as numbers). It imports nothing else of
+other limit: its ``x-ratelimit-*`` headers as numbers), ``feed`` (the catalogue as ``GET /v1/models``
+answers, a live list read back and compared; not loaded by ``%load_ext``). It imports nothing else of
 the package, and nothing heavy: ``%load_ext`` imports it (NamedTuples, not dataclasses or pydantic; no I/O).
 Unknown ids are not refused by the client: they pass through to the cloud untouched (only the offline
 backend answers them with Together's 404).

@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import MODELS
 from .apierror import OfflineAPIError, parse_body
 from .behaviour import DEFAULT_RATE_LIMIT, MAX_BODY_BYTES, BackendOptions, FlagError
 from .faults import (
@@ -150,7 +149,7 @@ class OfflineBackend:
         path = canonical_path(path)
         try:
             if path != GENERATIONS:
-                return self._other_route(method, path, request_id)
+                return self._other_route(method, path, request_id, headers)
             with self._lock:
                 self.stats["requests"] += 1
             limit = self.options.rate_limit
@@ -196,7 +195,7 @@ class OfflineBackend:
         try:
             if len(body) > MAX_BODY_BYTES:
                 return self.too_large(ticket)
-            job = parse_job(parse_body(body), strict=ticket.strict)
+            job = parse_job(parse_body(body), strict=ticket.strict, find=self.options.listing.find)
             edits = tuple((ref.param, self._reference_bytes(ref)) for ref in job.edits)
             references = tuple((ref.param, self._reference_bytes(ref)) for ref in job.references)
             check_headers((*edits, *references))
@@ -277,10 +276,10 @@ class OfflineBackend:
         err = OfflineAPIError(500, "Internal server error", type="server_error")
         return self._count(error_reply(request_id, err), {"x-request-id": request_id, **headers})
 
-    def _other_route(self, method: str, path: str, request_id: str) -> Reply:
+    def _other_route(self, method: str, path: str, request_id: str, headers: Mapping[str, str]) -> Reply:
         """Everything but generations. GETs are counted apart from ``requests`` (what clients POST)."""
         if method in ("GET", "HEAD"):
-            return self._get(path, request_id)
+            return self._get(path, request_id, headers)
         with self._lock:
             self.stats["requests"] += 1
         if path in _GET_ROUTES or path.startswith("/shrt/"):
@@ -297,7 +296,7 @@ class OfflineBackend:
             self.stats["gets"] += 1
         return reply
 
-    def _get(self, path: str, request_id: str) -> Reply:
+    def _get(self, path: str, request_id: str, headers: Mapping[str, str]) -> Reply:
         if path.startswith("/shrt/"):
             with self._lock:
                 found = self._urls.get(path.removeprefix("/shrt/"))
@@ -307,19 +306,11 @@ class OfflineBackend:
                 )
             fmt, image = found
             return self._tag(request_id, Reply(200, image, {"content-type": f"image/{fmt}"}))
-        if path == "/v1/models":
-            models = [
-                {
-                    "id": m.id,
-                    "object": "model",
-                    "type": "image",
-                    "display_name": m.display_name,
-                    "organization": m.maker,
-                    "created": 0,
-                }
-                for m in MODELS.values()
-            ]
-            return self._tag(request_id, json_reply(200, models))
+        if path == "/v1/models":  # the key is needed here too, as on the cloud
+            denied = self._check_key(headers)
+            if denied is not None:
+                return self._tag(request_id, error_reply(request_id, denied))
+            return self._tag(request_id, json_reply(200, self.options.listing.body()))
         if path == "/_offline/stats":  # not counted: tests read it between requests
             with self._lock:
                 return json_reply(200, dict(self.stats))

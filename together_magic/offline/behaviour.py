@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 
 from .faults import DEFAULT_FAULTS, FAULTS
+from .listing import Listing
 
 __all__ = ["DEFAULT_RATE_LIMIT", "MAX_BODY_BYTES", "BackendOptions", "FlagError"]
 
@@ -48,6 +49,8 @@ class BackendOptions:
     fault_seed: int | None = None
     strict: bool = False
     """Answer retired models as the cloud does now (404 ``model_not_available``), not from their old facts."""
+    listing: Listing = field(default_factory=Listing)
+    """What ``/v1/models`` lists and generations take (``serve --models FILE``: a simulated cloud's list)."""
 
     def __post_init__(self) -> None:
         key = self.require_key

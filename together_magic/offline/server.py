@@ -20,6 +20,7 @@ from typing import Any
 from ..models import STRICT_ENV, is_on
 from .backend import DEFAULT_RATE_LIMIT, FAULTS, RENDERER_NOTICE, BackendOptions, FlagError, OfflineBackend
 from .faults import DEFAULT_FAULTS
+from .listing import Listing, ListingError, read_listing
 from .retired import RETIRED_HEADER
 
 __all__ = ["MissingServerExtra", "add_serve_arguments", "run_serve", "serve"]
@@ -117,6 +118,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"answer retired models as Together's cloud does now, 404 model_not_available (or set "
         f"{STRICT_ENV}=1); without it they still render, with an {RETIRED_HEADER} header",
     )
+    parser.add_argument(
+        "--models",
+        metavar="FILE",
+        help="list the models in FILE (a JSON array of Together's ModelInfo) at /v1/models and serve only "
+        "those, to simulate a cloud whose list differs from the catalogue's",
+    )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
@@ -168,7 +175,12 @@ def run_serve(args: argparse.Namespace) -> int:
     if not isinstance(args.port, int) or isinstance(args.port, bool) or not 1 <= args.port <= 65535:
         return _usage_error(f"argument --port: must be a port number from 1 to 65535, got {args.port!r}")
     try:
+        listing = read_listing(args.models) if getattr(args, "models", None) else Listing()
+    except ListingError as exc:
+        return _usage_error(f"argument --models: {exc}")
+    try:
         options = BackendOptions(
+            listing=listing,
             require_key=key,
             latency=args.latency,
             fail_rate=args.fail_rate,
@@ -208,11 +220,13 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         return 1
     root = f"http://{_client_host(host, address[0])}:{args.port}"
+    listed = f"; models: the {len(listing.entries)} in {args.models}" if listing.simulated else ""
     print(
         f"{RENDERER_NOTICE}\n"
         f"serving on {root} (key required: {'yes' if key else 'no'}; "
         f"rate limit: {options.rate_limit} requests per minute; "
-        f"retired models: {'404, as the cloud' if options.strict else 'answered, marked retired'})\n"
+        f"retired models: {'404, as the cloud' if options.strict else 'answered, marked retired'}"
+        f"{listed})\n"
         f"use it with: export TOGETHER_BASE_URL={root}\n"
         f"  one value for together-magic, the Python SDK 3 (it adds /v1), the TypeScript SDK, SDK 1.x and\n"
         f"  curl (they post to {root}/images/generations, also answered here;"

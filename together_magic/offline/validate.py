@@ -22,6 +22,7 @@ The rules where Together's documentation is silent (the README states them too):
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,15 +210,17 @@ def _guidance(body: dict[str, Any], spec: ModelSpec) -> float:
     return float(value)
 
 
-def parse_job(body: Any, *, strict: bool = False) -> Job:
+def parse_job(
+    body: Any, *, strict: bool = False, find: Callable[[str], ModelSpec | None] = find_model
+) -> Job:
     """Validate a decoded JSON body in the order Together does: model first, then parameters. ``strict``:
-    a retired model is the cloud's 404, not an answer."""
+    a retired model is the cloud's 404, not an answer; ``find``: the models served (``serve --models``)."""
     if not isinstance(body, dict):
         raise OfflineAPIError(400, "Request body must be a JSON object.")
     model_id = body.get("model")
     if not isinstance(model_id, str) or not model_id:
         raise invalid("model", "model must be a non-empty string naming an image model.")
-    spec = find_model(model_id)
+    spec = find(model_id)
     if spec is None:
         shown = model_id if len(model_id) <= _ECHO else model_id[:_ECHO] + "..."
         raise OfflineAPIError(

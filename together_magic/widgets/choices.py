@@ -5,10 +5,12 @@ the current choice, labelled), the grey note under a retired model, and small la
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 
 import ipywidgets as w
 
 from .. import models
+from ..models.feed import LiveModel
 
 __all__ = ["NOTE_STYLE", "bounds", "model_choices", "model_note", "row_label", "show"]
 
@@ -16,18 +18,32 @@ NOTE_STYLE = "font-size:12px;opacity:.75;line-height:1.3;margin:0 0 4px 62px"
 """A grey line under the model: a retired model's notice (what to use instead)."""
 
 
-def model_choices(current: str | None = None) -> list[tuple[str, str]]:
+def model_choices(
+    current: str | None = None, live: Sequence[LiveModel] | None = None
+) -> list[tuple[str, str]]:
     """(label, id) for every listed model, grouped by maker in catalogue order. A retired or uncatalogued
     ``current`` model (from ``Imagine.model`` or a loaded image) comes first, labelled as such: a retired
-    model is never offered otherwise."""
-    listed = [s for s in models.MODELS.values() if s.listed]
+    model is never offered otherwise.
+
+    ``live``: the cloud's own list (a key is set): its models instead, those the catalogue lacks after the
+    catalogue's (labelled "new on the cloud"), and a catalogued model the cloud no longer lists only as the
+    current choice, labelled so."""
+    on_cloud = None if live is None else {model.id for model in live}
+    listed = [s for s in models.MODELS.values() if s.listed and (on_cloud is None or s.id in on_cloud)]
     makers = list(dict.fromkeys(s.maker for s in listed))
     ordered = sorted(listed, key=lambda s: makers.index(s.maker))
     choices = [(f"{s.display_name} · {s.maker}", s.id) for s in ordered]
+    for model in live or ():
+        if models.find_model(model.id) is None:
+            named = " · ".join(part for part in (model.display_name or model.id, model.organization) if part)
+            choices.append((f"{named} (new on the cloud)", model.id))
+    offered = {value for _, value in choices}
     spec = models.find_model(current or "")
-    if spec is not None and spec.retired:
+    if spec is not None and spec.retired and current not in offered:
         choices.insert(0, (f"{spec.display_name} · {spec.maker} (retired: use {spec.replacement})", spec.id))
-    elif current and spec is None:
+    elif spec is not None and current not in offered:
+        choices.insert(0, (f"{spec.display_name} · {spec.maker} (not on the cloud's list now)", spec.id))
+    elif current and spec is None and current not in offered:
         choices.insert(0, (f"{current} (not in the catalogue)", current))
     return choices
 

@@ -15,7 +15,9 @@ import ipywidgets as w
 from .. import models
 from ..config import Imagine
 from ..generation.line import parse_lora
+from ..generation.live import cached_live
 from ..generation.options import ImagineOptions, from_request
+from ..models.feed import LiveModel
 from ..types import ImageChoicesData
 from ..types.view import preview
 from .choices import bounds as _bounds
@@ -97,8 +99,9 @@ class PanelForm:
             style=LABEL,
             layout={"width": FILL},
         )
+        self.live_models = cached_live(s)  # the cloud's list, fetched today (a key is set); else None
         self.model = w.Dropdown(
-            options=model_choices(s.model),
+            options=model_choices(s.model, self.live_models),
             value=s.model,
             description="Model",
             style=LABEL,
@@ -164,7 +167,10 @@ class PanelForm:
 
     # ------------------------------------------------------------------------------ reading the form
     def spec(self) -> models.ModelSpec | None:
-        return models.find_model(str(self.model.value))
+        """The chosen model's entry; one only the cloud's list has takes the common parameters only."""
+        value = str(self.model.value)
+        live = (m.spec() for m in self.live_models or () if m.id == value)
+        return models.find_model(value) or next(live, None)
 
     def options(self) -> ImagineOptions:
         """The form as options (what "copy as code" and Generate both start from)."""
@@ -216,6 +222,12 @@ class PanelForm:
             n=self.n.value,
             prices=dict(self.settings.prices),
         )
+
+    def use_live(self, found: list[LiveModel]) -> None:
+        """The cloud's list arrived (``generation.live``): offer its models; the current choice stays."""
+        self.live_models, current = found, self.model.value
+        self.model.options = model_choices(current, found)
+        self.model.value = current
 
     # ------------------------------------------------------------------------------ the chosen model
     def _on_model(self, _: Any = None) -> None:
@@ -356,7 +368,7 @@ class PanelForm:
         if options.model:
             known = {value for _, value in self.model.options}
             if options.model not in known and ("/" in options.model or models.find_model(options.model)):
-                self.model.options = model_choices(options.model)
+                self.model.options = model_choices(options.model, self.live_models)
             if options.model in {value for _, value in self.model.options}:
                 self.model.value = options.model
             else:

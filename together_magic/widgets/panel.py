@@ -29,6 +29,7 @@ from ..display.status import GATEWAY_OFFLINE_TEXT, offline_text
 from ..errors import OptionError, TogetherError, explain
 from ..generation.cost import session
 from ..generation.generate import generate
+from ..generation.live import fetch_soon
 from ..generation.loop import run_blocking
 from ..generation.plan import Plan, build_plan
 from ..imagefiles import metadata
@@ -106,6 +107,8 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         self.add_class("together-magic-panel")
         self._show_backend(self._expected_backend())
         self._show_cost()
+        # with a key and no list kept today: the cloud's list, fetched on the kernel's loop, never waited for
+        self.models_task = None if self.live_models is not None else fetch_soon(self.settings, self.use_live)
         remember_panel(self)  # %imagine_history's cards send images to the panel made last
 
     # ------------------------------------------------------------------------------ public surface
