@@ -52,44 +52,44 @@ def check_notebook(path: Path, config: Callable[[], Imagine] = Imagine) -> Repor
     own); the notebook's ``%config Imagine`` lines are applied on top, in order. Relative paths in the
     notebook (``--image``, ``--from``, ``--each``) are read from the notebook's folder, as its kernel runs."""
     magics = find_magics(read_cells(path))
-    return Report(str(path), [check_magic(magic, path.parent, config) for magic in magics])
+    return Report(str(path), [check_magic(found, path.parent, config) for found in magics])
 
 
-def check_magic(magic: Magic, folder: Path, config: Callable[[], Imagine] = Imagine) -> Row:
+def check_magic(found: Magic, folder: Path, config: Callable[[], Imagine] = Imagine) -> Row:
     """One magic's row: planned (with its problems) or why it was not."""
-    if magic.nested:
-        return Row(magic, NOT_PLANNED, note="inside a loop or block: only running it says how often it runs")
-    if magic.unresolved:
-        return Row(magic, NOT_PLANNED, note=f"depends on a value known only by running: {magic.unresolved}")
+    if found.nested:
+        return Row(found, NOT_PLANNED, note="inside a loop or block: only running it says how often it runs")
+    if found.unresolved:
+        return Row(found, NOT_PLANNED, note=f"depends on a value known only by running: {found.unresolved}")
     try:
-        settings = _settings(magic, config)
-        options = _options(magic, folder)
-        requests = _requests(options, magic.values, settings)
+        settings = _settings(found, config)
+        options = _options(found, folder)
+        requests = _requests(options, found.values, settings)
     except _Depends as depends:
-        return Row(magic, NOT_PLANNED, note=str(depends))
+        return Row(found, NOT_PLANNED, note=str(depends))
     except OptionError as exc:
-        return _failed(magic, [Problem(str(exc), exc.fix)])
+        return _failed(found, [Problem(str(exc), exc.fix)])
     except Exception as exc:  # a bug of ours must not hide the other cells: one line, and the cell fails
-        return _failed(magic, [Problem(f"could not plan it: {type(exc).__name__}: {exc}")])
+        return _failed(found, [Problem(f"could not plan it: {type(exc).__name__}: {exc}")])
     costs = [part_cost(request, settings) for request in requests]
     images = sum(request.n for request in requests)
     unpriced = sum(r.n for r, cost in zip(requests, costs, strict=True) if cost is None)
     used = tuple(dict.fromkeys(request.model for request in requests))
-    problems = [p for model in used for p in _cloud_problems(model, options, magic.values, settings)]
-    row = Row(magic, OK, images, sum(c for c in costs if c is not None), unpriced, tuple(problems), used)
-    return _failed(magic, problems, row) if problems else row
+    problems = [p for model in used for p in _cloud_problems(model, options, found.values, settings)]
+    row = Row(found, OK, images, sum(c for c in costs if c is not None), unpriced, tuple(problems), used)
+    return _failed(found, problems, row) if problems else row
 
 
-def _failed(magic: Magic, problems: list[Problem], row: Row | None = None) -> Row:
-    verdict = EXPECTED if magic.expected_error else FAILS
+def _failed(found: Magic, problems: list[Problem], row: Row | None = None) -> Row:
+    verdict = EXPECTED if found.expected_error else FAILS
     if row is None:
-        return Row(magic, verdict, problems=tuple(problems))
-    return Row(magic, verdict, row.images, row.cost, row.unpriced, tuple(problems), row.models)
+        return Row(found, verdict, problems=tuple(problems))
+    return Row(found, verdict, row.images, row.cost, row.unpriced, tuple(problems), row.models)
 
 
-def _settings(magic: Magic, config: Callable[[], Imagine]) -> Imagine:
+def _settings(found: Magic, config: Callable[[], Imagine]) -> Imagine:
     settings = config()
-    for name, value in magic.config:
+    for name, value in found.config:
         try:
             setattr(settings, name, value)
         except Exception as exc:  # traitlets' TraitError, or a name Imagine does not have
@@ -98,38 +98,38 @@ def _settings(magic: Magic, config: Callable[[], Imagine]) -> Imagine:
 
 
 # ------------------------------------------------------------------------------------------- options
-def _options(magic: Magic, folder: Path) -> ImagineOptions:
+def _options(found: Magic, folder: Path) -> ImagineOptions:
     """The magic's options as the kernel would parse them, with paths read from the notebook's folder."""
-    tokens = split_line(magic.text, None)  # {{ }} kept as written
+    tokens = split_line(found.text, None)  # {{ }} kept as written
     for at, token in enumerate(tokens):
         name, sep, _ = token.partition("=")
         if (sep and name in _FOLDERS) or (at and tokens[at - 1] in _FOLDERS):
             tokens[at] = INTERPOLATION.sub("folder", token)
     if "--no-interpolate" not in tokens:
         batch = any(t == "--each" or t.startswith("--each=") for t in tokens)
-        texts = [*tokens, *([magic.body] if magic.body else [])]
-        _need_values([t for t in texts if t is not magic.body or not batch], magic)
-        if batch and magic.body:
-            _need_values([magic.body], magic, also={"item"})
-    options = parse_line(shlex.join(tokens), magic.body, dict(magic.values))
-    image = _located(options.image, folder, magic) if isinstance(options.image, str) else options.image
-    references = tuple(_located(r, folder, magic) if isinstance(r, str) else r for r in options.references)
+        texts = [*tokens, *([found.body] if found.body else [])]
+        _need_values([t for t in texts if t is not found.body or not batch], found)
+        if batch and found.body:
+            _need_values([found.body], found, also={"item"})
+    options = parse_line(shlex.join(tokens), found.body, dict(found.values))
+    image = _located(options.image, folder, found) if isinstance(options.image, str) else options.image
+    references = tuple(_located(r, folder, found) if isinstance(r, str) else r for r in options.references)
     options = options.replace(image=image, references=references)
     if options.from_path is not None:
         options = options.replace(from_path=str(_under(folder, options.from_path)))
     if options.each is not None:
         each = options.each
         if _names_variable(each):
-            if each not in magic.values:
-                _unknown(each, magic)  # a name no cell assigned: items_named says so, with a guess
+            if each not in found.values:
+                _unknown(each, found)  # a name no cell assigned: items_named says so, with a guess
         else:
             options = options.replace(each=str(_under(folder, each)))
     return options
 
 
-def _need_values(texts: list[str], magic: Magic, also: set[str] | None = None) -> None:
+def _need_values(texts: list[str], found: Magic, also: set[str] | None = None) -> None:
     """Refuse to plan (``_Depends``) when a ``{{ }}`` needs more than literal values earlier cells assign."""
-    allowed = set(magic.values) | (also or set())
+    allowed = set(found.values) | (also or set())
     for text in texts:
         for match in INTERPOLATION.finditer(text):
             expr = match.group(1).strip()
@@ -143,11 +143,11 @@ def _need_values(texts: list[str], magic: Magic, also: set[str] | None = None) -
             ):
                 raise _Depends(f"depends on a value only the kernel has: {{{{ {expr[:60]} }}}}")
             for name in sorted({n.id for n in nodes if isinstance(n, ast.Name)} - allowed):
-                _unknown(name, magic, always=True)
+                _unknown(name, found, always=True)
 
 
-def _unknown(name: str, magic: Magic, *, always: bool = False) -> None:
-    if name in magic.unknown:
+def _unknown(name: str, found: Magic, *, always: bool = False) -> None:
+    if name in found.unknown:
         raise _Depends(f"depends on a variable: {name}")
     if always:
         raise _Depends(f"depends on a variable: {name} (no earlier cell assigns it)")
@@ -157,12 +157,12 @@ def _names_variable(text: str) -> bool:
     return text.isidentifier() and not text.lower().endswith(_PATHS)
 
 
-def _located(value: str, folder: Path, magic: Magic) -> str:
+def _located(value: str, folder: Path, found: Magic) -> str:
     """An image option's value: a variable holding a path, a URL, or a file of the notebook's folder."""
     if value.isidentifier() and not (folder / value).exists():
-        held = magic.values.get(value)
+        held = found.values.get(value)
         if not isinstance(held, str):
-            _unknown(value, magic)
+            _unknown(value, found)
             return value  # no such variable or file: the plan says so
         value = held
     if value.startswith(("http://", "https://", "data:")):

@@ -7,6 +7,7 @@ per image); a model whose price nobody publishes shows ``?`` and is counted apar
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -14,7 +15,7 @@ from typing import NamedTuple
 from .. import models
 from .reading import Magic
 
-__all__ = ["EXPECTED", "FAILS", "NOT_PLANNED", "OK", "Problem", "Report", "Row"]
+__all__ = ["EXPECTED", "FAILS", "NOT_PLANNED", "OK", "WIDTH", "Problem", "Report", "Row"]
 
 OK = "ok"
 FAILS = "fails"
@@ -22,6 +23,9 @@ EXPECTED = "fails as intended"
 """A failing cell tagged ``raises-exception`` (a lesson about an error): shown, not counted as a failure."""
 NOT_PLANNED = "not planned"
 _WORST = (FAILS, EXPECTED, NOT_PLANNED, OK)
+WIDTH = 110
+"""Lines are wrapped at this width, a cell's verdict under its column."""
+_INDENT = " " * 25
 
 
 class Problem(NamedTuple):
@@ -112,9 +116,11 @@ class Report:
             ]
             verdict = verdicts[cell]
             head = f"{verdict}: {details.pop(0)}" if len(details) == 1 else verdict
-            lines.append(f"{cell:>4}  {_images(rows):>6}  {_cost(rows):>9}  {head}")
-            lines.extend(f"{'':>25}{detail}" for detail in details)
-        lines.append(self.totals())
+            row = f"{cell:>4}  {_images(rows):>6}  {_cost(rows):>9}  "
+            lines.extend(_wrap(head, row, _INDENT))
+            for detail in details:
+                lines.extend(_wrap(detail, _INDENT, _INDENT + "  "))
+        lines.extend(line for part in self.totals().splitlines() for line in _wrap(part, "", "  "))
         return "\n".join(lines)
 
     def totals(self) -> str:
@@ -136,6 +142,18 @@ class Report:
 
     def __repr__(self) -> str:
         return self.text()
+
+
+def _wrap(text: str, first: str, then: str) -> list[str]:
+    """Wrapped at ``WIDTH``, never inside a model id (``black-forest-labs/...``) or a size."""
+    return textwrap.wrap(
+        text,
+        WIDTH,
+        initial_indent=first,
+        subsequent_indent=then,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
 
 
 def _plural(count: int, word: str) -> str:
