@@ -179,3 +179,34 @@ def test_a_notebook_without_magics_makes_nothing(tmp_path: Path) -> None:
     report = check(tmp_path, ["# notes", python])
     assert report.rows == [] and report.exit_status == 0
     assert "no %%imagine cells" in report.text()
+
+
+def test_an_image_input_given_by_param_is_refused_as_the_cloud_refuses_it(tmp_path: Path) -> None:
+    """``-p`` fields are sent as given (Together may know fields we do not), so the plan lets them by; the
+    catalogue's rule (``models.refused_inputs``, the one the offline server answers 400 with) catches them."""
+    lora = '[{"path": "some/lora", "scale": 0.8}]'
+    report = check(
+        tmp_path,
+        [
+            f"%%imagine -p 'image_loras={lora}' --vary seed=1,2 --size 512x512\nfox",
+            "%%imagine -p image_url=https://example.org/a.png --size 512x512\nfox",
+            "%%imagine -p future_field=1 --size 512x512\nfox",  # not an image input: the cloud ignores it
+        ],
+    )
+    loras, url, future = report.rows
+    assert loras.verdict == FAILS and [p.fix for p in loras.problems] == ["drop -p image_loras"]  # once
+    assert url.verdict == FAILS and url.problems[0].fix == "drop -p image_url"
+    assert future.verdict == OK
+
+
+def test_settings_that_change_no_plan_do_not_stop_it_and_refused_ones_are_not_applied(tmp_path: Path) -> None:
+    report = check(
+        tmp_path,
+        [
+            "%config Imagine.preview_size = SIZE\n%config Imagine.save_dir = str(folder)",
+            "%config Imagine.n = 9",  # the kernel refuses it (1-4): the setting stays 1
+            "%%imagine --size 512x512\nfox",
+        ],
+    )
+    (row,) = report.rows
+    assert (row.verdict, row.images) == (OK, 1)

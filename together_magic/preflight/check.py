@@ -14,6 +14,7 @@ earlier cell assigned a literal; anything else is "not planned: depends on a var
 from __future__ import annotations
 
 import ast
+import contextlib
 import shlex
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -76,6 +77,7 @@ def check_magic(found: Magic, folder: Path, config: Callable[[], Imagine] = Imag
     unpriced = sum(r.n for r, cost in zip(requests, costs, strict=True) if cost is None)
     used = tuple(dict.fromkeys(request.model for request in requests))
     problems = [p for model in used for p in _cloud_problems(model, options, found.values, settings)]
+    problems += _refused_inputs(requests)
     row = Row(found, OK, images, sum(c for c in costs if c is not None), unpriced, tuple(problems), used)
     return _failed(found, problems, row) if problems else row
 
@@ -88,12 +90,12 @@ def _failed(found: Magic, problems: list[Problem], row: Row | None = None) -> Ro
 
 
 def _settings(found: Magic, config: Callable[[], Imagine]) -> Imagine:
+    """The settings when the magic runs: a value ``%config`` refuses (traitlets' ``TraitError``) is not
+    applied, as in the kernel, where that cell shows the error and the settings stay as they were."""
     settings = config()
     for name, value in found.config:
-        try:
+        with contextlib.suppress(Exception):
             setattr(settings, name, value)
-        except Exception as exc:  # traitlets' TraitError, or a name Imagine does not have
-            raise OptionError(f"%config Imagine.{name} = {value!r}: {exc}") from None
     return settings
 
 
@@ -189,6 +191,24 @@ def _requests(options: ImagineOptions, values: Mapping[str, Any], config: Imagin
         plans = plan_items(entries, defaults, options.prompt, namespace, config)
         return [plan.request for plan in plans]
     return [build_plan(options, config=config, namespace=namespace, saved=saved).request]
+
+
+def _refused_inputs(requests: list[ImageRequest]) -> list[Problem]:
+    """Image inputs a plan lets through (``-p image_loras=...`` is sent as given) that the model refuses."""
+    refused: dict[tuple[str, str], None] = {}
+    for request in requests:
+        spec = models.find_model(request.model)
+        if spec is not None:
+            refused.update(
+                dict.fromkeys((spec.id, name) for name in models.refused_inputs(spec, request.payload()))
+            )
+    return [
+        Problem(
+            f"-p {name}: {model} does not take {name}; the cloud answers 400 (Unsupported use)",
+            f"drop -p {name}",
+        )
+        for model, name in refused
+    ]
 
 
 def _cloud_problems(

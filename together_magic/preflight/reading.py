@@ -30,6 +30,12 @@ _LINE_MAGIC = re.compile(r"^(\s*)(?:([A-Za-z_]\w*)\s*=\s*)?%imagine(?=\s|$)(.*)$
 _CONFIG = re.compile(r"^(\s*)%config\s+Imagine\.(\w+)\s*=\s*(.+?)\s*$")
 _OTHER = re.compile(r"^(\s*)(?:([A-Za-z_]\w*)\s*=\s*)?[%!]")
 _BOUND_BY_OUT = re.compile(r"(?:^|\s)(?:-o|--out)(?:=|\s+)([A-Za-z_]\w*)(?=\s|$)")
+_UNPLANNED_SETTINGS = frozenset(
+    {"base_url", "cache", "cache_dir", "cache_size_mb", "history", "max_concurrency", "max_retries"}
+    | {"preview_size", "save_dir", "strict", "timeout", "budget"}
+)
+"""``Imagine`` settings that change nothing a plan counts (where, how fast, how shown): a value of theirs
+that only the kernel knows does not stop the plan. Any other setting's unknown value does."""
 _MAGIC_CALL, _CONFIG_CALL, _OTHER_CALL = "__preflight_magic__", "__preflight_config__", "__preflight_other__"
 
 
@@ -135,14 +141,17 @@ class _Known:
             self.unknown.add(name)
 
     def configure(self, name: str, text: str, *, nested: bool = False) -> None:
+        """A ``%config Imagine.NAME = TEXT`` line: applied when TEXT is a literal run at the top level;
+        otherwise its value is known only to the kernel (``unresolved``), unless it changes no plan."""
+        known = not nested
         try:
-            value = None if nested else ast.literal_eval(text)
+            value = ast.literal_eval(text) if known else None
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-            nested = True
-        if nested:
-            self.unresolved = self.unresolved or f"%config Imagine.{name} = {text[:40]}"
-        else:
+            known = False
+        if known:
             self.config.append((name, value))
+        elif name not in _UNPLANNED_SETTINGS:
+            self.unresolved = self.unresolved or f"%config Imagine.{name} = {text[:40]}"
 
 
 def find_magics(cells: list[Cell]) -> list[Magic]:
