@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -210,3 +214,33 @@ def test_settings_that_change_no_plan_do_not_stop_it_and_refused_ones_are_not_ap
     )
     (row,) = report.rows
     assert (row.verdict, row.images) == (OK, 1)
+
+
+def test_from_a_saved_image_or_contact_sheet_in_the_notebooks_folder(tmp_path: Path) -> None:
+    """``--from`` reads the recipe saved in the file (relative to the notebook), as the magic does: an image
+    is one generation again, a contact sheet its whole sweep."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOGETHER")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+
+    sweep_line = ["generate", "a fox", "--size", "256x256", "--vary", "seed=1..3", "--save", "images"]
+    made = subprocess.run(
+        [sys.executable, "-m", "together_magic", *sweep_line],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    sheet = re.search(r"contact sheet: (\S+)", made.stdout)
+    assert sheet is not None
+    sheet_name = Path(sheet.group(1)).name
+    image = next(p.name for p in sorted((tmp_path / "images").iterdir()) if p.name != sheet_name)
+    write_notebook(
+        tmp_path / "class.ipynb",
+        [
+            f"%%imagine --from images/{image}",
+            f"%%imagine --from images/{sheet_name}",
+            f"%%imagine --from images/{image} --size 500x500",
+        ],
+    )
+    report = check_notebook(tmp_path / "class.ipynb")
+    again, sweep, resized = report.rows
+    assert (again.verdict, again.images) == (OK, 1)  # the file holds one image's own request
+    assert (sweep.verdict, sweep.images) == (OK, 3)
+    assert resized.verdict == FAILS and "try 496x496 or 504x504" in resized.problems[0].text
