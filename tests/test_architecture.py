@@ -32,6 +32,7 @@ RANKS: dict[str, int] = {
     "histories": 7,
     "widgets": 8,
     "gateway": 8,  # a server front end: offline's machinery, the client, the store, the generation engine
+    "preflight": 8,  # plans a notebook's cells, sweeps and batches without sending: above the features
     "notebook": 9,
     "cli": 9,
     "__init__": 10,

@@ -88,7 +88,13 @@ class OptionError(ValueError):
     """A mistake in the options or the prompt; its message is one line naming the option.
 
     Raised before anything is sent; the magic shows it as a ``UsageError``, the CLI exits with 2.
+    ``fix``: the change that makes it go, in words a user types (``drop --negative``), when one is known;
+    the notebook preflight shows it beside the cell.
     """
+
+    def __init__(self, message: str = "", *, fix: str | None = None) -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 class TogetherError(Exception):

@@ -355,3 +355,14 @@ def test_info_models_and_the_cli_say_status_source_date_and_retirement(tmp_path:
     notes = [line for line in made.stdout.splitlines() if line.startswith("note: ")]
     assert notes == [f"note: {models.retirement_notice('google/imagen-4.0-ultra')}"]
     assert "use google/gemini-3-pro-image instead" in notes[0]
+
+
+def test_refused_inputs_are_the_image_inputs_a_model_does_not_take() -> None:
+    dev, kontext = (
+        models.find_model("black-forest-labs/FLUX.2-dev"),
+        models.find_model("black-forest-labs/FLUX.1-kontext-pro"),
+    )
+    assert dev is not None and kontext is not None
+    fields = ["prompt", "image_loras", "negative_prompt", "image_base64", "reference_images", "image_url"]
+    assert models.refused_inputs(dev, fields) == ["image_loras", "image_base64", "image_url"]
+    assert models.refused_inputs(kontext, fields) == ["image_loras", "reference_images"]

@@ -14,9 +14,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .. import models
 from ..config import Imagine
 from ..errors import OptionError
 from ..generation.cost import part_cost
+from ..generation.flags import IDENTIFIER
 from ..generation.options import ImagineOptions
 from ..generation.plan import Plan, build_plan
 from ..imagefiles import metadata
@@ -25,7 +27,17 @@ from ..types import ImageRequest
 from .items import Entry, per_item_options
 from .manifest import FileEntry, ItemRow, Manifest, canonical, shown_request
 
-__all__ = ["ItemState", "Job", "adopt", "cost_of", "plan_batch", "sha256_of"]
+__all__ = [
+    "ItemState",
+    "Job",
+    "adopt",
+    "cost_of",
+    "each_defaults",
+    "items_named",
+    "plan_batch",
+    "plan_items",
+    "sha256_of",
+]
 
 
 def _key(plan: Plan) -> str:
@@ -47,15 +59,42 @@ def _shown(value: Any) -> str:
     return repr(value[:40]) if isinstance(value, str) else str(value)[:40]
 
 
-def _plans(
+# ------------------------------------------------------------------------------- the --each cell
+def each_defaults(options: ImagineOptions) -> ImagineOptions:
+    """The batch defaults of a ``%%imagine --each VAR --out DIR`` line (its body is the template), or the
+    ``OptionError`` that refuses the line: the magic and the notebook preflight ask the same question."""
+    if options.out is None:
+        raise OptionError("--each needs --out DIR: the folder for the images and the batch's manifest")
+    if options.vary:
+        raise OptionError("--each and --vary cannot be combined: run the sweep per item in a loop instead")
+    if options.save is not None:
+        raise OptionError("--each saves into the --out folder: drop --save", fix="drop --save")
+    return options.replace(prompt=None, each=None, out=None, save=None)
+
+
+def items_named(name: str, namespace: Mapping[str, Any]) -> Any:
+    """What ``--each NAME`` names: the variable, else a path (a .txt/.csv/.jsonl name, or not a name)."""
+    if name in namespace:
+        return namespace[name]
+    if not IDENTIFIER.match(name) or name.lower().endswith((".txt", ".csv", ".jsonl")):
+        return name  # a path
+    names = [n for n in namespace if isinstance(n, str) and not n.startswith("_")]
+    guess = models.closest(name, names, cutoff=0.6)
+    hint = f"; did you mean {guess}?" if guess else " (a list, a DataFrame or a .txt/.csv/.jsonl path)"
+    raise OptionError(f"--each: there is no variable {name!r}{hint}")
+
+
+def plan_items(
     entries: list[Entry],
     defaults: ImagineOptions,
     template: str | None,
     namespace: Mapping[str, Any],
     config: Imagine,
-    stored: dict[int, ItemRow],
+    stored: dict[int, ItemRow] | None = None,
 ) -> list[Plan]:
-    """A checked plan per item; an item already in the manifest keeps the seed it was given there."""
+    """A checked plan per item; an item already in the manifest (``stored``) keeps the seed it was given
+    there. Nothing is sent or written: the notebook preflight plans a batch with it alone."""
+    stored = stored or {}
     plans = []
     for entry in entries:
         options = per_item_options(entry, defaults, template, namespace)
@@ -200,7 +239,7 @@ def plan_batch(
     folder = manifest.folder
     current = None if new else manifest.current_batch()
     stored = {row.index: row for row in manifest.items(current)} if current is not None else {}
-    plans = _plans(entries, defaults, template, namespace, config, stored)
+    plans = plan_items(entries, defaults, template, namespace, config, stored)
     described = {"options": defaults.tokens(), "template": template}
     batch = _sync(manifest, plans, entries, described, new=new, new_flag=new_flag, source=source)
     rows = {row.index: row for row in manifest.items(batch)}

@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     add_batch_command(commands)
+    what = "plan notebooks' %%%%imagine cells, sending nothing: images, cost, cells the cloud would refuse"
+    check = commands.add_parser("check", help=what + " and their fixes (exit 1 if any)")
+    check.add_argument("notebooks", nargs="+", metavar="NOTEBOOK.ipynb", help="the notebooks to check")
 
     past = commands.add_parser("history", help="list past generations (all notebooks, the panel, the CLI)")
     history_parser(parser=past)
@@ -300,6 +303,12 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .check import run_check_command  # the preflight loads only for this command
+
+    return run_check_command(args)
+
+
 def _history(args: argparse.Namespace) -> int:
     try:
         result = run_history(args, Imagine())
@@ -336,6 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "demo": _demo,
         "generate": _generate,
         "batch": run_batch_command,
+        "check": _check,
         "history": _history,
         "info": _info,
         "models": run_models_command,

@@ -59,7 +59,8 @@ def _models_list(field: str) -> str:
 
 
 def _not_taken(option: str, field: str, spec: models.ModelSpec) -> OptionError:
-    return OptionError(f"{option}: {spec.id} does not take {field}; models that do: {_models_list(field)}")
+    message = f"{option}: {spec.id} does not take {field}; models that do: {_models_list(field)}"
+    return OptionError(message, fix=f"drop {option}")
 
 
 @dataclass(frozen=True)
@@ -293,7 +294,8 @@ def _fields(
                 set(models.models_taking("image_url")) | set(models.models_taking("reference_images"))
             )
             raise OptionError(
-                f"--image: {spec.id} takes no image input; models that do: {', '.join(models_[:6])} ..."
+                f"--image: {spec.id} takes no image input; models that do: {', '.join(models_[:6])} ...",
+                fix="drop --image",
             )
         url = resolve(options.image, ns, "--image")
         fields[target] = url if target == "image_url" else [url]
@@ -307,7 +309,8 @@ def _fields(
     if options.loras:
         if spec and not spec.takes("image_loras"):
             if not models.models_taking("image_loras"):  # no listed model does: say why, not "use X"
-                raise OptionError(f"--lora: {models.LORAS_DEPRECATED}; {spec.id} takes none, drop --lora")
+                message = f"--lora: {models.LORAS_DEPRECATED}; {spec.id} takes none, drop --lora"
+                raise OptionError(message, fix="drop --lora")
             raise _not_taken("--lora", "image_loras", spec)
         top = spec.limits.loras if spec else models.MAX_LORAS
         if len(options.loras) > top:

@@ -29,6 +29,7 @@ from .catalogue import (
     models_taking,
     nearest_presets,
     nearest_sizes,
+    refused_inputs,
     retirement_notice,
     size_for_aspect,
 )
@@ -99,6 +100,7 @@ __all__ = [
     "models_taking",
     "nearest_presets",
     "nearest_sizes",
+    "refused_inputs",
     "retirement_notice",
     "size_for_aspect",
 ]

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from .listed import LISTED_MODELS
 from .retired import RETIRED_MODELS
 from .sources import OURS
-from .spec import ASPECT_RATIOS, Limits, ModelSpec
+from .spec import ASPECT_RATIOS, IMAGE_INPUTS, Limits, ModelSpec
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -20,6 +20,7 @@ __all__ = [
     "models_taking",
     "nearest_presets",
     "nearest_sizes",
+    "refused_inputs",
     "retirement_notice",
     "size_for_aspect",
 ]
@@ -48,6 +49,14 @@ def listed_ids() -> list[str]:
 def models_taking(field: str) -> list[str]:
     """Ids of the listed models that take ``field``, for "models that do: ..." hints."""
     return [spec.id for spec in MODELS.values() if field in spec.inputs and spec.listed]
+
+
+def refused_inputs(spec: ModelSpec, fields: Iterable[str]) -> list[str]:
+    """The image inputs among request ``fields`` that the model does not take, in the order given: the
+    cloud answers 400 "Unsupported use of '<field>'" for them (``image_base64`` is the older ``image_url``).
+    Other fields a model does not take are ignored by the cloud, so they are not listed."""
+    inputs = {name: name for name in IMAGE_INPUTS} | {"image_base64": "image_url"}
+    return [name for name in fields if name in inputs and not spec.takes(inputs[name])]
 
 
 def retirement_notice(model_id: str) -> str | None:

@@ -15,14 +15,13 @@ from typing import Any
 
 from IPython.display import display
 
-from .. import models
 from ..batches.api import run_batch
+from ..batches.plan import each_defaults, items_named
 from ..batches.view import progress_mode
 from ..config import Imagine
 from ..display.live import LiveDisplay, info_line, status_html
 from ..display.status import StatusLine
 from ..errors import OptionError
-from ..generation.flags import IDENTIFIER
 from ..generation.generate import generate
 from ..generation.loop import Interrupted
 from ..generation.options import ImagineOptions
@@ -160,31 +159,14 @@ async def _sweep_cell(
 
 
 # ------------------------------------------------------------------------------------------ batches
-def _items_named(name: str, namespace: Mapping[str, Any]) -> Any:
-    if name in namespace:
-        return namespace[name]
-    if not IDENTIFIER.match(name) or name.lower().endswith((".txt", ".csv", ".jsonl")):
-        return name  # a path
-    names = [n for n in namespace if isinstance(n, str) and not n.startswith("_")]
-    guess = models.closest(name, names, cutoff=0.6)
-    hint = f"; did you mean {guess}?" if guess else " (a list, a DataFrame or a .txt/.csv/.jsonl path)"
-    raise OptionError(f"--each: there is no variable {name!r}{hint}")
-
-
 async def _batch_cell(
     options: ImagineOptions, namespace: Mapping[str, Any], config: Imagine, *, live: bool
 ) -> CellResult:
     """``%%imagine --each VAR --out DIR``: the cell body is the template; the result is the ``Batch``.
 
     ``-o`` is not a name here: ``--out`` is the batch's folder, so the batch is the cell's result only."""
-    if options.out is None:
-        raise OptionError("--each needs --out DIR: the folder for the images and the batch's manifest")
-    if options.vary:
-        raise OptionError("--each and --vary cannot be combined: run the sweep per item in a loop instead")
-    if options.save is not None:
-        raise OptionError("--each saves into the --out folder: drop --save")
-    items = _items_named(str(options.each), namespace)
-    defaults = options.replace(prompt=None, each=None, out=None, save=None)
+    defaults = each_defaults(options)
+    items = items_named(str(options.each), namespace)
 
     def note(line: str) -> None:
         display({"text/plain": line}, raw=True)  # type: ignore[no-untyped-call]

@@ -143,6 +143,48 @@ class ImagineMagics(Magics):
             return None
         return result
 
+    @line_magic
+    def imagine_check(self, line: str) -> Any:
+        """Check a notebook before class, sending nothing: per cell its images, estimated cost and whether
+        the cloud would refuse it today (with the fix), then the totals (``together-magic check``).
+
+        Usage: ``%imagine_check [NOTEBOOK.ipynb]``; without a path, this kernel's own notebook as last saved,
+        when the front end says which one it is (JupyterLab, Notebook 7 and VS Code do). The result's
+        ``.ok`` is False when some cell would fail on the cloud.
+        """
+        import shlex
+        from pathlib import Path
+
+        from ..preflight import NotebookError, check_notebook
+
+        try:
+            given = shlex.split(line)
+        except ValueError as exc:
+            raise UsageError(f"%imagine_check: {exc} (check the quotes)") from None
+        if len(given) > 1:
+            raise UsageError("%imagine_check takes one notebook path (quote a path with spaces)")
+        path = given[0] if given else self._this_notebook()
+        if path is None:
+            raise UsageError(
+                "%imagine_check: this kernel does not know its notebook's file; give its path: "
+                "%imagine_check NOTEBOOK.ipynb"
+            )
+        try:
+            return check_notebook(Path(path).expanduser(), lambda: _config.Imagine(parent=self._shell))
+        except NotebookError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _this_notebook(self) -> str | None:
+        """The kernel's notebook file: ``__session__`` (ipykernel, from Jupyter Server's JPY_SESSION_NAME)
+        or VS Code's ``__vsc_ipynb_file__``, when it names an existing .ipynb file."""
+        import os
+
+        namespace = self._shell.user_ns
+        for found in (namespace.get("__session__"), namespace.get("__vsc_ipynb_file__")):
+            if isinstance(found, str) and found.endswith(".ipynb") and os.path.isfile(found):
+                return found
+        return None
+
     # ------------------------------------------------------------------------------- steps
     def _options(self, line: str, cell: str | None, namespace: dict[str, Any]) -> ImagineOptions:
         from ..errors import OptionError

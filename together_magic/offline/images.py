@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..models import IMAGE_INPUTS, LORAS_DEPRECATED, MAX_REFERENCE_BYTES, ModelSpec
+from ..models import IMAGE_INPUTS, LORAS_DEPRECATED, MAX_REFERENCE_BYTES, ModelSpec, refused_inputs
 from .apierror import OfflineAPIError, invalid
 
 if TYPE_CHECKING:
@@ -84,11 +84,10 @@ def _reference(text: str, param: str) -> Reference:
 
 def image_inputs(body: dict[str, Any], spec: ModelSpec) -> tuple[References, References]:
     """(edits, references): ``image_url``/``image_base64`` and ``reference_images``, as the model allows."""
-    for name in (*IMAGE_INPUTS, "image_base64"):
-        field = "image_url" if name == "image_base64" else name
-        if body.get(name) is not None and not spec.takes(field):
-            why = f". {LORAS_DEPRECATED}." if name == "image_loras" else ""
-            raise OfflineAPIError(400, f"Unsupported use of '{name}'{why}", param=name)
+    given = [name for name in (*IMAGE_INPUTS, "image_base64") if body.get(name) is not None]
+    for name in refused_inputs(spec, given):
+        why = f". {LORAS_DEPRECATED}." if name == "image_loras" else ""
+        raise OfflineAPIError(400, f"Unsupported use of '{name}'{why}", param=name)
     edits = []
     for name in ("image_url", "image_base64"):
         text = body.get(name)
