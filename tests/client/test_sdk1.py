@@ -35,10 +35,5 @@ def test_every_listed_model_generates_through_sdk_1(form: str, server: Server, f
     sdk.check_batch(summary, calls, PINNED, "InvalidRequestError", fetch)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SDK 1.x's ModelObject requires 'pricing', which /v1/models does not send yet (issue 21's "
-    "ModelInfo work); remove this mark when it does",
-)
 def test_sdk_1_lists_every_listed_model(server: Server) -> None:
     sdk.check_listing(sdk1(server, "/v1", [], list_models=True)["models"]["response"])

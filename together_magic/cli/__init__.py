@@ -1,9 +1,10 @@
-"""The ``together-magic`` command: ``generate``, ``batch``, ``history``, ``info``, ``serve``, ``class``.
+"""The ``together-magic`` command: ``generate``, ``batch``, ``check``, ``history``, ``info``, ``models``,
+``serve``, ``class``.
 
 The face hands on ``main`` (the ``together-magic`` entry point, ``together_magic.cli:main``). Owns:
-``main`` (the parser and most subcommands), ``batch`` (``together-magic batch``) and ``models``
-(``together-magic models [--check]``). May import
-every wing below it, ``offline`` and ``gateway`` included.
+``main`` (the parser and most subcommands), ``batch`` (``together-magic batch``), ``check`` (the notebook
+preflight), ``models`` (``together-magic models [--check]``) and ``output`` (streams that never cost the
+work). May import every wing below it, ``offline``, ``gateway`` and ``preflight`` included.
 """
 
 from __future__ import annotations

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import os
 import sys
 import threading
 import time
@@ -44,6 +42,7 @@ from ..sweeps.run import (
 from ..types.view import captions
 from .batch import add_batch_command, run_batch_command
 from .models import add_check, add_models_command, check, run_models_command
+from .output import ReaderMayLeave, tolerant_output
 
 __all__ = ["main"]
 
@@ -326,18 +325,8 @@ def _history(args: argparse.Namespace) -> int:
     return 0
 
 
-def _tolerant_output() -> None:
-    """A terminal that cannot show a character (an ASCII-only locale, ``PYTHONIOENCODING=ascii``) gets a
-    replacement for it: captions use '·' and prompts hold anything, and a print must never fail after the
-    work is done (the image saved, the command then dying with a traceback)."""
-    for stream in (sys.stdout, sys.stderr):
-        reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None and (stream.encoding or "").lower().replace("-", "") != "utf8":
-            reconfigure(errors="replace")
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    _tolerant_output()
+    tolerant_output()
     args = build_parser().parse_args(argv)
     handlers = {
         "serve": _serve,
@@ -352,7 +341,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     real = sys.stdout  # None when started with stdout closed (``>&-``): print() then writes nothing
     if real is not None:
-        sys.stdout = cast(TextIO, _ReaderMayLeave(real))
+        sys.stdout = cast(TextIO, ReaderMayLeave(real))
     try:
         code = handlers[args.command](args)
         if sys.stdout is not None:
@@ -362,42 +351,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     finally:
         sys.stdout = real
-
-
-class _ReaderMayLeave:
-    """stdout for a command: output that cannot be written (a reader that left, ``| head -1``; a full
-    disk, ``>/dev/full``) costs the rest of the output, never the work (the image is still made and saved)
-    nor a traceback. A reader leaving is normal and quiet (the recipe of Python's signal docs); any other
-    failure is said once on stderr."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lost = False
-
-    def write(self, text: str) -> int:
-        try:
-            return self._stream.write(text)
-        except OSError as exc:
-            self._gone(exc)
-            return len(text)
-
-    def flush(self) -> None:
-        try:
-            self._stream.flush()
-        except OSError as exc:
-            self._gone(exc)
-
-    def _gone(self, exc: OSError) -> None:
-        with contextlib.suppress(OSError, ValueError):  # what is left in the buffer now goes nowhere
-            os.dup2(os.open(os.devnull, os.O_WRONLY), self._stream.fileno())
-        if not self._lost and not isinstance(exc, BrokenPipeError):
-            with contextlib.suppress(OSError):
-                print(f"together-magic: stdout: {exc.strerror or exc}; the rest of the output is dropped",
-                      file=sys.stderr)  # fmt: skip
-        self._lost = True
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":  # pragma: no cover
