@@ -226,7 +226,8 @@ def test_budget_in_dollars_and_for_the_whole_class(upstream: Server, start_gatew
     assert spent.status_code == 402
     assert spent.json()["error"]["message"] == (
         "This request would cost about $0.000169 but your class budget has $0.000031 of $0.0002 left: ask "
-        "for fewer or smaller images. Ask your teacher for more."
+        "for fewer or smaller images. Ask your teacher for more (together-magic class grant poor --budget "
+        "DOLLARS)."
     )
     assert post(gw, rich, body(3)).status_code == 200
     whole = post(gw, rich, body(4))
