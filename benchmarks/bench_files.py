@@ -29,7 +29,7 @@ RECORD = {
         "steps": 4,
         "width": 1024,
         "height": 1024,
-        "model": "black-forest-labs/FLUX.1-schnell",
+        "model": "black-forest-labs/FLUX.2-dev",
     },
     "index": 0,
 }

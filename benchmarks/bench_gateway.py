@@ -1,7 +1,7 @@
 """Classroom gateway cost: what it adds to a request, what a shared-cache hit costs, what a class burst gets,
 and what one hostile student costs the rest of the class.
 
-Real processes on 127.0.0.1: an offline ``together-magic serve`` upstream (256x256 FLUX.1 schnell, about
+Real processes on 127.0.0.1: an offline ``together-magic serve`` upstream (256x256 FLUX.2 dev, about
 12 ms to render) and ``together-magic serve --upstream ... --workers 2`` in front of it. The gateway's
 work per request is a token read, the student's pace, a reservation, the class's pace, recording the image
 (a fsynced file) and the settlement: the targets say it must stay small next to a real image service
@@ -40,7 +40,7 @@ from together_magic.gateway.roster import Roster
 from together_magic.models import MODELS
 
 KEY = "bench-upstream-key"
-BODY = {"prompt": "a red fox", "model": "black-forest-labs/FLUX.1-schnell", "width": 256, "height": 256,
+BODY = {"prompt": "a red fox", "model": "black-forest-labs/FLUX.2-dev", "width": 256, "height": 256,
         "response_format": "base64"}  # fmt: skip
 
 

@@ -19,11 +19,12 @@ from together_magic.offline.transport import OfflineTransport
 URL = "http://offline.bench/v1/images/generations"
 CASES = (
     # (label, model, width, height, extra fields, target seconds per image)
-    ("FLUX.1 schnell 256x256", "black-forest-labs/FLUX.1-schnell", 256, 256, {}, 0.05),
-    ("FLUX.1 schnell 1024x1024", "black-forest-labs/FLUX.1-schnell", 1024, 1024, {}, 0.1),
-    ("FLUX.2 dev 1024x1024, 2 LoRAs, upsampling", "black-forest-labs/FLUX.2-dev", 1024, 1024,
-     {"image_loras": [{"path": "a/b", "scale": 1.0}, {"path": "c/d", "scale": 0.5}],
-      "prompt_upsampling": True}, 0.15),
+    ("FLUX.2 dev 256x256", "black-forest-labs/FLUX.2-dev", 256, 256, {}, 0.05),
+    ("FLUX.2 dev 1024x1024", "black-forest-labs/FLUX.2-dev", 1024, 1024, {}, 0.1),
+    ("FLUX.1 dev 1024x1024 (retired), 2 LoRAs", "black-forest-labs/FLUX.1-dev", 1024, 1024,
+     {"image_loras": [{"path": "a/b", "scale": 1.0}, {"path": "c/d", "scale": 0.5}]}, 0.15),
+    ("FLUX.2 pro 1024x1024, upsampling", "black-forest-labs/FLUX.2-pro", 1024, 1024,
+     {"prompt_upsampling": True}, 0.15),
     ("Gemini 3 Pro Image 4K 6144x2688", "google/gemini-3-pro-image", 6144, 2688, {}, 0.5),
 )  # fmt: skip
 

@@ -28,7 +28,11 @@ WORDS = (
     *("watercolor", "painting", "photo", "of", "a", "the", "in", "with", "golden", "hour", "cinematic"),
     *("portrait", "sky", "clouds", "rain", "desert", "meadow", "castle", "river", "dragon", "lighthouse"),
 )
-MODELS = ("black-forest-labs/FLUX.1-schnell", "black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.2-pro")
+MODELS = (
+    "black-forest-labs/FLUX.2-dev",
+    "black-forest-labs/FLUX.1-kontext-pro",
+    "black-forest-labs/FLUX.2-pro",
+)
 
 
 def _jpegs(count: int) -> list[bytes]:

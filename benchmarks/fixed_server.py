@@ -29,7 +29,7 @@ def payload() -> bytes:
     image = base64.b64encode(encode(render(spec), "jpeg")).decode()
     body = {
         "id": "fixed-0000",
-        "model": "black-forest-labs/FLUX.1-schnell",
+        "model": "black-forest-labs/FLUX.2-dev",
         "object": "list",
         "data": [{"index": 0, "b64_json": image, "timings": {"inference": 0.1}}],
     }

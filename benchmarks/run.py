@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-MODEL = "black-forest-labs/FLUX.1-schnell"
+MODEL = "black-forest-labs/FLUX.2-dev"
 PY = sys.executable
 
 

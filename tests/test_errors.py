@@ -104,9 +104,9 @@ VISIT = "Please visit https://api.together.ai/models to view the list of support
 
 VISIT = "Please visit https://api.together.ai/models to view the list of supported models."
 CLOUD_UNKNOWN_MODEL = [
-    (404, f"Unable to access model FLUX.1-schnel. {VISIT}", "model_not_available"),
-    (404, "The model `FLUX.1-schnel` does not exist", "model_not_found"),
-    (400, f"Unable to access non-serverless model FLUX.1-schnel. {VISIT}", "model_not_available"),
+    (404, f"Unable to access model FLUX.2-de. {VISIT}", "model_not_available"),
+    (404, "The model `FLUX.2-de` does not exist", "model_not_found"),
+    (400, f"Unable to access non-serverless model FLUX.2-de. {VISIT}", "model_not_available"),
 ]
 
 
@@ -115,8 +115,28 @@ def test_unknown_model_hints_for_every_cloud_wording(status: int, message: str, 
     body = {"error": {"message": message, "type": "invalid_request_error", "code": code}}
     err = e.status_error_from_response(status, json.dumps(body).encode(), request_id="r")
     text = str(e.explain(err, "notebook"))
-    assert "did you mean black-forest-labs/FLUX.1-schnell?" in text and "\n" not in text
+    assert "did you mean black-forest-labs/FLUX.2-dev?" in text and "\n" not in text
     assert "together_magic.list_models() shows them all" in text
+
+
+@pytest.mark.parametrize(
+    ("model_id", "hint"),
+    [
+        # the cloud's 404 for a model it no longer serves: the catalogue says why and what to use instead
+        ("black-forest-labs/FLUX.1-schnell", "is retired: Together no longer lists it (as of 2026-10-07)"),
+        ("google/imagen-4.0-ultra", "use google/gemini-3-pro-image instead"),
+        # a typo of a retired id: the guess, and that it is retired
+        ("black-forest-labs/FLUX.1-schnel",
+         "did you mean black-forest-labs/FLUX.1-schnell, which is retired: use black-forest-labs/FLUX.2-dev"),
+    ],
+)  # fmt: skip
+def test_a_retired_model_on_the_cloud_names_its_replacement(model_id: str, hint: str) -> None:
+    body = {
+        "error": {"message": f"Unable to access model {model_id}. {VISIT}", "code": "model_not_available"}
+    }
+    err = e.status_error_from_response(404, json.dumps(body).encode(), request_id="r")
+    text = str(e.explain(err, "notebook"))
+    assert hint in text and "\n" not in text
 
 
 # -- timeouts: which one fired, and the knob that helps (issue 10.11), through the magic and the CLI ---------

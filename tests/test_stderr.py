@@ -90,7 +90,7 @@ def test_caption_shows_the_estimate_and_the_budget_refuses_in_one_line(kernel: K
         errors = reply.of_type("error")
         assert reply.status == "error" and len(errors) == 1
         lines = errors[0]["content"]["traceback"]
-        assert len(lines) == 1 and "would cost about $0.0108" in lines[0] and "Imagine.budget" in lines[0]
+        assert len(lines) == 1 and "would cost about $0.0616" in lines[0] and "Imagine.budget" in lines[0]
         assert stderr_of([{"msg_type": o["msg_type"], "content": o["content"]} for o in reply.outputs]) == []
         panel = kernel.ok(
             "p.n.value = 4\np.width.value = p.height.value = 1024\np.generate.click()\n"

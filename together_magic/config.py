@@ -8,6 +8,7 @@ Ranges come from ``models`` (the one catalogue), never written out here.
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Any
 
@@ -81,9 +82,16 @@ class Imagine(Configurable):
     base_url = Unicode(
         None, allow_none=True, help="API base URL; None uses TOGETHER_BASE_URL or the default."
     ).tag(config=True)
+    strict = Bool(
+        help="Answer retired models as Together's cloud does now (404 model_not_available) instead of "
+        f"rendering them offline with a notice; default: the {models.STRICT_ENV} environment variable.",
+    ).tag(config=True)
 
     def _cache_dir_default(self) -> str:
         return default_cache_dir()
+
+    def _strict_default(self) -> bool:
+        return models.is_on(os.environ.get(models.STRICT_ENV))
 
     @validate("n")
     def _check_n(self, proposal: dict[str, Any]) -> int:

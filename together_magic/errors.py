@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from . import models
 
 if TYPE_CHECKING:
-    from .ratelimit import RateLimit
+    from .models.ratelimit import RateLimit
 
 __all__ = [
     "APIConnectionError",
@@ -311,12 +311,18 @@ def unknown_model(err: APIError) -> str | None:
 
 
 def model_hint(model_id: str) -> str:
-    """ "did you mean ...?" for a model id, and where the full list is."""
-    guess = models.closest(model_id, models.MODELS) if model_id else None
+    """What to use instead of a model the server does not serve: a retired model's replacement, else
+    "did you mean ...?" among the listed models, and where the full list is."""
     listing = "together_magic.list_models() shows them all"
+    retired = models.retirement_notice(model_id)
+    if retired is not None:
+        return retired
+    guess = models.closest(model_id, models.MODELS) if model_id else None
     if guess and guess != model_id:
-        return f"did you mean {guess}? ({listing})"
-    return f"it is not one of the {len(models.MODELS)} known image models ({listing})"
+        gone = models.find_model(guess)
+        instead = f", which is retired: use {gone.replacement}" if gone and gone.replacement else ""
+        return f"did you mean {guess}{instead}? ({listing})"
+    return f"it is not one of the {len(models.listed_ids())} image models Together lists ({listing})"
 
 
 def explain(err: TogetherError, where: Where = "notebook") -> TogetherError:

@@ -105,8 +105,15 @@ def test_dicts_templates_and_per_item_fields(tmp_path: Path) -> None:
     assert [it.seed for it in batch.done][:2] == [7, 8]
     assert (batch.done[1].request["width"], batch.done[1].request["height"]) == (256, 512)
     assert batch.done[2].request["steps"] == 3 and batch.done[0].request.get("steps") is None
-    plain = many([{"prompt": "a tree", "negative": "snow", "guidance_scale": 2.5}], tmp_path / "plain")
-    assert plain.done[0].request["negative_prompt"] == "snow"
+    pro = "black-forest-labs/FLUX.1.1-pro"  # the model that takes a negative prompt
+    rows = [
+        {"prompt": "a tree", "negative": "snow", "model": pro},
+        {"prompt": "a bush", "guidance_scale": 2.5},
+    ]
+    plain = many(rows, tmp_path / "plain")
+    assert (
+        plain.done[0].request["negative_prompt"] == "snow" and plain.done[1].request["guidance_scale"] == 2.5
+    )
 
 
 def test_files_as_items(tmp_path: Path) -> None:
@@ -201,7 +208,8 @@ def test_every_field_of_a_csv_row_reaches_its_request(tmp_path: Path) -> None:
         "prompt,image_loras,disable_safety_checker\n"
         "a fox,https://x.example/a.safetensors:0.5 https://x.example/b.safetensors,1\n"
     )
-    done = many(tmp_path / "loras.csv", tmp_path / "o", model="black-forest-labs/FLUX.1-dev-lora").done
+    lora_model = "black-forest-labs/FLUX.1-dev-lora"  # retired: the only kind that takes LoRAs now
+    done = many(tmp_path / "loras.csv", tmp_path / "o", model=lora_model).done
     assert done[0].request["image_loras"] == [
         {"path": "https://x.example/a.safetensors", "scale": 0.5},
         {"path": "https://x.example/b.safetensors", "scale": 1.0},
@@ -263,6 +271,9 @@ def test_the_budget_is_checked_before_anything_is_sent(tmp_path: Path) -> None:
     before = sent()
     with pytest.raises(BudgetError, match="this batch would cost about"):
         tm.generate_many(["a"] * 20, out=tmp_path, config=Imagine(budget=0.0001), **SMALL)
+    rows = [{"prompt": "a", "model": "ideogram/ideogram-4.0"}, {"prompt": "b"}]  # no price published
+    with pytest.raises(BudgetError, match=r"^this batch uses ideogram/ideogram-4\.0 whose price is unknown"):
+        tm.generate_many(rows, out=tmp_path / "unpriced", config=Imagine(budget=100.0), **SMALL)
     assert sent() == before
 
 
@@ -339,7 +350,7 @@ def test_each_thumbnails_hover_is_the_cell_that_makes_that_item_alone(tmp_path: 
     of the batch could not be made again from what the notebook showed. Its hover is now the whole cell."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    batch = many(["a bell", "a kite"], tmp_path / "o", model="black-forest-labs/FLUX.1-dev", steps=3, seed=5)
+    batch = many(["a bell", "a kite"], tmp_path / "o", model="black-forest-labs/FLUX.2-flex", steps=3, seed=5)
     page = batch._repr_mimebundle_()[0]["text/html"]
     titles = [html.unescape(t) for t in re.findall(r'<img [^>]*title="([^"]*)"', page)]
     assert len(titles) == 2
@@ -347,7 +358,7 @@ def test_each_thumbnails_hover_is_the_cell_that_makes_that_item_alone(tmp_path: 
     shell.run_line_magic("load_ext", "together_magic")
     try:
         for item, code in zip(batch.done, titles, strict=True):
-            assert code.startswith("%%imagine ") and "--model black-forest-labs/FLUX.1-dev" in code
+            assert code.startswith("%%imagine ") and "--model black-forest-labs/FLUX.2-flex" in code
             result = shell.run_cell(code.replace("%%imagine", "%%imagine --no-display -o made", 1))
             assert result.success
             made = shell.user_ns.pop("made")

@@ -72,7 +72,7 @@ def test_wall_updates_after_a_student_generates(gateway: Gateway) -> None:
             assert card.locator(".name").inner_text() == "Grace"
             assert card.locator(".prompt").inner_text() == PROMPT
             params = card.locator(".params").inner_text()
-            assert "FLUX.1-schnell" in params and "512x384" in params and "seed 77" in params
+            assert "FLUX.2-dev" in params and "512x384" in params and "seed 77" in params
             lines = card.locator(".params .param").evaluate_all(
                 "ps => ps.map(p => p.getClientRects().length)"
             )
@@ -116,7 +116,7 @@ def test_wall_updates_after_a_student_generates(gateway: Gateway) -> None:
             row = page.locator("#usage-rows tr", has_text="Grace")
             row.wait_for(timeout=10_000)
             cells = row.locator("td").all_inner_texts()
-            assert cells[:3] == ["Grace", "2 of 3", "$0.000675"] and cells[-1] == "active"
+            assert cells[:3] == ["Grace", "2 of 3", "$0.0308"] and cells[-1] == "active"
             assert page.locator("#wall").is_hidden()  # one view at a time on a small screen
         finally:
             page.screenshot(path=str(ARTIFACTS / "class-wall-end.png"))

@@ -242,6 +242,8 @@ def test_compare_row_and_history_at_1024x768(lab: Server, browser: Any) -> None:
         " return imgs.length === 5 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
         timeout=60_000,
     )
+    # the last image can load a moment before the status line says so: wait for the line, then read it
+    panel.locator(".together-magic-status", has_text="done: 5 cells").wait_for(timeout=30_000)
     status = panel.locator(".together-magic-status").inner_text()
     assert status.startswith("done: 5 cells (steps): 5 done"), status
     labels = panel.locator(".together-magic-cell-label").all_inner_texts()
@@ -332,14 +334,15 @@ LESSON = [f"# step {k}: what the class tries next\nprint({k})" for k in range(12
 LONG_PROMPT = "a red fox in a snowy forest at dawn, watercolour, soft morning light"
 SCROLLS = "() => { const s = document.querySelector('.jp-WindowedPanel-outer');"
 SCROLLS += " return s.scrollHeight > s.clientHeight; }"
-HEAVY_FORMS = [  # an image to edit and aspect ratios; a reference and LoRAs; presets; LoRAs and a negative
+HEAVY_FORMS = [  # an image to edit and aspect ratios; presets; a reference, steps and guidance; a negative
+    # (in an order where the price line changes at each step: priced, unpublished, priced, unpublished)
     "FLUX.1 Kontext [pro] · Black Forest Labs",
+    "Gemini 3 Pro Image (Nano Banana Pro) · Google",
     "FLUX.2 [dev] · Black Forest Labs",
-    "Gemini 3 Pro Image · Google",
-    "FLUX.1 [dev] LoRA · Black Forest Labs (legacy)",
+    "FLUX1.1 [pro] · Black Forest Labs",
 ]
 PRICE = "() => [...document.querySelectorAll('.together-magic-panel .widget-html')]"
-PRICE += ".map(e => e.innerText).find(t => t.includes('≈ $'))"
+PRICE += ".map(e => e.innerText).find(t => t.includes('≈ $') || t.includes('price unknown'))"
 CLIPPED_CAPTIONS = """() => [...document.querySelectorAll('.together-magic-card')].flatMap(card => {
   const edge = card.getBoundingClientRect().right;
   return [...card.querySelectorAll('.together-magic-caption span, .together-magic-caption div')]

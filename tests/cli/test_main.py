@@ -79,6 +79,8 @@ def test_generate_shares_the_magic_options(tmp_path: Path) -> None:
         "320x256",
         "--format",
         "png",
+        "-m",
+        "black-forest-labs/FLUX.1.1-pro",  # the model that takes a negative prompt
         "--negative",
         "blurry, text",
         "--save",
@@ -87,7 +89,7 @@ def test_generate_shares_the_magic_options(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
     head, *lines = result.stdout.strip().splitlines()
-    assert head == "generating 2 image(s) with black-forest-labs/FLUX.1-schnell, seed 3"
+    assert head == "generating 2 image(s) with black-forest-labs/FLUX.1.1-pro, seed 3"
     assert [line.split(" · ")[0] for line in lines] == ["#0", "#1"]
     assert [line.split(" · ")[1] for line in lines] == ["seed 3", "seed 4"]  # each image's own seed
     assert all("320x256" in line and "saved" in line for line in lines)
@@ -102,7 +104,7 @@ def test_generate_shares_the_magic_options(tmp_path: Path) -> None:
         320,
         256,
     )
-    again = run("generate", "--from", str(saved[1]), "--save", str(out), "-g", "2")
+    again = run("generate", "--from", str(saved[1]), "--save", str(out), "--negative", "fog")
     assert again.returncode == 0 and len(list(out.iterdir())) == 3  # one image: its own request, n=1
     assert (out / "a-red-fox-s4-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

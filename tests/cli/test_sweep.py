@@ -34,9 +34,7 @@ def test_generate_vary_saves_cells_and_a_sheet_that_from_runs_again(tmp_path: Pa
     first = run(*args, env=env)
     assert first.returncode == 0 and first.stderr == "", first.stderr
     head, *cells, sheet = first.stdout.strip().splitlines()
-    assert head.startswith(
-        "sweep: 3 images (steps), one request each to FLUX.1-schnell, 4 at a time, about $"
-    )
+    assert head.startswith("sweep: 3 images (steps), one request each to FLUX.2-dev, 4 at a time, about $")
     assert [line.split(":")[0] for line in cells] == ["steps=1", "steps=4", "steps=8"]
     assert all(" s · saved " in line for line in cells)
     assert sheet == f"contact sheet: {out / 'a-red-fox-s3-sweep-steps.png'}"
@@ -69,7 +67,7 @@ def test_generate_vary_errors_and_exit_codes(tmp_path: Path) -> None:
         (["generate", "fox", "--vary", "seed=1..2", "--max-images", "-3"], 2, "--max-images must be a whole"),
         (["generate", "fox", "--vary", "seed={{ s }}"], 2, "{{ }} needs a notebook namespace"),
         (
-            ["generate", "fox", "--size", "256x256", "--vary", "model=FLUX.1-schnell,acme/gone", *save],
+            ["generate", "fox", "--size", "256x256", "--vary", "model=FLUX.2-dev,acme/gone", *save],
             1,
             "1 of 2 cells failed (the first: 404",
         ),

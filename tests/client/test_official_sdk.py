@@ -16,7 +16,7 @@ import pytest
 import together  # the official SDK, from the test extra: a missing install must fail, not skip
 from PIL import Image
 
-from together_magic.models import ASPECT_RATIOS, IMAGE_INPUTS, MODELS, ModelSpec
+from together_magic.models import ASPECT_RATIOS, IMAGE_INPUTS, LORAS_DEPRECATED, MODELS, ModelSpec
 
 from ..conftest import MODEL, Server
 
@@ -142,8 +142,9 @@ def test_every_model_through_the_strict_sdk(
     with pytest.raises(together.BadRequestError) as info:
         shared_sdk.images.generate(prompt="x", model=model_id, width=width, height=height, **call)
     assert info.value.status_code == 400
+    why = f". {LORAS_DEPRECATED}." if refused == "image_loras" else ""  # LoRAs: say they are gone
     assert info.value.body["error"] == {  # type: ignore[index]
-        "message": f"Unsupported use of '{refused}'",
+        "message": f"Unsupported use of '{refused}'{why}",
         "type": "invalid_request_error",
         "param": refused,
         "code": None,
@@ -195,26 +196,25 @@ def test_sdk_sees_typed_errors(start_server: Callable[..., Server], request: pyt
     assert bad.value.status_code == 400 and "'n'" in str(bad.value)
     with pytest.raises(together.BadRequestError) as size:
         good.images.generate(prompt="x", model="black-forest-labs/FLUX.2-dev", width=500)
-    assert "between 512 and 2048, in multiples of '16'" in str(size.value)
+    assert "between 256 and 1920, in multiples of '8'" in str(size.value)
     wrong = sdk(srv, request, api_key="wrong")
     with pytest.raises(together.AuthenticationError):
         wrong.images.generate(prompt="x", model=MODEL)
 
 
 @pytest.mark.parametrize(
-    ("model_id", "upsampled_by_default"),
+    ("model_id", "takes_it"),
     [
-        # Together's 2026 docs: prompt_upsampling "(FLUX.2, default true)"; the FLUX.1 models that take it
-        # rewrite the prompt only when asked.
+        # Together, 2026-10-07: prompt_upsampling "(FLUX.2 pro only)", default true; elsewhere it does nothing
         ("black-forest-labs/FLUX.2-pro", True),
-        ("black-forest-labs/FLUX.2-dev", True),
-        ("black-forest-labs/FLUX.2-flex", True),
+        ("black-forest-labs/FLUX.2-dev", False),
+        ("black-forest-labs/FLUX.2-flex", False),
         ("black-forest-labs/FLUX.1.1-pro", False),
         ("black-forest-labs/FLUX.1-kontext-pro", False),
     ],
 )
 def test_prompt_upsampling_left_out_is_the_models_documented_default(
-    model_id: str, upsampled_by_default: bool, shared_sdk: together.Together
+    model_id: str, takes_it: bool, shared_sdk: together.Together
 ) -> None:
     def picture(**upsampling: bool) -> str:
         response = shared_sdk.images.generate(
@@ -224,8 +224,8 @@ def test_prompt_upsampling_left_out_is_the_models_documented_default(
         return response.data[0].b64_json  # type: ignore[union-attr]
 
     left_out, on, off = picture(), picture(prompt_upsampling=True), picture(prompt_upsampling=False)
-    assert on != off
-    assert left_out == (on if upsampled_by_default else off)
+    assert (on != off) is takes_it
+    assert left_out == on  # on by default where it is taken; ignored elsewhere
 
 
 def test_every_exception_users_catch_from_the_sdk_exists_here_alike() -> None:
@@ -299,7 +299,8 @@ def test_generate_sends_the_sdk_keywords_it_is_given_and_nothing_else(
     server: Server, shared_sdk: together.Together
 ) -> None:
     """The same call through the SDK and through our client makes the same picture (what reaches the
-    server is the same request); an iterable of LoRAs (a generator, as the SDK allows) is sent as a list."""
+    server is the same request); an iterable of LoRAs (a generator, as the SDK allows) is sent as a list
+    (to the retired FLUX.1 [dev] LoRA: no listed model takes LoRAs)."""
     import together_magic as tm
 
     call: dict[str, Any] = {
@@ -309,14 +310,18 @@ def test_generate_sends_the_sdk_keywords_it_is_given_and_nothing_else(
         "height": 512,
         "seed": 4,
         "steps": 20,
+        "guidance_scale": 4.5,
         "output_format": "png",
         "response_format": "base64",
         "reference_images": (png_data_url((0, 0, 200)),),
         "disable_safety_checker": True,
     }
-    theirs = shared_sdk.images.generate(**call, image_loras=({"path": "a/b", "scale": 0.5} for _ in range(1)))
-    with tm.Together(base_url=root(server), max_retries=0) as ours_client:
-        ours = ours_client.images.generate(
-            **call, image_loras=({"path": "a/b", "scale": 0.5} for _ in range(1))
-        )
-    assert ours.data is not None and ours.data[0].b64_json == theirs.data[0].b64_json  # type: ignore[union-attr]
+    lora = {**call, "model": "black-forest-labs/FLUX.1-dev-lora"}
+    del lora["reference_images"]
+    with tm.Together(base_url=root(server), max_retries=0, announce_offline=False) as ours_client:
+        for sent in (call, lora):
+            loras = {"image_loras": ({"path": "a/b", "scale": 0.5} for _ in range(1))} if sent is lora else {}
+            theirs = shared_sdk.images.generate(**sent, **loras)
+            loras = {"image_loras": ({"path": "a/b", "scale": 0.5} for _ in range(1))} if sent is lora else {}
+            ours = ours_client.images.generate(**sent, **loras)
+            assert ours.data is not None and ours.data[0].b64_json == theirs.data[0].b64_json  # type: ignore[union-attr]

@@ -52,7 +52,7 @@ def test_captions_carry_each_images_own_facts(tmp_path: Path) -> None:
     share = response.provenance.cost / 2  # type: ignore[operator]
     for k, line in enumerate(lines):
         parts = line.split(" · ")
-        assert parts[:6] == [f"#{k}", f"seed {40 + k}", "320x256", "3 steps", "g 6.5", "FLUX.1-schnell"]
+        assert parts[:6] == [f"#{k}", f"seed {40 + k}", "320x256", "3 steps", "g 6.5", "FLUX.2-dev"]
         assert (
             re.fullmatch(r"\d+\.\d\d s", parts[6]) and parts[7] == f"${share:.4f}" and parts[8] == "offline"
         )
@@ -75,9 +75,7 @@ def test_html_caption_escapes_wraps_between_facts_and_shortens_paths(tmp_path: P
     caption = view.caption_html(response, 1)
     assert "<b>" not in caption and html.escape(PROMPT, quote=True) in caption  # full prompt on hover
     facts = re.findall(r'<span style="white-space:nowrap">([^<]*)</span>', caption)
-    assert (
-        facts[:3] == ["#1", "seed 41", "320x256"] and "FLUX.1-schnell" in facts
-    )  # never "FLUX.1-" / "schnell"
+    assert facts[:3] == ["#1", "seed 41", "320x256"] and "FLUX.2-dev" in facts  # never "FLUX.2-" / "dev"
     saved = str(response.provenance.saved[1])
     assert f'title="{html.escape(saved, quote=True)}"' in caption
     shown = re.search(r"saved (…?[^<]*)</div>", caption)
@@ -119,12 +117,17 @@ def test_previews_are_small_jpegs(tmp_path: Path) -> None:
     assert view.preview(choice, 128) is view.preview(choice, 128)  # computed once per size
 
 
-def test_model_table_lists_the_catalogue_legacy_last() -> None:
+def test_model_table_lists_the_catalogue_retired_last_with_status_and_source_date() -> None:
     rows = repr(gallery.list_models()).splitlines()
-    assert len(rows) == len(models.MODELS)
-    legacy = ["[legacy]" in row for row in rows]
-    assert legacy == sorted(legacy)
-    assert models.PRICES_AS_OF in gallery.list_models()._repr_html_()
+    assert len(rows) == len(models.MODELS) + 1  # and the dates
+    retired = [" retired " in row for row in rows[:-1]]
+    assert retired == sorted(retired) and sum(retired) == 13
+    assert "black-forest-labs/FLUX.1-schnell  retired 2026-10-07, use black-forest-labs/FLUX.2-dev" in repr(
+        gallery.list_models()
+    )
+    table = gallery.list_models()._repr_html_()
+    assert models.PRICES_AS_OF in table and models.CATALOGUE_AS_OF in table and "source date" in table
+    assert "$0.0154/image (third-party, 2026-10-08)" in table and "per image, not published" in table
 
 
 def test_a_class_gateways_answers_wear_a_gateway_badge(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ def _cells(n: int, state: str = "pending") -> list[SheetCell]:
 
 def test_the_contact_sheet_draws_labels_and_empty_cells() -> None:
     good = tm.Together().images.generate(
-        prompt="fox", model="black-forest-labs/FLUX.1-schnell", seed=1, width=256, height=256
+        prompt="fox", model="black-forest-labs/FLUX.2-dev", seed=1, width=256, height=256
     )
     choice = good.data[0]
     cells = [

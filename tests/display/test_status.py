@@ -24,7 +24,7 @@ def test_status_line_starts_and_ends_empty_and_ticks_meanwhile(monkeypatch: pyte
     monkeypatch.setattr(live, "TICK_SECONDS", 0.02)
 
     async def wait() -> None:
-        with progress.StatusLine("generating 2 images with FLUX.1-schnell") as status:
+        with progress.StatusLine("generating 2 images with FLUX.2-dev") as status:
             await asyncio.sleep(0.15)
             status.part_done(0, object())
             await asyncio.sleep(0.1)
@@ -35,7 +35,7 @@ def test_status_line_starts_and_ends_empty_and_ticks_meanwhile(monkeypatch: pyte
     data = [output.data for output in shown.outputs]
     assert data[0] == {} and data[-1] == {}  # a saved notebook keeps nothing of it
     texts = [d["text/plain"] for d in data[1:-1]]
-    assert texts and all(t.startswith("generating 2 images with FLUX.1-schnell … ") for t in texts)
+    assert texts and all(t.startswith("generating 2 images with FLUX.2-dev … ") for t in texts)
     assert texts[-1].endswith("(1 done)") and "(1 done)" not in texts[0]
     assert all("⏳" in d["text/html"] for d in data[1:-1])
 

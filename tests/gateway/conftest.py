@@ -120,10 +120,10 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
 
 
 def body(seed: int | None, prompt: str = "a red fox in the snow", **extra: object) -> dict[str, object]:
-    """A small, fast request: 256x256 FLUX.1 schnell, base64 unless said otherwise."""
+    """A small, fast request: 256x256 FLUX.2 dev, base64 unless said otherwise."""
     payload: dict[str, object] = {
         "prompt": prompt,
-        "model": "black-forest-labs/FLUX.1-schnell",
+        "model": "black-forest-labs/FLUX.2-dev",
         "width": 256,
         "height": 256,
         "response_format": "base64",

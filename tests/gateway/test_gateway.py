@@ -218,14 +218,14 @@ def test_every_hostile_body_of_the_offline_suite_is_a_4xx_or_2xx_at_the_gateway(
 
 
 def test_budget_in_dollars_and_for_the_whole_class(upstream: Server, start_gateway: Any) -> None:
-    # 256x256 FLUX.1 schnell is estimated at $0.000169; the class may spend $0.0004: two images.
-    gw: Gateway = start_gateway("--upstream", upstream.base_url, "--class-budget", "0.0004")
-    rich, poor = gw.add("rich", images=None), gw.add("poor", images=None, budget=0.0002)
+    # FLUX.2 dev is estimated at $0.0154 an image (whatever its size); the class may spend $0.04: two images.
+    gw: Gateway = start_gateway("--upstream", upstream.base_url, "--class-budget", "0.04")
+    rich, poor = gw.add("rich", images=None), gw.add("poor", images=None, budget=0.02)
     assert post(gw, poor, body(1)).status_code == 200
     spent = post(gw, poor, body(2))
     assert spent.status_code == 402
     assert spent.json()["error"]["message"] == (
-        "This request would cost about $0.000169 but your class budget has $0.000031 of $0.0002 left: ask "
+        "This request would cost about $0.0154 but your class budget has $0.0046 of $0.02 left: ask "
         "for fewer or smaller images. Ask your teacher for more (together-magic class grant poor --budget "
         "DOLLARS)."
     )
@@ -234,7 +234,7 @@ def test_budget_in_dollars_and_for_the_whole_class(upstream: Server, start_gatew
     assert whole.status_code == 402 and "whole class's budget is spent" in whole.json()["error"]["message"]
     with Together(api_key=poor, base_url=gw.root) as client, pytest.raises(PaymentRequiredError) as caught:
         client.images.generate(prompt="x", model=MODEL, seed=5, width=256, height=256)
-    assert "your class budget has $0.000031 of $0.0002 left" in str(caught.value)
+    assert "your class budget has $0.0046 of $0.02 left" in str(caught.value)
 
 
 def test_fallback_offline_when_the_budget_is_spent_or_the_upstream_is_down(

@@ -16,7 +16,7 @@ from together_magic.generation.line import parse_line
 from together_magic.generation.plan import build_plan
 from together_magic.offline import BackendOptions, shared_backend
 
-MODEL = "black-forest-labs/FLUX.1-schnell"
+MODEL = "black-forest-labs/FLUX.2-dev"
 
 
 @pytest.fixture
@@ -110,15 +110,34 @@ def test_eviction_only_ever_deletes_the_stores_own_files(tmp_path: Path) -> None
 def test_budget_refuses_before_sending(settings: tm_config.Imagine) -> None:
     stats = shared_backend().stats
     spent = session().spent
-    settings.budget = spent + 0.0001  # less than one 1024x1024 FLUX.1 schnell image
+    settings.budget = spent + 0.0001  # less than one 1024x1024 FLUX.2 dev image
     before = stats["requests"]
     with pytest.raises(BudgetError) as caught:
         run("--seed 3", "expensive", settings)
     assert stats["requests"] == before
     message = str(caught.value)
     assert (
-        "would cost about $0.0027" in message and "%config Imagine.budget" in message and "\n" not in message
+        "would cost about $0.0154" in message and "%config Imagine.budget" in message and "\n" not in message
     )
     settings.budget = None
     made = run("--seed 3", "expensive", settings)
-    assert made.response.provenance.cost == pytest.approx(0.0027)
+    assert made.response.provenance.cost == pytest.approx(0.0154)
+
+
+def test_a_budget_refuses_what_it_cannot_count_until_given_a_price(settings: tm_config.Imagine) -> None:
+    """Together publishes no price for most models: under a budget they are refused, not let through free."""
+    stats = shared_backend().stats
+    settings.budget = 100.0
+    before = stats["requests"]
+    with pytest.raises(BudgetError) as caught:
+        run("-m openai/gpt-image-2 --seed 3 --size 256x256", "priceless", settings)
+    assert stats["requests"] == before
+    assert str(caught.value) == (
+        "this request uses openai/gpt-image-2 whose price is unknown, so Imagine.budget cannot count it: "
+        "give it one with %config Imagine.prices = {'openai/gpt-image-2': DOLLARS} (per image or MP, as the "
+        "model bills), or set Imagine.budget = None"
+    )
+    settings.prices = {"openai/gpt-image-2": 0.04}
+    made = run("-m openai/gpt-image-2 --seed 3 --size 256x256", "priceless", settings)
+    assert made.response.provenance.cost == pytest.approx(0.04)
+    settings.budget = None

@@ -19,7 +19,8 @@ from together_magic.types import ImageChoicesData
 
 from .test_saving import png
 
-SCHNELL = "black-forest-labs/FLUX.1-schnell"
+DEV = models.DEFAULT_MODEL  # FLUX.2 [dev]
+KONTEXT = "black-forest-labs/FLUX.1-kontext-pro"
 
 
 def test_defaults_come_from_the_configuration_and_only_if_the_model_takes_them() -> None:
@@ -33,18 +34,19 @@ def test_defaults_come_from_the_configuration_and_only_if_the_model_takes_them()
         2.0,
         2,
     )
-    imagen = build_plan(ImagineOptions(prompt="a fox", seed=3, model="google/imagen-4.0-fast"), config=config)
-    assert "steps" not in imagen.request.payload() and "guidance_scale" not in imagen.request.payload()
-    flux2 = build_plan(
-        ImagineOptions(prompt="a fox", seed=3, model="black-forest-labs/FLUX.2-dev", size="1024x1024"),
+    gpt = build_plan(ImagineOptions(prompt="a fox", seed=3, model="openai/gpt-image-2"), config=config)
+    assert "steps" not in gpt.request.payload() and "guidance_scale" not in gpt.request.payload()
+    flex = build_plan(
+        ImagineOptions(prompt="a fox", seed=3, model="black-forest-labs/FLUX.2-flex", guidance=4.0),
         config=config,
     )
-    assert flux2.request.payload()["guidance"] == 2.0  # FLUX.2 dev spells it "guidance"
+    body = flex.request.payload()
+    assert body["guidance_scale"] == 4.0 and "guidance" not in body  # the 2026-10 field on FLUX.2 dev/flex
 
 
 def test_configured_steps_above_a_models_range_are_capped_not_refused() -> None:
-    plan = build_plan(ImagineOptions(prompt="a fox", seed=1), config=Imagine(steps=40))
-    assert plan.request.payload()["steps"] == 12  # FLUX.1 schnell's top
+    plan = build_plan(ImagineOptions(prompt="a fox", seed=1), config=Imagine(steps=60))
+    assert plan.request.payload()["steps"] == 50  # FLUX.2 [dev]'s top
 
 
 def test_split_parts_have_consecutive_seeds_and_wrap_at_the_top() -> None:
@@ -73,7 +75,7 @@ def test_aspect_ratio_presets_and_explicit_sizes() -> None:
         ImagineOptions(prompt="x", seed=1, model="google/gemini-3-pro-image", size="2K", aspect_ratio="16:9"),
         config=Imagine(),
     )
-    assert (gemini.request.width, gemini.request.height) == (2752, 1536)
+    assert (gemini.request.width, gemini.request.height) == (2688, 1536)  # Together's 2K 16:9
     half = build_plan(
         ImagineOptions(
             prompt="x", seed=1, width=1024, aspect_ratio="16:9", model="black-forest-labs/FLUX.2-pro"
@@ -83,6 +85,39 @@ def test_aspect_ratio_presets_and_explicit_sizes() -> None:
     assert (half.request.width, half.request.height) == (1024, 576)
     with pytest.raises(OptionError, match="preset sizes are for models such as google/gemini-3-pro-image"):
         build_plan(ImagineOptions(prompt="x", size="2K"), config=Imagine())
+    ratio = build_plan(ImagineOptions(prompt="x", seed=1, aspect_ratio="16:9"), config=Imagine())
+    assert (ratio.request.width, ratio.request.height) == (1344, 768)  # the standard size, for FLUX.2 dev
+
+
+def test_kontext_takes_exactly_its_five_aspect_ratios() -> None:
+    for ratio in ("1:1", "16:9", "9:16", "4:3", "3:2"):
+        plan = build_plan(
+            ImagineOptions(prompt="x", seed=1, model=KONTEXT, aspect_ratio=ratio), config=Imagine()
+        )
+        assert plan.request.payload()["aspect_ratio"] == ratio
+    for ratio in ("2:3", "3:4", "21:9"):
+        with pytest.raises(OptionError) as caught:
+            build_plan(ImagineOptions(prompt="x", model=KONTEXT, aspect_ratio=ratio), config=Imagine())
+        assert str(caught.value) == (
+            f"--aspect-ratio must be one of 1:1, 16:9, 9:16, 4:3, 3:2 for {KONTEXT}, got {ratio!r}"
+        )
+
+
+@pytest.mark.parametrize(
+    ("size", "tries"),
+    [("1000x1000", "1024x1024 or 2048x2048"), ("1280x720", "1344x768 or 2688x1536"),
+     ("300x900", "768x1344 or 1536x2688")],
+)  # fmt: skip
+def test_gemini_sizes_outside_its_table_suggest_only_sizes_it_takes(size: str, tries: str) -> None:
+    gemini = models.MODELS["google/gemini-3-pro-image"]
+    taken = {f"{w}x{h}" for _, w, h in gemini.limits.presets}
+    with pytest.raises(OptionError) as caught:
+        build_plan(ImagineOptions(prompt="x", model=gemini.id, size=size), config=Imagine())
+    message = str(caught.value)
+    assert f"try {tries}," in message and "its 30 sizes (1K/2K/4K)" in message
+    import re
+
+    assert set(re.findall(r"\d+x\d+", message)) - {size} <= taken
 
 
 def test_unknown_models_pass_through_unchecked() -> None:
@@ -98,7 +133,7 @@ def test_from_a_saved_image_then_override(tmp_path: Path) -> None:
     saved = tmp_path / "saved.png"
     stored = {
         "prompt": "a lighthouse",
-        "model": SCHNELL,
+        "model": DEV,
         "seed": 77,
         "n": 1,
         "width": 512,
@@ -116,10 +151,23 @@ def test_cost_estimate_and_handling() -> None:
     plan = build_plan(
         ImagineOptions(prompt="x", seed=1, n=2, save="~/out", display=False, cache=False), config=Imagine()
     )
-    assert plan.cost == pytest.approx(2 * 0.0027)
+    assert plan.cost == pytest.approx(2 * 0.0154)  # FLUX.2 [dev] bills per image (third-party figure)
     assert plan.save == Path("~/out").expanduser() and not plan.display and not plan.cache
-    steps = build_plan(ImagineOptions(prompt="x", seed=1, steps=8), config=Imagine())
-    assert steps.cost == pytest.approx(0.0027 * 2)  # twice the default steps, twice the price
+    steps = build_plan(ImagineOptions(prompt="x", seed=1, steps=40), config=Imagine())
+    assert steps.cost == pytest.approx(0.0154)  # per image: steps do not change it
+    kontext = build_plan(ImagineOptions(prompt="x", seed=1, model=KONTEXT, steps=42), config=Imagine())
+    assert kontext.cost == pytest.approx(
+        1024 * 1024 / 1e6 * 0.04 * 1.5, abs=1e-6
+    )  # per MP, 1.5x the default steps
+    unknown = build_plan(ImagineOptions(prompt="x", seed=1, model="openai/gpt-image-2"), config=Imagine())
+    assert unknown.cost is None  # no published price: no guess
+
+
+def test_strict_asks_again_for_a_retired_model_rather_than_the_cache() -> None:
+    retired = ImagineOptions(prompt="x", seed=1, model="black-forest-labs/FLUX.1-schnell")
+    assert build_plan(retired, config=Imagine()).cache
+    assert not build_plan(retired, config=Imagine(strict=True)).cache
+    assert build_plan(ImagineOptions(prompt="x", seed=1), config=Imagine(strict=True)).cache
 
 
 @pytest.mark.parametrize(
@@ -130,12 +178,24 @@ def test_cost_estimate_and_handling() -> None:
         ({"n": 9}, "--n must be between 1 and 4"),
         ({"seed": -1}, "--seed must be between 0 and 4294967295"),
         ({"guidance": 31.0}, "--guidance must be between 0 and 30"),
-        ({"model": "google/imagen-4.0-fast", "guidance": 3.0}, "does not take guidance_scale"),
-        ({"model": "google/imagen-4.0-fast", "format": "png"}, "does not take output_format"),
-        ({"upsample": True}, "does not take prompt_upsampling"),
+        ({"model": "openai/gpt-image-2", "guidance": 3.0}, "does not take guidance_scale"),
+        ({"model": "openai/gpt-image-2", "format": "png"}, "does not take output_format"),
+        ({"model": "openai/gpt-image-2", "steps": 4}, "does not take steps"),
         (
-            {"references": ("x.png",)},
-            "--reference: black-forest-labs/FLUX.1-schnell does not take reference_images",
+            {"upsample": True},
+            "--upsample: black-forest-labs/FLUX.2-dev does not take prompt_upsampling; models that do: "
+            "black-forest-labs/FLUX.2-pro",
+        ),
+        (
+            {"negative": "blur"},
+            "--negative: black-forest-labs/FLUX.2-dev does not take negative_prompt; models that do: "
+            "black-forest-labs/FLUX.1.1-pro",
+        ),
+        ({"loras": (("a/lora", 0.8),)}, "--lora: LoRA image generation is no longer available"),
+        ({"loras": (("a/lora", 0.8),)}, "takes none, drop --lora"),
+        (
+            {"references": ("x.png",), "model": "openai/gpt-image-2"},
+            "--reference: openai/gpt-image-2 does not take reference_images",
         ),
         ({"params": (("width", "wide"),)}, "--width: Input should be a valid integer"),
     ],

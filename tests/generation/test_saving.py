@@ -15,7 +15,7 @@ from together_magic.generation.saving import file_stem, read_parameters, recipe_
 from together_magic.imagefiles.metadata import DamagedRecipeError, embed
 from together_magic.types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
 
-MODEL = "black-forest-labs/FLUX.1-schnell"
+MODEL = "black-forest-labs/FLUX.2-dev"
 
 
 def png() -> bytes:

@@ -140,12 +140,12 @@ def test_the_layout_is_a1111s() -> None:
         "seed": 11,
         "width": 256,
         "height": 256,
-        "model": "black-forest-labs/FLUX.1-schnell",
+        "model": "black-forest-labs/FLUX.2-dev",
     }
     assert a1111_parameters(payload, 2) == (
         "a fox, in snow\nNegative prompt: rain\n"
         "Steps: 4, CFG scale: 3.5, Seed: 11, Size: 256x256, "
-        "Model: black-forest-labs/FLUX.1-schnell, Batch pos: 2"
+        "Model: black-forest-labs/FLUX.2-dev, Batch pos: 2"
     )
     assert (
         a1111_parameters({"prompt": "p", "model": "m:1"})

@@ -24,6 +24,7 @@ from together_magic.offline import BackendOptions, shared_backend
 from ..conftest import Server
 
 SENTINEL = "tm-magic-sentinel-key-51515151"
+PRO = "black-forest-labs/FLUX.1.1-pro"  # the model Together documents negative_prompt for
 
 
 @pytest.fixture
@@ -62,21 +63,20 @@ def usage_error(ip: InteractiveShell, cell: str) -> str:
 def test_options_become_one_request(ip: InteractiveShell, tmp_path: Path) -> None:
     response = run(
         ip,
-        "%%imagine -m black-forest-labs/FLUX.1-dev -n 2 -s 7 --size 512x384 --steps 3 "
-        '--negative "blurry, text" -g 5.5 --format png -p disable_safety_checker=true '
+        "%%imagine -m black-forest-labs/FLUX.2-flex -n 2 -s 7 --size 512x384 --steps 3 "
+        "-g 5.5 --format png -p disable_safety_checker=true "
         "-p loras='[1, 2]' -p strength=0.5 -p tag=v1 -o r_opts\n"
         "  a red fox in a snowy forest  \n",
     )
     request = response.request
     assert request.payload() == {
         "prompt": "a red fox in a snowy forest",
-        "model": "black-forest-labs/FLUX.1-dev",
+        "model": "black-forest-labs/FLUX.2-flex",
         "seed": 7,
         "n": 2,
         "width": 512,
         "height": 384,
         "steps": 3,
-        "negative_prompt": "blurry, text",
         "guidance_scale": 5.5,
         "output_format": "png",
         "response_format": "base64",
@@ -104,20 +104,17 @@ def test_aspect_ratio_and_editing_send_what_the_model_takes(ip: InteractiveShell
     flux2 = run(
         ip,
         f"%%imagine -m black-forest-labs/FLUX.2-dev --size 512x512 --image {tmp_path / 'fox.png'} "
-        f"--reference {tmp_path / 'fox.png'} --lora https://hf.co/a/b:0.7 --upsample -s 2\nfox",
+        f"--reference {tmp_path / 'fox.png'} -g 4 -s 2\nfox",
     ).request.payload()
     assert (
         len(flux2["reference_images"]) == 2 and "image_url" not in flux2
     )  # FLUX.2 dev takes references only
-    assert (
-        flux2["image_loras"] == [{"path": "https://hf.co/a/b", "scale": 0.7}]
-        and flux2["prompt_upsampling"] is True
-    )
+    assert flux2["guidance_scale"] == 4 and "guidance" not in flux2 and "prompt_upsampling" not in flux2
+    pro = run(ip, "%%imagine -m black-forest-labs/FLUX.2-pro --size 512x512 --no-upsample -s 2\nfox")
+    assert pro.request.payload()["prompt_upsampling"] is False  # on unless sent false: FLUX.2 pro only
     wide = run(ip, "%%imagine -m black-forest-labs/FLUX.2-pro --aspect-ratio 16:9 -s 2\nfox")
     assert (wide.request.width, wide.request.height) == (1344, 768)  # no aspect_ratio there: its size instead
-    shown = usage_error(
-        ip, f"%%imagine -m black-forest-labs/FLUX.1-schnell --image {tmp_path / 'fox.png'}\nx"
-    )
+    shown = usage_error(ip, f"%%imagine -m openai/gpt-image-2 --image {tmp_path / 'fox.png'}\nx")
     assert "takes no image input; models that do: black-forest-labs/FLUX.1-kontext-max" in shown
 
 
@@ -127,6 +124,40 @@ def test_width_height_and_defaults_from_config(ip: InteractiveShell) -> None:
     response = run(ip, "%%imagine -W 320 -s 1\nsea")
     assert (response.request.width, response.request.height) == (320, 256)
     assert response.request.model == "black-forest-labs/FLUX.1-schnell-Free"
+
+
+def test_a_retired_model_runs_with_one_grey_line_once_per_model(ip: InteractiveShell) -> None:
+    """The seeds' own example still runs offline, and the cell says, once per model per kernel, that the
+    model is retired and what to use instead: a grey line (display data, never stderr)."""
+    from together_magic.display import status
+
+    status._retired_noticed.clear()
+    shown = []
+    for model in (
+        "black-forest-labs/FLUX.1-schnell-Free",
+        "black-forest-labs/FLUX.1-schnell-Free",
+        "Lykon/DreamShaper",
+    ):
+        with capture_output() as captured:
+            run(ip, f"%%imagine -m {model} --size 256x256 -s 1 --no-display\nsea")
+        assert captured.stderr == ""
+        shown.append(
+            [o.data["text/plain"] for o in captured.outputs if "is retired" in o.data.get("text/plain", "")]
+        )
+    assert [len(lines) for lines in shown] == [1, 0, 1]
+    assert "use black-forest-labs/FLUX.2-dev instead" in shown[0][0]
+    assert "opacity:.75" in captured.outputs[-1].data["text/html"]  # grey, small
+    assert "use stabilityai/stable-diffusion-xl-base-1.0 instead" in shown[2][0]
+
+
+def test_strict_makes_a_retired_model_the_clouds_404(ip: InteractiveShell) -> None:
+    ip.run_line_magic("config", "Imagine.strict = True")
+    shown = usage_error(ip, "%%imagine -m black-forest-labs/FLUX.1-schnell --size 256x256 -s 1\nsea")
+    assert shown.startswith("NotFoundError: 404 invalid_request_error: Unable to access model")
+    assert (
+        "black-forest-labs/FLUX.1-schnell is retired" in shown and "use black-forest-labs/FLUX.2-dev" in shown
+    )
+    run(ip, "%%imagine --size 256x256 -s 1 --no-display\nsea")  # listed models are unaffected
 
 
 def test_line_magic_takes_a_quoted_prompt(ip: InteractiveShell) -> None:
@@ -228,7 +259,8 @@ def test_save_embeds_parameters_and_from_reproduces(ip: InteractiveShell, tmp_pa
     out = tmp_path / "out"
     first = run(
         ip,
-        f'%%imagine -n 2 -s 11 --size 256x256 --negative "rain" --save {out} --format png\nA Fox / ../../x',
+        f'%%imagine -m {PRO} -n 2 -s 11 --size 256x256 --negative "rain" --save {out} --format png\n'
+        "A Fox / ../../x",
     )
     paths = first.saved_paths
     # each image is named by its own seed: image k of "-n 2 -s 11" is seed 11 + k
@@ -236,11 +268,14 @@ def test_save_embeds_parameters_and_from_reproduces(ip: InteractiveShell, tmp_pa
     assert all(p.parent == out for p in paths)
     assert "saved" in first._repr_mimebundle_()[0]["text/plain"]
     again = run(
-        ip, f"%%imagine -n 2 -s 11 --size 256x256 --negative rain --save {out} --format png\nA Fox / ../../x"
+        ip,
+        f"%%imagine -m {PRO} -n 2 -s 11 --size 256x256 --negative rain --save {out} --format png\n"
+        "A Fox / ../../x",
     )
     assert again.saved_paths == paths  # the same images again: found, not copied
     other = run(
-        ip, f"%%imagine -s 11 --size 256x256 --negative snow --save {out} --format png\nA Fox / ../../x"
+        ip,
+        f"%%imagine -m {PRO} -s 11 --size 256x256 --negative snow --save {out} --format png\nA Fox / ../../x",
     )
     assert [p.name for p in other.saved_paths] == ["a-fox-x-s11-1.png"]  # another picture: never overwrites
     assert sorted(p.name for p in out.iterdir()) == [
@@ -305,15 +340,15 @@ def test_cache_is_bounded(ip: InteractiveShell, tmp_path: Path) -> None:
         ("%%imagine --seeed 3\nx", "unknown option --seeed; did you mean --seed?"),
         ("%%imagine --colour red\nx", "unknown option --colour"),
         ("%%imagine --size 10x\nx", "--size must look like WIDTHxHEIGHT"),
-        ("%%imagine --size 1000x1001\nx", "multiple of 8 between 256 and 1920 for black-forest-labs/FLUX.1-"),
+        ("%%imagine --size 1000x1001\nx", "multiple of 8 between 256 and 1920 for black-forest-labs/FLUX.2-"),
         ("%%imagine --size 500x500\nx", "--size 500x500: width and height must each be a multiple of 8"),
         ("%%imagine --size 500x500\nx", "; try 496x496 or 504x504"),
         ("%%imagine -W 500 -H 512\nx", "--width must be a multiple of 8 between 256 and 1920 for black-"),
         ("%%imagine -W 500 -H 512\nx", "got 500; try 496 or 504"),
-        ("%%imagine -n 5\nx", "--n must be between 1 and 4 for black-forest-labs/FLUX.1-schnell, got 5"),
+        ("%%imagine -n 5\nx", "--n must be between 1 and 4 for black-forest-labs/FLUX.2-dev, got 5"),
         ("%%imagine -n two\nx", "--n must be a whole number, got 'two'"),
         ("%%imagine -g abc\nx", "--guidance must be a number, got 'abc'"),
-        ("%%imagine --steps 99\nx", "--steps must be between 1 and 12"),
+        ("%%imagine --steps 99\nx", "--steps must be between 1 and 50"),
         ("%%imagine --format gif\nx", "--format must be jpeg or png, got 'gif'"),
         ("%%imagine -p nokey\nx", "--param expects KEY=VALUE"),
         ("%%imagine -p x='{bad json'\nx", "not valid JSON"),
@@ -323,15 +358,24 @@ def test_cache_is_bounded(ip: InteractiveShell, tmp_path: Path) -> None:
             "--image: no file",
         ),
         (
-            "%%imagine --image x.png\nx",
-            "--image: black-forest-labs/FLUX.1-schnell takes no image input; models",
+            "%%imagine -m openai/gpt-image-2 --image x.png\nx",
+            "--image: openai/gpt-image-2 takes no image input; models",
         ),
         (
             "%%imagine --negative x -m black-forest-labs/FLUX.2-pro\nx",
             "--negative: black-forest-labs/FLUX.2-pro",
         ),
         ("%%imagine --aspect-ratio 5:7\nx", "--aspect-ratio must be one of 1:1, 16:9"),
-        ("%%imagine --lora a --lora b --lora c -m black-forest-labs/FLUX.2-dev\nx", "--lora: at most 2"),
+        ("%%imagine --lora a --lora b --lora c -m black-forest-labs/FLUX.1-dev-lora\nx", "--lora: at most 2"),
+        ("%%imagine --lora a\nx", "--lora: LoRA image generation is no longer available"),
+        (
+            "%%imagine --upsample\nx",
+            "--upsample: black-forest-labs/FLUX.2-dev does not take prompt_upsampling",
+        ),
+        (
+            "%%imagine -m black-forest-labs/FLUX.1-kontext-pro --aspect-ratio 2:3\nx",
+            "one of 1:1, 16:9, 9:16, 4:3, 3:2",
+        ),
         ("%%imagine\n   \n", "the prompt is empty"),
         ("%%imagine --size 512x512 -W 10\nx", "either --size or --width/--height"),
         ("%%imagine -o 9lives\nx", "--out must be a Python variable name"),
@@ -360,9 +404,9 @@ def test_api_errors_are_one_line_with_advice(
     assert SENTINEL not in shown and "r_never" not in ip.user_ns
     monkeypatch.setenv("TOGETHER_API_KEY", "the-right-key")
     shown = usage_error(ip, "%%imagine -m black-forest-labs/NOPE\nfox")
-    assert "404" in shown and "known image models (together_magic.list_models() shows them all)" in shown
-    shown = usage_error(ip, "%%imagine -m black-forest-labs/FLUX.1-schnel\nfox")
-    assert "did you mean black-forest-labs/FLUX.1-schnell?" in shown
+    assert "404" in shown and "models Together lists (together_magic.list_models() shows them all)" in shown
+    shown = usage_error(ip, "%%imagine -m black-forest-labs/FLUX.2-de\nfox")
+    assert "did you mean black-forest-labs/FLUX.2-dev?" in shown
     ip.run_line_magic("config", "Imagine.timeout = 0.2")
     ip.run_line_magic("config", "Imagine.max_retries = 0")
     monkeypatch.setenv("TOGETHER_BASE_URL", "offline")
@@ -437,13 +481,13 @@ def test_config_listing_never_shows_a_key(
 
 def test_ipython_config_sets_defaults(tmp_path: Path) -> None:
     shell = InteractiveShell.instance()
-    shell.config.Imagine.model = "black-forest-labs/FLUX.1-dev"
+    shell.config.Imagine.model = "black-forest-labs/FLUX.2-flex"
     shell.config.Imagine.size = "320x256"
     try:
         shell.run_line_magic("load_ext", "together_magic")
         shell.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path)!r}")
         response = run(shell, "%%imagine -s 1\nfox")
-        assert response.request.model == "black-forest-labs/FLUX.1-dev"
+        assert response.request.model == "black-forest-labs/FLUX.2-flex"
         assert (response.request.width, response.request.height) == (320, 256)
     finally:
         shell.run_line_magic("unload_ext", "together_magic")

@@ -31,7 +31,7 @@ def test_cell_runs_on_the_kernel_loop_and_blocks_until_the_images(kernel: Kernel
     status_id = status[0]["transient"]["display_id"]
     updates = [o["content"] for o in reply.of_type("update_display_data")]
     assert updates and all(u["transient"]["display_id"] == status_id for u in updates)
-    assert any("generating 2 images with FLUX.1-schnell" in u["data"].get("text/plain", "") for u in updates)
+    assert any("generating 2 images with FLUX.2-dev" in u["data"].get("text/plain", "") for u in updates)
     assert updates[-1]["data"] == {}
     data = results[0]["content"]["data"]
     assert data["text/plain"].startswith("ImageResponse: 2 images")

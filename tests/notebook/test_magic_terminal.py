@@ -35,7 +35,7 @@ def test_one_line_per_image_with_saved_paths(tmp_path: Path) -> None:
     lines = [line.strip() for line in result.stdout.splitlines() if line.strip().startswith("#")]
     assert len(lines) == 2
     for index, line in enumerate(lines):
-        assert line.startswith(f"#{index} · seed {1 + index} · 256x256 · FLUX.1-schnell")
+        assert line.startswith(f"#{index} · seed {1 + index} · 256x256 · FLUX.2-dev")
         assert line.endswith(f"saved {tmp_path / 'out' / f'a-fox-s{1 + index}.jpg'}")
     assert "<img" not in result.stdout
     assert result.stderr == ""  # success writes nothing to stderr (the offline notice is information)

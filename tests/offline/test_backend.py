@@ -19,7 +19,7 @@ from together_magic.offline.transport import AsyncOfflineTransport, OfflineTrans
 
 from .sample_images import lying_png, noise_png, png_bytes, truncated
 
-MODEL = "black-forest-labs/FLUX.1-schnell"
+MODEL = "black-forest-labs/FLUX.2-dev"
 KONTEXT = "black-forest-labs/FLUX.1-kontext-pro"
 FLUX2 = "black-forest-labs/FLUX.2-pro"
 URL = "http://offline.test/v1/images/generations"
@@ -295,7 +295,7 @@ async def test_async_transport_answers_alike() -> None:
     backend = OfflineBackend(BackendOptions(rate_limit=2))
     async with httpx.AsyncClient(transport=AsyncOfflineTransport(backend)) as http:
         ok = await http.post(URL, json=body(FLUX2, output_format="png", response_format="base64"))
-        bad = await http.post(URL, json=body(MODEL, reference_images=[]))
+        bad = await http.post(URL, json=body("openai/gpt-image-2", reference_images=[]))
         limited = await http.post(URL, json=body())
     assert ok.status_code == 200 and base64.b64decode(ok.json()["data"][0]["b64_json"]).startswith(b"\x89PNG")
     assert (

@@ -71,7 +71,7 @@ values = st.one_of(
             "--",
             "$HOME",
             "{x}",
-            "black-forest-labs/FLUX.1-dev",
+            "black-forest-labs/FLUX.2-flex",
         ]
     ),
     st.text(max_size=12),

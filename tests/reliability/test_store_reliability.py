@@ -228,7 +228,7 @@ store = Store(folder)
 with tm.Together() as client:  # key and URL from the environment, as for users; the server demands the key
     for i, prompt in enumerate([f"a red fox {marker}", "a blue whale", "a green forest"]):
         extra = {"image_url": reference} if i == 0 else {}
-        model = "black-forest-labs/FLUX.1-kontext-pro" if extra else "black-forest-labs/FLUX.1-schnell"
+        model = "black-forest-labs/FLUX.1-kontext-pro" if extra else "black-forest-labs/FLUX.2-dev"
         response = client.images.generate(
             prompt=prompt, model=model, seed=i, n=2, width=256, height=256, response_format="base64", **extra
         )

@@ -27,7 +27,7 @@ from together_magic.store import schema as _store_schema
 
 from ..strategies import json_value
 
-MODEL = "black-forest-labs/FLUX.1-schnell"
+MODEL = "black-forest-labs/FLUX.2-dev"
 
 
 def image_bytes(seed: int, fmt: str = "PNG", size: tuple[int, int] = (8, 6)) -> bytes:

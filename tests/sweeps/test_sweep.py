@@ -27,7 +27,8 @@ from together_magic.imagefiles import metadata
 from together_magic.offline import shared_backend
 from together_magic.sweeps.result import Sweep
 
-MODEL = "black-forest-labs/FLUX.1-schnell"
+MODEL = "black-forest-labs/FLUX.2-dev"
+PRO = "black-forest-labs/FLUX.1.1-pro"  # the model Together documents negative_prompt for
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def test_a_two_axis_sweep_makes_one_request_per_cell(ip: InteractiveShell) -> No
 def test_each_cells_hover_is_the_cell_that_makes_that_image_alone(ip: InteractiveShell) -> None:
     """What the grid shows about a cell is enough: the hover of a prompt S/R cell used to be a line without
     the prompt (shown nowhere else), and a line without the model when it was the kernel's default."""
-    ip.run_line_magic("config", "Imagine.model = 'black-forest-labs/FLUX.1-dev'")
+    ip.run_line_magic("config", "Imagine.model = 'black-forest-labs/FLUX.2-flex'")
     sweep = run(ip, "%%imagine --size 256x256 -s 6 --vary 'prompt:fox=fox,owl' --vary steps=1,2\na red fox")
     ip.run_line_magic("config", f"Imagine.model = {MODEL!r}")  # the next kernel's default is another model
     page = sweep.html()
@@ -125,7 +126,9 @@ def test_lookups_name_what_is_missing(ip: InteractiveShell) -> None:
 
 def test_the_grid_has_headers_and_small_previews(ip: InteractiveShell) -> None:
     sweep = run(
-        ip, "%%imagine --size 512x512 -s 4 --vary 'prompt:fox=fox,owl' --vary 'negative=\"\",snow'\nfox"
+        ip,
+        f"%%imagine -m {PRO} --size 512x512 -s 4 --vary 'prompt:fox=fox,owl' "
+        "--vary 'negative=\"\",snow'\nfox",
     )
     data, meta = sweep._repr_mimebundle_()
     page = data["text/html"]
@@ -147,7 +150,7 @@ def test_the_grid_has_headers_and_small_previews(ip: InteractiveShell) -> None:
     }
     plain = data["text/plain"].splitlines()
     assert plain[0].startswith(
-        "Sweep: fox · FLUX.1-schnell · seed 4 · 4 cells (prompt: fox x negative prompt): 4 done"
+        "Sweep: fox · FLUX.1.1-pro · seed 4 · 4 cells (prompt: fox x negative prompt): 4 done"
     )
     assert plain[1].startswith("  prompt: fox=fox, negative prompt=(none): ")
     assert sweep.cell(prompt="owl", negative="snow").request.payload()["negative_prompt"] == "snow"
@@ -157,7 +160,7 @@ def test_the_grid_has_headers_and_small_previews(ip: InteractiveShell) -> None:
 def test_a_failing_cell_is_an_empty_captioned_cell(ip: InteractiveShell) -> None:
     sweep = run(
         ip,
-        "%%imagine --size 256x256 -s 3 --vary model=FLUX.1-schnell,acme/no-such-model --vary steps=1,2\nfox",
+        "%%imagine --size 256x256 -s 3 --vary model=FLUX.2-dev,acme/no-such-model --vary steps=1,2\nfox",
     )
     assert [c.state for c in sweep.cells] == ["done", "failed", "done", "failed"]
     error = sweep.failed[("acme/no-such-model", 1)]
@@ -191,15 +194,15 @@ def test_every_cell_failing_is_one_error_line(ip: InteractiveShell) -> None:
             "--vary steps: black-forest-labs/FLUX.2-pro does not take steps",
         ),
         (
-            "--vary steps=4,30",
-            "UsageError: --vary steps=30: --steps must be between 1 and 12 for black-forest-labs/FLUX.1-schn",
+            "--vary steps=4,60",
+            "UsageError: --vary steps=60: --steps must be between 1 and 50 for black-forest-labs/FLUX.2-dev",
         ),
         (
             "--vary size=500x500",
             "--vary size=500x500: --size 500x500: width and height must each be a multiple of 8",
         ),
         (
-            "--vary model=Qwen-Image,FLUX.1-schnell --upsample",
+            "--vary model=Qwen-Image,FLUX.2-dev --upsample",
             "--vary model=Qwen/Qwen-Image: --upsample: Qwen/Qwen-Image does not take",
         ),
         ("--vary steps=4 --size 100x100", "UsageError: --size 100x100: width and height must each be"),
@@ -421,10 +424,10 @@ def test_ctrl_c_in_python_sweep_saves_what_finished_and_names_the_drawn_seed(
 
 
 def test_python_sweep_matches_the_magic(ip: InteractiveShell, tmp_path: Path) -> None:
-    magic = run(ip, "%%imagine --size 256x256 -s 6 --negative blur --vary guidance=1,3.5,7\nfox")
-    python = tm.sweep("fox", vary={"guidance": [1, 3.5, 7]}, seed=6, size="256x256", negative_prompt="blur")
+    magic = run(ip, "%%imagine --size 256x256 -s 6 --format png --vary guidance=1,3.5,7\nfox")
+    python = tm.sweep("fox", vary={"guidance": [1, 3.5, 7]}, seed=6, size="256x256", output_format="png")
     assert [c.request for c in python.cells] == [c.request for c in magic.cells]
-    texts = tm.sweep("fox", vary=["guidance=1,3.5,7"], seed=6, width=256, height=256, negative="blur")
+    texts = tm.sweep("fox", vary=["guidance=1,3.5,7"], seed=6, width=256, height=256, format="png")
     assert [c.request for c in texts.cells] == [c.request for c in magic.cells]
     together = asyncio.run(tm.asweep("fox", {"steps": "1:3:2"}, seed=6, size="256x256", save=tmp_path / "py"))
     assert together.cell(steps=3).request.steps == 3 and together.sheet_path is not None

@@ -53,7 +53,7 @@ def refused(text: str, options: ImagineOptions = BASE, **kwargs: Any) -> str:
         ('negative="say ""cheese"""', ('say "cheese"',)),
         ("format=jpg,png", ("jpeg", "png")),
         ("upsample=true,no", (True, False)),
-        ("model=FLUX.1-schnell,qwen-image", ("black-forest-labs/FLUX.1-schnell", "Qwen/Qwen-Image")),
+        ("model=FLUX.2-dev,qwen-image", ("black-forest-labs/FLUX.2-dev", "Qwen/Qwen-Image")),
         ("model=acme/not-catalogued", ("acme/not-catalogued",)),
         ("prompt=fox,owl,cat", ("fox", "owl", "cat")),
         ("prompt:fox=owl,cat", ("owl", "cat")),
@@ -152,8 +152,12 @@ def test_an_axis_the_model_does_not_take_names_the_models_that_do() -> None:
         axis("steps=4,8").check(BASE, ["black-forest-labs/FLUX.2-pro"])
     message = str(caught.value)
     assert message.startswith("--vary steps: black-forest-labs/FLUX.2-pro does not take steps")
-    assert "models that do: black-forest-labs/FLUX.1-schnell" in message
-    axis("guidance=2,4").check(BASE, ["black-forest-labs/FLUX.2-dev"])  # FLUX.2 calls it "guidance"
+    assert "models that do: black-forest-labs/FLUX.2-dev, black-forest-labs/FLUX.2-flex" in message
+    axis("guidance=2,4").check(BASE, ["black-forest-labs/FLUX.2-dev"])  # as guidance_scale
+    with pytest.raises(
+        OptionError, match=r"does not take guidance_scale; models that do: black-forest-labs/FLUX\.2"
+    ):
+        axis("guidance=2,4").check(BASE, ["openai/gpt-image-2"])
     axis("steps=4,8").check(BASE, ["acme/unknown"])  # unknown ids are the API's to judge
 
 
@@ -169,13 +173,10 @@ def test_the_axes_a_model_can_take() -> None:
         "format",
         "upsample",
     ]
-    schnell = axes_for("black-forest-labs/FLUX.1-schnell")
-    assert (
-        {"steps", "guidance", "negative"} <= set(schnell)
-        and "lora" not in schnell
-        and "upsample" not in schnell
-    )
-    assert "guidance" in axes_for("black-forest-labs/FLUX.2-dev") and axes_for("acme/x") == axis_names()
+    dev = axes_for("black-forest-labs/FLUX.2-dev")
+    assert {"steps", "guidance"} <= set(dev) and not {"negative", "lora", "upsample"} & set(dev)
+    assert "negative" in axes_for("black-forest-labs/FLUX.1.1-pro") and axes_for("acme/x") == axis_names()
+    assert "lora" in axes_for("black-forest-labs/FLUX.1-dev-lora")  # retired: the only ones with LoRAs
 
 
 def test_lora_axes_pick_their_lora() -> None:
@@ -215,12 +216,12 @@ def test_python_values() -> None:
 
 
 def test_lookup_by_value_and_by_short_model_name() -> None:
-    models_axis = axis("model=FLUX.1-schnell,Qwen/Qwen-Image")
-    assert models_axis.index("Qwen-Image") == 1 and models_axis.index("black-forest-labs/FLUX.1-schnell") == 0
+    models_axis = axis("model=FLUX.2-dev,Qwen/Qwen-Image")
+    assert models_axis.index("Qwen-Image") == 1 and models_axis.index("black-forest-labs/FLUX.2-dev") == 0
     assert axis("guidance=1,3.5").index(3.5) == 1 and axis("steps=4,8").index(8.0) == 1
     with pytest.raises(KeyError, match="its values: 4, 8"):
         axis("steps=4,8").index(5)
-    assert [models_axis.label(v) for v in models_axis.values] == ["FLUX.1-schnell", "Qwen-Image"]
+    assert [models_axis.label(v) for v in models_axis.values] == ["FLUX.2-dev", "Qwen-Image"]
     assert axis('negative="",x').label("") == "(none)"
 
 

@@ -41,9 +41,7 @@ def test_twelve_cells_twelve_requests_and_a_grid_that_fills_in(kernel: Kernel) -
 
     shown = [o["content"] for o in reply.of_type("display_data")]
     announce = shown[0]["data"]["text/plain"]
-    assert announce.startswith(
-        "sweep: 12 images (4 x 3: steps x guidance), one request each to FLUX.1-schnell"
-    )
+    assert announce.startswith("sweep: 12 images (4 x 3: steps x guidance), one request each to FLUX.2-dev")
     live = [d for d in shown if d["data"] == {}]
     assert len(live) == 1  # the live grid starts with no data at all ...
     live_id = live[0]["transient"]["display_id"]
@@ -54,7 +52,7 @@ def test_twelve_cells_twelve_requests_and_a_grid_that_fills_in(kernel: Kernel) -
     assert updates[-1]["data"] == {}  # ... and ends empty, so the saved notebook keeps only the result
     (result,) = reply.of_type("execute_result")
     data = result["content"]["data"]
-    assert data["text/plain"].startswith("Sweep: a red fox · FLUX.1-schnell · seed 17 · 12 cells")
+    assert data["text/plain"].startswith("Sweep: a red fox · FLUX.2-dev · seed 17 · 12 cells")
     assert data["text/html"].count("<img ") == 12
     assert result["content"]["metadata"]["together_magic"]["sweep"]["cells"] == 12
     check = "print(_ is s_live, any('run_cell_async' in c and 's_live' in c for c in In))"
@@ -113,7 +111,7 @@ def test_an_interrupt_keeps_what_finished_and_the_kernel_goes_on(kernel: Kernel)
 
 def test_a_failing_cell_shows_its_error_and_the_others_complete(kernel: Kernel) -> None:
     reply = kernel.ok(
-        "%%imagine --size 256x256 -s 2 --vary model=FLUX.1-schnell,acme/missing,FLUX.1.1-pro -o s_fail\nfox"
+        "%%imagine --size 256x256 -s 2 --vary model=FLUX.2-dev,acme/missing,FLUX.1.1-pro -o s_fail\nfox"
     )
     (result,) = reply.of_type("execute_result")
     page = result["content"]["data"]["text/html"]

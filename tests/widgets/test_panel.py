@@ -33,7 +33,8 @@ pytestmark = pytest.mark.anyio
 async def test_generate_fills_gallery_responses_and_binding(shell: InteractiveShell) -> None:
     panel = make(shell, bind="latest")
     panel.n.value = 2
-    panel.negative.value = "rain"
+    panel.negative.value = "rain"  # typed, but FLUX.2 [dev] takes none: hidden, and not sent
+    assert panel.negative.layout.display == "none"
     panel.generate.click()
     assert panel.generate.disabled and BUSY_NOTE in panel.status.value
     await panel.task
@@ -41,7 +42,7 @@ async def test_generate_fills_gallery_responses_and_binding(shell: InteractiveSh
     assert len(panel.responses) == 1 and panel.last is panel.responses[-1]
     assert shell.user_ns["latest"] is panel.last
     request = panel.last.request
-    assert (request.width, request.height, request.n, request.negative_prompt) == (320, 256, 2, "rain")
+    assert (request.width, request.height, request.n, request.negative_prompt) == (320, 256, 2, None)
     assert request.seed == panel.seed.value
     assert len(panel.gallery.children) == 2
     for position in range(2):  # each image has its own seed, on its card
@@ -94,7 +95,7 @@ async def test_copy_as_code_reproduces_the_request(shell: InteractiveShell) -> N
     assert isinstance(copy, CopyButton) and copy.anchor == panel.model_id
     code = copy.text  # ready before the click, so the browser copies inside the click itself
     head, body = code.split("\n", 1)
-    assert head.startswith("%%imagine --model black-forest-labs/FLUX.1-schnell --n 1 --seed ")
+    assert head.startswith("%%imagine --model black-forest-labs/FLUX.2-dev --n 1 --seed ")
     options = parse_line(head.removeprefix("%%imagine "), body, shell.user_ns)
     plan = build_plan(options, config=panel.settings, namespace=shell.user_ns)
     assert plan.request == panel.last.request
@@ -128,6 +129,7 @@ async def test_save_and_use_as_reference(
 ) -> None:
     monkeypatch.chdir(tmp_path)  # "copy as code" writes the reference image next to the notebook
     panel = make(shell)
+    panel.model.value = "openai/gpt-image-2"  # a model that takes no image input
     await generate(panel)
     part = card_parts(panel)
     part["buttons"]["save"].click()
@@ -136,7 +138,7 @@ async def test_save_and_use_as_reference(
     # the second click finds the first copy instead of making "-0-1.jpg"
     assert [p.name for p in saved] == [f"a-red-fox-in-a-snowy-forest-s{panel.last.request.seed}.jpg"]
     assert "already saved as" in part["note"].value and str(saved[0].resolve()) in part["note"].value
-    assert panel.reference_row.layout.display == "none"  # FLUX.1 schnell takes no image: no control
+    assert panel.reference_row.layout.display == "none"  # GPT Image 2 takes no image: no control
     part["buttons"]["use as reference"].click()
     seed = panel.last.request.seed
     assert f"gallery image, seed {seed}" in panel.reference_label.value
@@ -146,7 +148,7 @@ async def test_save_and_use_as_reference(
     for button in (panel.generate, panel.compare):  # the panel's own words: no "--image", no 28 model ids
         button.click()
         status = html.unescape(re.sub(r"<[^>]+>", "", panel.status.value))
-        assert "FLUX.1 [schnell] takes no image: clear the reference image, or choose" in status, status
+        assert "GPT Image 2 takes no image: clear the reference image, or choose" in status, status
         assert "--image" not in status and "FLUX.2 [dev]" in status and "/" not in status
     assert len(panel.responses) == sent and not panel.busy  # nothing was sent
     panel.model.value = "black-forest-labs/FLUX.1-kontext-pro"

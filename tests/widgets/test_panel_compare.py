@@ -56,7 +56,7 @@ async def test_compare_steps_makes_a_labelled_grid_entry(shell: InteractiveShell
     panel.axis.value, panel.values.value = "steps", "1..3"
     panel.compare.click()
     announced = panel.status.value  # the announce line comes first, before anything is sent
-    assert announced.startswith("sweep: 3 images (steps), one request each to FLUX.1-schnell"), announced
+    assert announced.startswith("sweep: 3 images (steps), one request each to FLUX.2-dev"), announced
     assert panel.generate.disabled and panel.compare.disabled and not panel.cancel.disabled
     sweep = await panel.task  # type: ignore[misc]
     assert panel.status.value.startswith("done: 3 cells (steps): 3 done (")
@@ -91,7 +91,7 @@ async def test_cell_actions_and_copy_as_code_reproduce_the_cell(shell: Interacti
     assert set(buttons) == {"save", "reuse this seed", "use as reference", "copy as code"}
     code = buttons["copy as code"].text
     head, body = code.split("\n", 1)
-    assert head.startswith("%%imagine --model black-forest-labs/FLUX.1-schnell --n 1 --seed 777")
+    assert head.startswith("%%imagine --model black-forest-labs/FLUX.2-dev --n 1 --seed 777")
     assert "--guidance 4.5" in head and "--vary" not in head and "--no-interpolate" not in head
     plan = build_plan(parse_line(head.removeprefix("%%imagine "), body, {}), config=panel.settings)
     assert plan.request == sweep.cells[1].request
@@ -124,7 +124,7 @@ async def test_bad_values_are_one_line_and_nothing_is_sent(shell: InteractiveShe
         ("steps", "4,x", "--vary steps: values must be whole numbers"),
         ("steps", "", "--vary steps= has no values"),
         ("steps", "1..100", "more than Imagine.max_sweep_images (64); raise it with %config"),
-        ("steps", "4,40", "--vary steps=40"),
+        ("steps", "4,60", "--vary steps=60"),
         ("seed", "1,1", "listed twice"),
     ]:
         panel.axis.value, panel.values.value = axis, values
@@ -132,16 +132,19 @@ async def test_bad_values_are_one_line_and_nothing_is_sent(shell: InteractiveShe
         assert panel.task is None, values
         assert expected in panel.status.value and "\n" not in panel.status.value, panel.status.value
     assert shared_backend().stats["requests"] == before and panel.sweeps == [] and panel.entries == []
-    assert {"steps", "negative"} <= {name for _, name in panel.axis.options}
-    panel.model.value = "black-forest-labs/FLUX.1.1-pro"  # the axes follow the model: no steps, no negative
     names = [name for _, name in panel.axis.options]
-    assert "steps" not in names and "negative" not in names and "upsample" in names
+    assert {"steps", "guidance"} <= set(names) and not {"negative", "upsample", "lora"} & set(names)
+    panel.model.value = "black-forest-labs/FLUX.1.1-pro"  # the axes follow the model: no steps, a negative
+    names = [name for _, name in panel.axis.options]
+    assert "steps" not in names and "negative" in names and "upsample" not in names
+    panel.model.value = "black-forest-labs/FLUX.2-pro"
+    assert "upsample" in [name for _, name in panel.axis.options]
     assert panel.axis.value == "seed" and panel.values.placeholder == "1..4"
 
 
 async def test_a_failing_cell_shows_its_error_and_the_others_complete(shell: InteractiveShell) -> None:
     panel = make(shell)
-    sweep = await compare(panel, "model", "FLUX.1-schnell,acme/missing-model")
+    sweep = await compare(panel, "model", "FLUX.2-dev,acme/missing-model")
     assert [c.state for c in sweep.cells] == ["done", "failed"]
     failed = entry(panel).views[1]
     assert failed.card is None

@@ -81,7 +81,7 @@ def test_cancel_mid_sweep_keeps_the_finished_cells(kernel: Kernel) -> None:
 
 
 def test_a_failing_cell_and_copy_as_code_byte_for_byte(kernel: Kernel) -> None:
-    kernel.ok("p.axis.value, p.values.value = 'model', 'FLUX.1-schnell,acme/missing,FLUX.1-dev'")
+    kernel.ok("p.axis.value, p.values.value = 'model', 'FLUX.2-dev,acme/missing,FLUX.2-flex'")
     (compare,) = ids(kernel, "compare")
     kernel.click(compare)
     states = values(kernel, "[await p.task is not None, [c.state for c in p.last_sweep.cells]]")
@@ -97,7 +97,7 @@ def test_a_failing_cell_and_copy_as_code_byte_for_byte(kernel: Kernel) -> None:
     )
     assert kernel.ok("print(p.status.value)").text.startswith("copied the cell for seed 31")
     code = kernel.ok("print(p.entries[0].views[2].card.copy.text, end='')").text
-    assert code.startswith("%%imagine --model black-forest-labs/FLUX.1-dev --n 1 --seed 31 ")
+    assert code.startswith("%%imagine --model black-forest-labs/FLUX.2-flex --n 1 --seed 31 ")
     kernel.ok(
         "digest = hashlib.sha256(p.last_sweep.cells[2].response.data[0].image_bytes()).hexdigest()\n"
         "%config Imagine.cache = False\n"
@@ -112,8 +112,8 @@ def test_a_failing_cell_and_copy_as_code_byte_for_byte(kernel: Kernel) -> None:
     )
     assert same == [True, 1]
     whole = kernel.ok("print(p.entries[0].copy.text, end='')").text
-    flux = "black-forest-labs/FLUX.1"
-    assert whole.splitlines()[0].endswith(f"--vary model={flux}-schnell,acme/missing,{flux}-dev")
+    flux = "black-forest-labs/FLUX.2"
+    assert whole.splitlines()[0].endswith(f"--vary model={flux}-dev,acme/missing,{flux}-flex")
     assert whole.endswith("\na red fox in a snowy forest")
     kernel.ok("%config Imagine.cache = True")
     rerun = kernel.run(whole)  # "copy the sweep", pasted and run: the same grid of requests

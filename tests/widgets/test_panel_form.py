@@ -38,17 +38,24 @@ async def test_reference_upload_label_never_goes_stale(shell: InteractiveShell) 
 async def test_controls_follow_the_chosen_model(shell: InteractiveShell) -> None:
     panel = make(shell)
     for spec in models.MODELS.values():
+        if spec.retired:  # offered as the current choice only (Imagine.model, a loaded image)
+            panel.model.options = model_choices(spec.id)
         panel.model.value = spec.id
 
         def shown(widget: Any) -> bool:
             return bool(widget.layout.display != "none")
 
         assert shown(panel.steps_row) == spec.takes("steps"), spec.id
-        assert shown(panel.guidance) == (spec.takes("guidance_scale") or spec.takes("guidance")), spec.id
+        assert shown(panel.guidance) == spec.takes("guidance_scale"), spec.id
+        if spec.takes("guidance_scale"):
+            assert panel.guidance.value == spec.limits.default_guidance  # FLUX.2 dev/flex: 3
+        assert shown(panel.model_note) == spec.retired, spec.id
+        if spec.retired:
+            assert f"use {spec.replacement} instead" in panel.model_note.value
         assert shown(panel.negative) == spec.takes("negative_prompt"), spec.id
         assert shown(panel.reference_row) == (spec.takes("image_url") or spec.takes("reference_images"))
         aspects = [value for _, value in panel.preset.options if value.startswith("aspect ")]
-        assert bool(aspects) == spec.takes("aspect_ratio"), spec.id
+        assert aspects == [f"aspect {r}" for r in spec.limits.aspect_ratios if spec.takes("aspect_ratio")]
         assert shown(panel.loras) == (spec.limits.loras > 0), spec.id
         assert shown(panel.upsample) == spec.takes("prompt_upsampling"), spec.id
         assert shown(panel.size_row) == (not spec.limits.presets), spec.id
@@ -67,26 +74,34 @@ async def test_controls_follow_the_chosen_model(shell: InteractiveShell) -> None
             assert (options.width, options.height) in {(w, h) for _, w, h in spec.limits.presets}
 
 
-async def test_model_list_is_the_catalogue_grouped_by_maker() -> None:
+async def test_model_list_is_the_listed_catalogue_grouped_by_maker() -> None:
     choices = model_choices()
-    assert sorted(value for _, value in choices) == sorted(models.MODELS)
-    legacy = [models.MODELS[value].legacy for _, value in choices]
-    assert legacy == sorted(legacy)  # legacy last
-    makers = [models.MODELS[value].maker for _, value in choices if not models.MODELS[value].legacy]
+    assert sorted(value for _, value in choices) == sorted(models.listed_ids())  # never a retired model
+    makers = [models.MODELS[value].maker for _, value in choices]
     assert makers == sorted(makers, key=makers.index)  # each maker's models together
     assert model_choices("acme/new-model")[0] == ("acme/new-model (not in the catalogue)", "acme/new-model")
+    schnell = "black-forest-labs/FLUX.1-schnell"
+    assert model_choices(schnell)[0] == (
+        "FLUX.1 [schnell] · Black Forest Labs (retired: use black-forest-labs/FLUX.2-dev)",
+        schnell,
+    )
+    assert model_choices(models.DEFAULT_MODEL) == choices
 
 
 async def test_lora_and_aspect_ratio_reach_the_request(shell: InteractiveShell) -> None:
     panel = make(shell)
     panel.model.value = "black-forest-labs/FLUX.2-dev"
+    assert panel.loras.layout.display == "none"  # LoRAs are deprecated: no listed model takes them
     panel.loras.value = "https://example.com/lora.safetensors:0.7"
+    await generate(panel)
+    assert "image_loras" not in (panel.last.request.model_extra or {})
+    old = "black-forest-labs/FLUX.1-dev-lora"  # a retired model loaded from an old image still has them
+    panel.apply_request({"prompt": "a fox", "model": old, "image_loras": [{"path": "a/b", "scale": 0.7}]})
+    assert panel.model.value == old and panel.loras.layout.display == ""
     panel.width.value = panel.height.value = 512
     await generate(panel)
-    assert panel.last.request.model_extra["image_loras"] == [
-        {"path": "https://example.com/lora.safetensors", "scale": 0.7}
-    ]
-    panel.model.value = "black-forest-labs/FLUX.1-schnell"
+    assert panel.last.request.model_extra["image_loras"] == [{"path": "a/b", "scale": 0.7}]
+    panel.model.value = "black-forest-labs/FLUX.1-kontext-pro"
     panel.preset.value = "aspect 16:9"
     assert panel.width.disabled and panel.height.disabled
     await generate(panel)
@@ -180,11 +195,11 @@ async def test_load_settings_from_a_decompression_bomb_is_one_line(shell: Intera
 async def test_upsampling_box_starts_at_the_models_default_and_unticking_it_is_sent(
     shell: InteractiveShell,
 ) -> None:
-    """FLUX.2 upsamples unless told not to (Together's default); FLUX1.1 [pro] only when asked. The box shows
-    the model's default, and a box that differs from it is sent explicitly, in both directions."""
+    """FLUX.2 [pro] upsamples unless told not to (Together's default, and the only model that takes it). The
+    box shows the model's default, and a box that differs from it is sent explicitly."""
     panel = make(shell)
     takers = [s for s in models.MODELS.values() if s.takes("prompt_upsampling")]
-    assert {s.limits.upsample for s in takers} == {True, False}  # both kinds are in the catalogue
+    assert [(s.id, s.limits.upsample) for s in takers] == [("black-forest-labs/FLUX.2-pro", True)]
     for spec in takers:
         panel.model.value = spec.id
         assert panel.upsample.value is spec.limits.upsample, spec.id

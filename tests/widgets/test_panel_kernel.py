@@ -104,7 +104,7 @@ def test_copy_reported_by_the_browser_writes_the_reference(kernel: Kernel, tmp_p
     kernel.client.shell_channel.send(msg)
     status = kernel.ok("print(p.status.value)").text
     assert status.startswith("copied the cell for seed") and (tmp_path / reference).is_file()
-    kernel.ok("p.set_reference(None)\np.model.value = 'black-forest-labs/FLUX.1-schnell'")
+    kernel.ok("p.set_reference(None)\np.model.value = 'black-forest-labs/FLUX.2-dev'")
 
 
 def test_saved_panel_converted_with_nbconvert_shows_both_images(tmp_path: Path) -> None:

@@ -79,7 +79,11 @@ async def run_batch(
         )
         del entries  # from here on only the unfinished items' requests are held
         check_budget(
-            config, cost_of(jobs, config), what="this batch", advice="raise Imagine.budget or split the batch"
+            config,
+            cost_of(jobs, config),
+            what="this batch",
+            advice="raise Imagine.budget or split the batch",
+            parts=[job.request for job in jobs],
         )
         return await _run(
             manifest,

@@ -178,10 +178,10 @@ def adopt(folder: Path, names: list[str], request: ImageRequest) -> list[FileEnt
     return None
 
 
-def cost_of(jobs: list[Job], config: Imagine) -> float:
-    """What the jobs would cost at list prices (models without a known price add nothing)."""
+def cost_of(jobs: list[Job], config: Imagine) -> float | None:
+    """What the jobs would cost at list prices; None when a model's price is unknown (no budget counts it)."""
     costs = [part_cost(job.request, config) for job in jobs]
-    return sum(c for c in costs if c is not None)
+    return None if None in costs else sum(c for c in costs if c is not None)
 
 
 def plan_batch(

@@ -13,14 +13,14 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO, cast
 
 from ..client.base import VERSION
 from ..client.clients import Together, resolve_settings
 from ..config import Imagine
-from ..display.gallery import models_markdown
+from ..display.gallery import models_markdown, models_text
 from ..errors import OptionError, TogetherError, explain, public_url
 from ..generation.flags import add_options
 from ..generation.generate import generate
@@ -29,7 +29,7 @@ from ..generation.loop import Interrupted, close_loop_client
 from ..generation.plan import build_plan, read_saved
 from ..generation.saving import save_response
 from ..histories.search import as_json, history_parser, run_history
-from ..models import DEFAULT_MODEL, MODELS, PRICES_AS_OF, closest
+from ..models import DEFAULT_MODEL, closest, retirement_notice
 from ..store.store import StoreError
 from ..sweeps.result import Sweep
 from ..sweeps.run import (
@@ -83,7 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="generate a few sample images and say where they are")
     demo.add_argument("--out", default="out/demo", help="folder for the images (default out/demo)")
-    demo.add_argument("--model", default=None, help="model id (default FLUX.1 schnell)")
+    demo.add_argument("--model", default=None, help="model id (default FLUX.2 dev)")
     demo.add_argument("--seed", type=int, default=42, help="seed for every prompt (default 42)")
     demo.add_argument("--size", type=int, default=768, help="width and height in pixels (default 768)")
 
@@ -134,6 +134,7 @@ def _demo(args: argparse.Namespace) -> int:
     with Together(announce_offline=False) as client:
         where = "the offline backend (procedural renderer)" if client.offline else public_url(client.base_url)
         print(f"generating {len(DEMO_PROMPTS)} images with {model} on {where}", flush=True)
+        _say_retired([model])
         for number, prompt in enumerate(DEMO_PROMPTS, start=1):
             started = time.perf_counter()
             try:
@@ -186,6 +187,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     request = plan.request
     print(f"generating {request.n} image(s) with {request.model}, seed {request.seed}", flush=True)
+    _say_retired([request.model])
     ticker = _Ticker()
     try:
         generated = asyncio.run(run())
@@ -203,6 +205,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _sweep(planned: Sweep, config: Imagine) -> int:
     """``generate --vary``: one line per cell, every finished cell and the contact sheet saved."""
     print(announce(planned, config), flush=True)
+    _say_retired(cell.plan.request.model for cell in planned.cells)
 
     async def run() -> Sweep:
         try:
@@ -261,6 +264,14 @@ class _Ticker:
         self._thread.join()
 
 
+def _say_retired(model_ids: Iterable[str]) -> None:
+    """One information line (stdout) per retired model about to be used, naming what to use instead."""
+    for model_id in dict.fromkeys(model_ids):
+        text = retirement_notice(model_id)
+        if text is not None:
+            print(f"note: {text}", flush=True)
+
+
 def _fail(message: str, code: int) -> int:
     print(f"together-magic: error: {message}", file=sys.stderr)
     return code
@@ -271,12 +282,7 @@ def _info(args: argparse.Namespace) -> int:
         print(models_markdown())
         return 0
     if args.models:
-        for spec in MODELS.values():
-            price = spec.price
-            cost = f"${price.per_image}/image" if price.per_image is not None else f"${price.per_mp}/MP"
-            inputs = ", ".join(sorted(spec.inputs)) or "-"
-            print(f"{spec.id:45} {cost:16} {'legacy ' if spec.legacy else ''}{inputs}")
-        print(f"(prices as listed by Together, {PRICES_AS_OF}; override with Imagine.prices)")
+        print(models_text())
         return 0
     settings = resolve_settings()
     config = Imagine()

@@ -31,8 +31,10 @@ from ..errors import (
     status_error_from_response,
 )
 from ..imagefiles.bytes import looks_like_base64
+from ..models import STRICT_ENV, is_on, retirement_notice
+from ..models.ratelimit import rate_limit_of
 from ..offline import OFFLINE_BASE_URL
-from ..ratelimit import rate_limit_of
+from ..offline.retired import RETIRED_HEADER, STRICT_HEADER
 from ..types import ImageRequest, ImageResponse
 from . import retries as _retries
 
@@ -70,6 +72,8 @@ _TIMEOUT_NAMES: dict[type[Exception], str] = {
     httpx.PoolTimeout: "pool",
 }
 _notice_shown = False
+_retired_noticed: set[str] = set()
+"""Models whose retirement this process has said (once each)."""
 try:
     VERSION = version("together-magic")
     """The installed version (pyproject.toml is its one source), for the User-Agent and ``--version``."""
@@ -168,6 +172,7 @@ class BaseClient:
         timeout: float | httpx.Timeout | None,
         max_retries: int,
         announce_offline: bool,
+        strict: bool | None = None,
     ) -> None:
         self._settings = resolve_settings(api_key, base_url)
         if max_retries < 0:
@@ -175,6 +180,9 @@ class BaseClient:
         self.max_retries = max_retries
         self.timeout = _timeout(timeout)
         self._announce = announce_offline
+        """Print the offline and retired-model notices (front ends that show their own pass False)."""
+        self.strict = is_on(os.environ.get(STRICT_ENV)) if strict is None else bool(strict)
+        """Ask a together-magic backend to answer retired models as the cloud does (404), not render them."""
 
     @property
     def base_url(self) -> str:
@@ -205,6 +213,8 @@ class BaseClient:
     def _call(self, request: ImageRequest, options: Mapping[str, Any], attempt: int) -> dict[str, Any]:
         """httpx keyword arguments for one attempt: JSON body, headers, query and timeout."""
         headers = {_retries.RETRY_HEADER: str(attempt), **(options.get("extra_headers") or {})}
+        if self.strict and self.backend != "together":  # Together's cloud is strict by nature
+            headers.setdefault(STRICT_HEADER, "1")
         if self._settings.api_key:
             headers["Authorization"] = f"Bearer {self._settings.api_key}"  # API calls only, never downloads
         call: dict[str, Any] = {"json": request.payload(), "headers": headers}
@@ -223,6 +233,19 @@ class BaseClient:
             _notice_shown = True
             why = "base_url is 'offline'" if self._settings.api_key else "no TOGETHER_API_KEY is set"
             print(OFFLINE_NOTICE.format(why=why, when=""))  # information, not an error: stdout, once
+
+    def _notice_retired(self, response: httpx.Response) -> None:
+        """Once per model per process: the answer came from a model Together no longer serves."""
+        said = response.headers.get(RETIRED_HEADER)
+        if not said or not self._announce:
+            return
+        model_id, _, instead = said.partition(";")
+        model_id = model_id.strip()
+        if model_id in _retired_noticed:
+            return
+        _retired_noticed.add(model_id)
+        text = retirement_notice(model_id) or f"{model_id} is retired; {instead.strip()[:200]}"
+        print(f"together-magic: {text}")  # information, not an error: stdout
 
     def _connection_error(self, exc: Exception, timeout: httpx.Timeout) -> APIConnectionError:
         if isinstance(exc, httpx.TimeoutException):
@@ -286,6 +309,7 @@ class BaseClient:
             return invalid(f"unexpected response shape at '{where}': {first.get('msg')}")
         if not result.data:
             return invalid("the response holds no images ('data' is missing or empty)")
+        self._notice_retired(response)
         for choice in result.data:
             # A free screen now; the strict decode happens when the bytes are first needed.
             if choice.b64_json is not None:

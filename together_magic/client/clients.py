@@ -6,6 +6,10 @@ No IPython and no widgets here: any Python program can use it. Where the request
 - ``base_url`` / ``TOGETHER_BASE_URL`` set: that server (a key is sent when there is one);
 - neither, or ``base_url="offline"``: the in-process offline backend, through an httpx transport.
 
+``strict=True`` (or ``TOGETHER_MAGIC_STRICT=1``) asks a together-magic backend to answer a retired model as
+the cloud does now (404 ``model_not_available``); otherwise it answers, and the client says once per model
+that the model is retired and what to use instead (``announce_offline=False`` keeps both notices quiet).
+
 Both clients retry the same way (see ``retries``), raise the same typed errors (see ``errors``), expose the
 answer's rate-limit headers, download image URLs themselves (one pool, one User-Agent), and never put the
 API key in a message, a repr or a log line.
@@ -61,6 +65,7 @@ class Together(BaseClient):
         timeout: float | httpx.Timeout | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         announce_offline: bool = True,
+        strict: bool | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -68,6 +73,7 @@ class Together(BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             announce_offline=announce_offline,
+            strict=strict,
         )
         transport = _offline_transport("sync") if self.offline else None
         self._http = httpx.Client(transport=transport, **self._client_args())
@@ -132,6 +138,7 @@ class AsyncTogether(BaseClient):
         timeout: float | httpx.Timeout | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         announce_offline: bool = True,
+        strict: bool | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -139,6 +146,7 @@ class AsyncTogether(BaseClient):
             timeout=timeout,
             max_retries=max_retries,
             announce_offline=announce_offline,
+            strict=strict,
         )
         transport = _offline_transport("async") if self.offline else None
         self._http = httpx.AsyncClient(transport=transport, **self._client_args())

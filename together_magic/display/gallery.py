@@ -29,7 +29,10 @@ __all__ = [
     "compare",
     "list_models",
     "models_markdown",
+    "models_text",
+    "price_text",
     "short_model",
+    "status_text",
 ]
 
 
@@ -102,46 +105,77 @@ def short_model(model_id: str | None) -> str:
 
 
 class ModelTable:
-    """The catalogue as a table (``together_magic.list_models()``), grouped by maker."""
+    """The catalogue as a table (``together_magic.list_models()``): listed models by maker, then retired."""
 
     def __repr__(self) -> str:
-        rows = [
-            f"{spec.id}  ({_price(spec)})" + ("  [legacy]" if spec.legacy else "") for spec in _by_maker()
-        ]
-        return "\n".join(rows)
+        rows = [f"{spec.id}  {status_text(spec)}  ({price_text(spec)})" for spec in _by_maker()]
+        return "\n".join([*rows, _footer()])
 
     def _repr_html_(self) -> str:
         cells = "".join(
             f"<tr><td>{html.escape(spec.maker)}</td><td><code>{html.escape(spec.id)}</code></td>"
-            f"<td>{html.escape(_price(spec))}</td>"
-            f"<td>{html.escape(', '.join(sorted(spec.inputs)) or '-')}</td>"
-            f"<td>{'legacy' if spec.legacy else ''}</td></tr>"
+            f"<td>{html.escape(status_text(spec))}</td><td>{html.escape(price_text(spec))}</td>"
+            f"<td>{html.escape(', '.join(sorted(spec.inputs)) or '-')}</td><td>{spec.as_of}</td></tr>"
             for spec in _by_maker()
         )
-        head = "<tr><th>maker</th><th>model id</th><th>price</th><th>also takes</th><th></th></tr>"
-        return f"<table>{head}{cells}</table><small>prices as listed {models.PRICES_AS_OF}</small>"
+        head = (
+            "<tr><th>maker</th><th>model id</th><th>status</th><th>price</th><th>also takes</th>"
+            "<th>source date</th></tr>"
+        )
+        return f"<table>{head}{cells}</table><small>{html.escape(_footer())}</small>"
 
 
-def _price(spec: models.ModelSpec) -> str:
-    if spec.price.per_image is not None:
-        return f"${spec.price.per_image:g}/image"
-    return f"${spec.price.per_mp:g}/MP" if spec.price.per_mp is not None else "?"
+def _footer() -> str:
+    return (
+        f"Together's list of {models.CATALOGUE_AS_OF}; prices as of {models.PRICES_AS_OF} "
+        "(Imagine.prices overrides them)"
+    )
+
+
+def status_text(spec: models.ModelSpec) -> str:
+    """``listed``, or ``retired 2026-10-07, use FLUX.2-dev``."""
+    if spec.retirement is None:
+        return spec.status
+    return f"{spec.status} {spec.retirement.learned}, use {spec.retirement.replacement}"
+
+
+def price_text(spec: models.ModelSpec) -> str:
+    return "not served" if spec.retired else spec.price.text
 
 
 def _by_maker() -> list[models.ModelSpec]:
-    return sorted(models.MODELS.values(), key=lambda s: (s.legacy, s.maker, s.id))
+    return sorted(models.MODELS.values(), key=lambda s: (s.retired, s.maker, s.id))
+
+
+def models_text() -> str:
+    """The catalogue for a terminal (``together-magic info --models``): a line per model (and what its sources
+    leave open), then the sources."""
+    lines = []
+    for spec in models.MODELS.values():
+        lines.append(
+            f"{spec.id:41} {status_text(spec)}; {price_text(spec)}; source {spec.as_of}; "
+            f"takes {', '.join(sorted(spec.inputs)) or '-'}"
+        )
+        gone = spec.retirement
+        why = [f"{gone.replacement} is our choice: {gone.reason}"] if gone else []
+        lines += [f"{'':41}   note: {note}" for note in (*spec.notes, *why)]
+    sources = [f"  {source.cited}" for source in models.SOURCES.values()]
+    return "\n".join([*lines, f"({_footer()})", "sources:", *sources])
 
 
 def models_markdown() -> str:
     """The catalogue as the README's Markdown table (``together-magic info --models --markdown``)."""
-    rows = ["| maker | model id | price | also takes |", "|---|---|---|---|"]
+    rows = [
+        "| maker | model id | status | price | also takes | source date |",
+        "|---|---|---|---|---|---|",
+    ]
     for spec in _by_maker():
-        legacy = " (older id)" if spec.legacy else ""
         inputs = ", ".join(f"`{field}`" for field in sorted(spec.inputs)) or "-"
-        rows.append(f"| {spec.maker} | `{spec.id}`{legacy} | {_price(spec)} | {inputs} |")
+        cells = (spec.maker, f"`{spec.id}`", status_text(spec), price_text(spec), inputs, spec.as_of)
+        rows.append(f"| {' | '.join(cells)} |")
     return "\n".join(rows)
 
 
 def list_models() -> ModelTable:
-    """Every catalogued image model with its price and the optional inputs it takes."""
+    """Every catalogued image model: status, price, the optional inputs it takes and its source date."""
     return ModelTable()

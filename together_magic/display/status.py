@@ -1,17 +1,26 @@
-"""What a running cell says while it works: the live status line, and the once-per-kernel offline notice.
+"""What a running cell says while it works: the live status line, and the once-per-kernel notices (the
+offline backend; each retired model used, with its replacement).
 
-The status line is a ``live.LiveDisplay`` ("generating 4 images with FLUX.1-schnell ... 2.4 s", then
+The status line is a ``live.LiveDisplay`` ("generating 4 images with FLUX.2-dev ... 2.4 s", then
 "2 done"): it leaves nothing behind in a saved notebook.
 """
 
 from __future__ import annotations
 
 from .. import config as _config
+from .. import models
 from ..client.base import OFFLINE_NOTICE, resolve_settings
 from ..errors import TogetherError
 from .live import LiveDisplay, info_line, status_html
 
-__all__ = ["GATEWAY_OFFLINE_TEXT", "OFFLINE_NOTICE_TEXT", "StatusLine", "offline_notice", "offline_text"]
+__all__ = [
+    "GATEWAY_OFFLINE_TEXT",
+    "OFFLINE_NOTICE_TEXT",
+    "StatusLine",
+    "offline_notice",
+    "offline_text",
+    "retired_notice",
+]
 
 OFFLINE_NOTICE_TEXT = OFFLINE_NOTICE.format(why="no TOGETHER_API_KEY is set", when=" before starting Jupyter")
 GATEWAY_OFFLINE_TEXT = (
@@ -40,6 +49,17 @@ def offline_notice() -> None:
     if not _noticed:
         _noticed = True
         info_line(offline_text())
+
+
+_retired_noticed: set[str] = set()
+
+
+def retired_notice(model_id: str | None) -> None:
+    """Once per model per kernel: a grey line saying the model is retired and what to use instead."""
+    text = models.retirement_notice(model_id or "")
+    if text is not None and model_id not in _retired_noticed:
+        _retired_noticed.add(str(model_id))
+        info_line(text)
 
 
 class StatusLine(LiveDisplay):

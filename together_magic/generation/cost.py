@@ -7,6 +7,7 @@ purse and refuse with one sentence.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .. import models
@@ -55,11 +56,27 @@ def charge(cost: float | None, requests: int = 1) -> None:
 
 
 def check_budget(
-    config: Imagine, cost: float | None, *, what: str = "this request", advice: str = ""
+    config: Imagine,
+    cost: float | None,
+    *,
+    what: str = "this request",
+    advice: str = "",
+    parts: Sequence[ImageRequest] = (),
 ) -> None:
-    """``BudgetError`` when ``cost`` would take the session past ``Imagine.budget`` (nothing is sent)."""
-    if config.budget is None or cost is None:
+    """``BudgetError`` when ``cost`` would take the session past ``Imagine.budget`` (nothing is sent).
+
+    An unknown cost (None: a model whose price nobody publishes, as for most of Together's) is refused
+    under a budget, which could not count it, until ``Imagine.prices`` gives the model one; ``parts``
+    lets the sentence name that model."""
+    if config.budget is None:
         return
+    if cost is None:
+        model = next((p.model for p in parts if part_cost(p, config) is None), "MODEL")
+        raise BudgetError(
+            f"{what} uses {model if parts else 'a model'} whose price is unknown, so Imagine.budget cannot "
+            f"count it: give it one with %config Imagine.prices = {{{model!r}: DOLLARS}} (per image or MP, "
+            "as the model bills), or set Imagine.budget = None"
+        )
     left = config.budget - _session.spent
     if cost > left + 1e-12:
         advice = advice or f"raise it with %config Imagine.budget = {config.budget * 2:g}"

@@ -36,10 +36,13 @@ OPTIONS: list[tuple[tuple[str, ...], dict[str, Any]]] = [
         ("--reference",),
         {"action": "append", "metavar": "IMAGE", "help": "reference image (repeatable; FLUX.2, Gemini)"},
     ),
-    (("--lora",), {"action": "append", "metavar": "PATH[:SCALE]", "help": "LoRA (repeatable, at most 2)"}),
+    (
+        ("--lora",),
+        {"action": "append", "metavar": "PATH[:SCALE]", "help": "LoRA (retired models only: not served)"},
+    ),
     (
         ("--upsample",),
-        {"action": argparse.BooleanOptionalAction, "help": "let the model rewrite the prompt (FLUX.2)"},
+        {"action": argparse.BooleanOptionalAction, "help": "let the model rewrite the prompt (FLUX.2 [pro])"},
     ),
     (("-p", "--param"), {"action": "append", "metavar": "KEY=VALUE", "help": "any other API field"}),
     (("--vary",), {"action": "append", "metavar": "AXIS=VALUES", "help": "sweep an axis (up to 3)"}),

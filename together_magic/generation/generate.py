@@ -114,7 +114,7 @@ async def generate(
     missing = [i for i, r in enumerate(results) if r is None]
     costs = [part_cost(plan.parts[i], config) for i in missing]
     cost = None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
-    check_budget(config, cost)
+    check_budget(config, cost, parts=[plan.parts[i] for i in missing])
     limit = asyncio.Semaphore(max(1, config.max_concurrency))
     recorded: list[int | None] = [None] * len(plan.parts)  # store rows, so saved paths can join them
     chosen_seed = plan.options.seed is not None

@@ -86,6 +86,7 @@ def _settings_of(config: Imagine) -> tuple[Any, ...]:
         config.base_url,
         config.timeout,
         config.max_retries,
+        config.strict,
         os.environ.get("TOGETHER_API_KEY"),
         os.environ.get("TOGETHER_BASE_URL"),
     )
@@ -95,7 +96,7 @@ async def client_for_running_loop(config: Imagine) -> AsyncTogether:
     """An ``AsyncTogether`` bound to the running loop (an httpx pool cannot move between loops).
 
     It is reused while the settings (config, key, base URL) stay the same, and closed when they change.
-    Front ends announce the offline backend themselves, so this client never prints.
+    Front ends announce the offline backend and retired models themselves, so this client never prints.
     """
     loop = asyncio.get_running_loop()
     settings = _settings_of(config)
@@ -112,6 +113,7 @@ async def client_for_running_loop(config: Imagine) -> AsyncTogether:
         timeout=config.timeout,
         max_retries=config.max_retries,
         announce_offline=False,
+        strict=config.strict,
     )
     _clients[loop] = (settings, client)
     return client

@@ -155,8 +155,11 @@ def _num(value: float) -> str:
 def _size(options: ImagineOptions, spec: models.ModelSpec | None, config: Imagine) -> dict[str, Any]:
     """width/height (or aspect_ratio alone) checked against the model, with nearest valid sizes."""
     width, height, ratio = options.width, options.height, options.aspect_ratio
-    if ratio is not None and ratio not in models.ASPECT_RATIOS:
-        raise OptionError(f"--aspect-ratio must be one of {', '.join(models.ASPECT_RATIOS)}, got {ratio!r}")
+    if ratio is not None:
+        allowed = _ratios(spec)
+        if ratio not in allowed:
+            where = f" for {spec.id}" if spec else ""
+            raise OptionError(f"--aspect-ratio must be one of {', '.join(allowed)}{where}, got {ratio!r}")
     limits = spec.limits if spec else None
     typed = parse_size(options.size) if options.size is not None else None
     if typed is not None:
@@ -195,6 +198,16 @@ def _size(options: ImagineOptions, spec: models.ModelSpec | None, config: Imagin
     return {"width": int(width), "height": int(height)}
 
 
+def _ratios(spec: models.ModelSpec | None) -> list[str]:
+    """The ratios ``--aspect-ratio`` may name: those the model's ``aspect_ratio`` field takes (Kontext's
+    five), else those of its preset sizes (Gemini 3 Pro Image), else the standard sizes' ratios."""
+    if spec is not None and spec.takes("aspect_ratio") and spec.limits.aspect_ratios:
+        return list(spec.limits.aspect_ratios)
+    if spec is not None and spec.limits.presets:
+        return list(dict.fromkeys(name.split()[1] for name, _, _ in spec.limits.presets))
+    return list(models.ASPECT_RATIOS)
+
+
 def _ratio_size(ratio: str, spec: models.ModelSpec) -> tuple[int, int]:
     """The size a model that takes no aspect_ratio should get for one: its preset, or the standard size."""
     for name, w, h in spec.limits.presets:
@@ -209,10 +222,11 @@ def _check_size(options: ImagineOptions, spec: models.ModelSpec, width: int, hei
     limits = spec.limits
     if limits.presets:
         if (width, height) not in {(w, h) for _, w, h in limits.presets}:
-            few = ", ".join(f"{w}x{h} ({name})" for name, w, h in limits.presets if name.endswith(" 1:1"))
+            tiers = "/".join(dict.fromkeys(name.split()[0] for name, _, _ in limits.presets))
+            near = " or ".join(f"{w}x{h}" for _, w, h in models.nearest_presets(width, height, limits))
             raise OptionError(
-                f"--size {width}x{height}: {spec.id} takes preset sizes only, e.g. {few}; "
-                "or use --size 2K with --aspect-ratio"
+                f"--size {width}x{height}: {spec.id} takes only its {len(limits.presets)} sizes ({tiers}); "
+                f"try {near}, or --size {tiers.split('/')[-1]} with --aspect-ratio"
             )
         return
     low, high = limits.size
@@ -252,20 +266,17 @@ def _fields(
     elif config.steps is not None and takes("steps"):
         top = spec.limits.steps[1] if spec and spec.limits.steps else config.steps
         fields["steps"] = min(config.steps, top)
-    guidance_field = (
-        "guidance"
-        if spec and spec.takes("guidance") and not spec.takes("guidance_scale")
-        else "guidance_scale"
-    )
+    # guidance_scale is the field on every model that takes guidance (FLUX.2 dev/flex too: their older
+    # "guidance" spelling may silently do nothing on the cloud now).
     if options.guidance is not None:
-        if spec and not (spec.takes("guidance_scale") or spec.takes("guidance")):
+        if spec and not spec.takes("guidance_scale"):
             raise _not_taken("--guidance", "guidance_scale", spec)
         _check_range(
             "--guidance", options.guidance, *(spec.limits.guidance if spec else models.GUIDANCE_RANGE), where
         )
-        fields[guidance_field] = options.guidance
-    elif config.guidance is not None and takes(guidance_field):
-        fields[guidance_field] = config.guidance
+        fields["guidance_scale"] = options.guidance
+    elif config.guidance is not None and takes("guidance_scale"):
+        fields["guidance_scale"] = config.guidance
     for option, field, value in (
         ("--negative", "negative_prompt", options.negative),
         ("--format", "output_format", options.format),
@@ -295,6 +306,8 @@ def _fields(
         ]
     if options.loras:
         if spec and not spec.takes("image_loras"):
+            if not models.models_taking("image_loras"):  # no listed model does: say why, not "use X"
+                raise OptionError(f"--lora: {models.LORAS_DEPRECATED}; {spec.id} takes none, drop --lora")
             raise _not_taken("--lora", "image_loras", spec)
         top = spec.limits.loras if spec else models.MAX_LORAS
         if len(options.loras) > top:
@@ -367,7 +380,8 @@ def build_plan(
         out=options.out,
         save=Path(save).expanduser() if save else None,
         display=options.display,
-        cache=config.cache and options.cache,
+        # Strict: a retired model is asked again, never answered from the store, so it gets the cloud's 404.
+        cache=config.cache and options.cache and not (config.strict and spec is not None and spec.retired),
         cost=cost,
     )
 

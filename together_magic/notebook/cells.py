@@ -57,6 +57,8 @@ class CellResult:
     backend: str | None = None
     failure: BaseException | None = None
     show_failed: bool = False
+    models: tuple[str, ...] = ()
+    """The models it used, for the once-per-model notice of a retired one."""
 
 
 async def run_cell(
@@ -79,7 +81,8 @@ async def run_cell(
     report = generated.saved
     failure = OptionError(report.summary(plan.save or "")) if report is not None and not report.ok else None
     response = generated.response
-    return CellResult(response, plan.out, plan.display, response.provenance.backend, failure, True)
+    backend = response.provenance.backend
+    return CellResult(response, plan.out, plan.display, backend, failure, True, (plan.request.model,))
 
 
 def _waiting_text(plan: Plan) -> str:
@@ -145,7 +148,8 @@ async def _sweep_cell(
     backend = finished.provenance.backend if finished is not None else None
     problems = save_sweep(planned, planned.save_dir) if planned.save_dir is not None else []
     planned.save_errors = problems
-    result = CellResult(planned, options.out, options.display, backend)
+    used = tuple(dict.fromkeys(cell.request.model for cell in planned.cells))
+    result = CellResult(planned, options.out, options.display, backend, models=used)
     failure = first_failure(planned)
     if failure is not None:  # no cell finished: nothing to show, the first cell's error says why
         result.failure = failure

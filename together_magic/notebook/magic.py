@@ -97,7 +97,7 @@ class ImagineMagics(Magics):
         except TogetherError as err:
             raise explain(err, "notebook") from None
         self.bind(result.bind, result.value)
-        self._announce(result.backend)
+        self._announce(result.backend, result.models)
         if result.failure is not None:
             if result.show and result.show_failed:
                 display(result.value)  # type: ignore[no-untyped-call]
@@ -158,12 +158,15 @@ class ImagineMagics(Magics):
         if name is not None:
             self._shell.user_ns[name] = value
 
-    def _announce(self, backend: str | None) -> None:
-        """Once per kernel: say that the pictures come from the offline renderer (information, not stderr)."""
-        if backend == "offline":
-            from ..display.status import offline_notice
+    def _announce(self, backend: str | None, models: tuple[str, ...] = ()) -> None:
+        """Once per kernel: say that the pictures come from the offline renderer, and once per model that
+        it is retired and what to use instead (information, not stderr)."""
+        from ..display.status import offline_notice, retired_notice
 
+        if backend == "offline":
             offline_notice()
+        for model in models:
+            retired_notice(model)
 
 
 def run_cell_async(line: str, cell: str) -> Any:

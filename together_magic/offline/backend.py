@@ -44,6 +44,7 @@ from .images import Reference, check_headers, decode
 from .ratelimit import RateWindow
 from .renderer import RenderSpec, encode, render
 from .reply import Reply, error_reply, json_reply
+from .retired import retired_headers, wants_strict
 from .validate import Job, parse_job
 
 __all__ = [
@@ -74,6 +75,7 @@ class Ticket:
     fault: FaultPlan | None
     headers: dict[str, str]
     """``x-request-id`` and the ``x-ratelimit-*`` headers every answer to it carries."""
+    strict: bool = False  # answer a retired model as the cloud does (--strict, or the request's header)
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,7 @@ class OfflineBackend:
             fault = self._pick_fault(headers)
             if fault is not None and fault.kind not in RENDERED_FAULTS:
                 return self._count(fault_reply(fault, request_id), base)
-            return Ticket(request_id, fault, base)
+            return Ticket(request_id, fault, base, self.options.strict or wants_strict(headers))
         except Exception:  # a bug: still Together's shape, and the traceback in the log
             return self._internal_error(request_id, {})
 
@@ -194,7 +196,7 @@ class OfflineBackend:
         try:
             if len(body) > MAX_BODY_BYTES:
                 return self.too_large(ticket)
-            job = parse_job(parse_body(body))
+            job = parse_job(parse_body(body), strict=ticket.strict)
             edits = tuple((ref.param, self._reference_bytes(ref)) for ref in job.edits)
             references = tuple((ref.param, self._reference_bytes(ref)) for ref in job.references)
             check_headers((*edits, *references))
@@ -254,7 +256,8 @@ class OfflineBackend:
         payload: dict[str, Any] = {"id": ticket.request_id, "model": job.model.id, "object": "list"}
         if fault != "nodata":
             payload["data"] = data
-        reply = json_reply(200, payload, {"x-offline-renderer": RENDERER_NOTICE})
+        said = {"x-offline-renderer": RENDERER_NOTICE, **retired_headers(job.model)}  # and "retired: use X"
+        reply = json_reply(200, payload, said)
         if fault == "slow":
             reply.fault, reply.delay = "slow", self.options.slow_seconds
         return self._count(reply, ticket.headers)
@@ -351,7 +354,7 @@ class OfflineBackend:
             attempt = attempt_number(headers)
             if not any(name in headers for name in RETRY_COUNT_HEADERS):
                 with self._lock:  # a client that does not count its attempts: count its requests
-                    attempt = self._forced_seen[forced]
+                    attempt = self._forced_seen.get(forced, 0)
                     self._forced_seen[forced] = attempt + 1
                     while len(self._forced_seen) > 1024:
                         self._forced_seen.popitem(last=False)

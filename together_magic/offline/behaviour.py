@@ -46,6 +46,8 @@ class BackendOptions:
     """Requests per rolling minute; more get 429 with ``Retry-After``. Always advertised in headers."""
     slow_seconds: float = 30.0
     fault_seed: int | None = None
+    strict: bool = False
+    """Answer retired models as the cloud does now (404 ``model_not_available``), not from their old facts."""
 
     def __post_init__(self) -> None:
         key = self.require_key
@@ -71,3 +73,5 @@ class BackendOptions:
             isinstance(self.fault_seed, bool) or not isinstance(self.fault_seed, int)
         ):
             raise FlagError("--fault-seed", f"must be a whole number, got {self.fault_seed!r}")
+        if not isinstance(self.strict, bool):
+            raise FlagError("--strict", f"must be true or false, got {self.strict!r}")

@@ -15,7 +15,7 @@ import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..models import IMAGE_INPUTS, MAX_REFERENCE_BYTES, ModelSpec
+from ..models import IMAGE_INPUTS, LORAS_DEPRECATED, MAX_REFERENCE_BYTES, ModelSpec
 from .apierror import OfflineAPIError, invalid
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ def image_inputs(body: dict[str, Any], spec: ModelSpec) -> tuple[References, Ref
     for name in (*IMAGE_INPUTS, "image_base64"):
         field = "image_url" if name == "image_base64" else name
         if body.get(name) is not None and not spec.takes(field):
-            raise OfflineAPIError(400, f"Unsupported use of '{name}'", param=name)
+            why = f". {LORAS_DEPRECATED}." if name == "image_loras" else ""
+            raise OfflineAPIError(400, f"Unsupported use of '{name}'{why}", param=name)
     edits = []
     for name in ("image_url", "image_base64"):
         text = body.get(name)

@@ -17,8 +17,10 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..models import STRICT_ENV, is_on
 from .backend import DEFAULT_RATE_LIMIT, FAULTS, RENDERER_NOTICE, BackendOptions, FlagError, OfflineBackend
 from .faults import DEFAULT_FAULTS
+from .retired import RETIRED_HEADER
 
 __all__ = ["MissingServerExtra", "add_serve_arguments", "run_serve", "serve"]
 
@@ -108,6 +110,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"answer 429 with Retry-After beyond N generation requests per rolling minute "
         f"(default {DEFAULT_RATE_LIMIT}; always advertised in x-ratelimit-* headers)",
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help=f"answer retired models as Together's cloud does now, 404 model_not_available (or set "
+        f"{STRICT_ENV}=1); without it they still render, with an {RETIRED_HEADER} header",
+    )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
 
 
@@ -167,6 +176,7 @@ def run_serve(args: argparse.Namespace) -> int:
             rate_limit=DEFAULT_RATE_LIMIT if args.rate_limit is None else args.rate_limit,
             slow_seconds=args.slow_seconds,
             fault_seed=args.fault_seed,
+            strict=bool(getattr(args, "strict", None) or is_on(os.environ.get(STRICT_ENV))),
         )
     except FlagError as exc:
         where = f"{KEY_ENV}" if exc.option == "--require-key" and not args.require_key else exc.option
@@ -201,7 +211,8 @@ def run_serve(args: argparse.Namespace) -> int:
     print(
         f"{RENDERER_NOTICE}\n"
         f"serving on {root} (key required: {'yes' if key else 'no'}; "
-        f"rate limit: {options.rate_limit} requests per minute)\n"
+        f"rate limit: {options.rate_limit} requests per minute; "
+        f"retired models: {'404, as the cloud' if options.strict else 'answered, marked retired'})\n"
         f"use it with: export TOGETHER_BASE_URL={root}\n"
         f"  one value for together-magic, the Python SDK 3 (it adds /v1), the TypeScript SDK, SDK 1.x and\n"
         f"  curl (they post to {root}/images/generations, also answered here;"

@@ -8,12 +8,15 @@ checks cannot drift apart.
 The rules where Together's documentation is silent (the README states them too):
 - Every field the API defines is type-checked on every model, as the API's schema is checked before the
   request reaches a model (``"steps": "x"`` is a 400 everywhere). Ranges and choices are the model's own.
-- A non-image field a model does not take (``steps`` on Imagen, ``negative_prompt`` on FLUX.2,
+- A non-image field a model does not take (``steps`` on GPT Image 2, ``negative_prompt`` on FLUX.2,
   ``aspect_ratio`` on Seedream...) is type-checked and then ignored, as the cloud ignores unknown fields. An
   image input it does not take (``image_url``, ``reference_images``, ``image_loras``; ``image_base64`` is
   the older spelling of ``image_url``) is refused with 400 ``Unsupported use of '<field>'``.
 - Unknown fields are ignored; of duplicate JSON keys the last wins (as in every mainstream JSON parser);
   ``NaN``/``Infinity`` (not JSON) and numbers that do not fit a double are refused.
+- ``guidance_scale`` is the one guidance field (FLUX.2 dev/flex included, default 3); the older spelling
+  ``guidance`` is type-checked and ignored, as the cloud now ignores it.
+- A retired model is answered from its former facts (see ``retired``), or, strict, with the cloud's 404.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..models import (
 )
 from .apierror import OfflineAPIError, invalid, is_int, is_number, parse_body
 from .images import Reference, image_inputs
+from .retired import not_available
 
 __all__ = ["Job", "Lora", "OfflineAPIError", "Reference", "parse_body", "parse_job"]
 
@@ -138,8 +142,9 @@ def _size(body: dict[str, Any], spec: ModelSpec) -> tuple[int, int]:
     width, height = body.get("width"), body.get("height")
     ratio = _typed(body, "aspect_ratio", str, "a string")
     if ratio is not None and spec.takes("aspect_ratio"):
-        if ratio not in ASPECT_RATIOS:
-            listed = ", ".join(f"'{r}'" for r in ASPECT_RATIOS)
+        allowed = spec.limits.aspect_ratios or tuple(ASPECT_RATIOS)
+        if ratio not in allowed:
+            listed = ", ".join(f"'{r}'" for r in allowed)
             raise invalid("aspect_ratio", f"aspect_ratio must be one of {listed}.")
         across, down = (int(part) for part in ratio.split(":"))
         if width is None and height is None:
@@ -191,24 +196,22 @@ def _loras(body: dict[str, Any], spec: ModelSpec) -> tuple[Lora, ...]:
 
 
 def _guidance(body: dict[str, Any], spec: ModelSpec) -> float:
-    # guidance_scale was called guidance before 2025-07, and FLUX.2 still calls it that: a model that takes
-    # either spelling reads its own first, then the other.
     low, high = spec.limits.guidance
-    spellings = ("guidance_scale", "guidance")
     words = f"a number between {low:g} and {high:g}"
-    names = [name for name in spellings if _typed(body, name, float, words) is not None]
-    taken = [name for name in spellings if spec.takes(name)]
-    if not taken or not names:
+    _typed(body, "guidance", float, words)  # the older FLUX.2 spelling: checked, then ignored
+    value = _typed(body, "guidance_scale", float, words)
+    if not spec.takes("guidance_scale"):
         return DEFAULT_GUIDANCE
-    name = taken[0] if taken[0] in names else names[0]
-    value = body[name]
+    if value is None:
+        return spec.limits.default_guidance
     if not low <= value <= high:
-        raise invalid(name, f"{name} must be a number between {low:g} and {high:g}.")
+        raise invalid("guidance_scale", f"guidance_scale must be a number between {low:g} and {high:g}.")
     return float(value)
 
 
-def parse_job(body: Any) -> Job:
-    """Validate a decoded JSON body in the order Together does: model first, then parameters."""
+def parse_job(body: Any, *, strict: bool = False) -> Job:
+    """Validate a decoded JSON body in the order Together does: model first, then parameters. ``strict``:
+    a retired model is the cloud's 404, not an answer."""
     if not isinstance(body, dict):
         raise OfflineAPIError(400, "Request body must be a JSON object.")
     model_id = body.get("model")
@@ -223,6 +226,8 @@ def parse_job(body: Any) -> Job:
             "the list of supported models.",
             code="model_not_available",
         )
+    if strict and spec.retired:
+        raise not_available(spec)
     prompt = body.get("prompt")
     if not isinstance(prompt, str) or not prompt.strip():
         raise invalid("prompt", "prompt must be a non-empty string.")

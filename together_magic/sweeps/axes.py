@@ -43,11 +43,7 @@ def axes_for(model_id: str) -> list[str]:
     spec = models.find_model(model_id)
     if spec is None:
         return list(AXES)
-    return [
-        name
-        for name, (_, field, _) in AXES.items()
-        if field is None or spec.takes(field) or (field == "guidance" and spec.takes("guidance_scale"))
-    ]
+    return [name for name, (_, field, _) in AXES.items() if field is None or spec.takes(field)]
 
 
 @dataclass(frozen=True)
@@ -128,17 +124,15 @@ class Axis:
         if field is not None:
             for model_id in model_ids:
                 spec = models.find_model(model_id)
-                takes = (
-                    spec is None
-                    or spec.takes(field)
-                    or (field == "guidance" and spec.takes("guidance_scale"))
-                )
-                if not takes and spec is not None:
-                    field_name = "guidance_scale" if field == "guidance" else field
-                    allowed = [m for m in models.models_taking(field_name)][:4]
+                if spec is not None and not spec.takes(field):
+                    allowed = models.models_taking(field)
+                    if not allowed:  # no listed model takes it (LoRAs): say why
+                        why = models.LORAS_DEPRECATED if field == "image_loras" else "no listed model does"
+                        raise OptionError(f"--vary {self.name}: {spec.id} does not take {field}; {why}")
+                    more = " ..." if len(allowed) > 4 else ""
                     raise OptionError(
-                        f"--vary {self.name}: {spec.id} does not take {field_name}; models that do: "
-                        f"{', '.join(allowed)} ..."
+                        f"--vary {self.name}: {spec.id} does not take {field}; models that do: "
+                        f"{', '.join(allowed[:4])}{more}"
                     )
         if self.name == "prompt" and (self.target or "") not in (options.prompt or ""):
             raise OptionError(

@@ -23,7 +23,7 @@ __all__ = ["ALIASES", "AXES", "quoted", "same", "split_values", "too_many", "typ
 AXES: dict[str, tuple[str, str | None, str]] = {
     "seed": ("int", None, "seed"),
     "steps": ("int", "steps", "steps"),
-    "guidance": ("float", "guidance", "guidance"),
+    "guidance": ("float", "guidance_scale", "guidance"),
     "width": ("int", None, "width"),
     "height": ("int", None, "height"),
     "size": ("size", None, "size"),
@@ -218,7 +218,7 @@ def _text_value(name: str, value: str, label: str) -> str:
 
 
 def _model_id(value: str, label: str) -> str:
-    """A catalogue id, or its short name (``FLUX.1-schnell``); other ids with a ``/`` pass to the API."""
+    """A catalogue id, or its short name (``FLUX.2-dev``); other ids with a ``/`` pass to the API."""
     if not value:
         raise OptionError(f"{label}: a model id must not be empty")
     if models.find_model(value) is not None:

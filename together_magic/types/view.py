@@ -51,7 +51,7 @@ GRID_STYLE = (
 )
 _CAPTION_STYLE = "font:12px/1.35 ui-monospace,monospace;opacity:.8;white-space:nowrap;overflow:hidden;"
 _FACTS_STYLE = "font:12px/1.35 ui-monospace,monospace;opacity:.8"
-"""Facts wrap between items, never inside one (a model name never breaks as "FLUX.1-" / "schnell")."""
+"""Facts wrap between items, never inside one (a model name never breaks as "FLUX.2-" / "dev")."""
 PROMPT_STYLE = "font:12px/1.35 sans-serif;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BADGE = "display:inline-block;padding:0 4px;border-radius:3px;margin-right:3px;font-size:11px;"
 BADGE_STYLES = {

@@ -58,7 +58,7 @@ EXAMPLES = {
     "size": "512x512,1024x768",
     "aspect_ratio": "1:1,16:9,9:16",
     "negative": '"",blurry',
-    "model": "FLUX.1-schnell,FLUX.1-dev",
+    "model": "FLUX.2-dev,FLUX.2-flex",
     "lora": "0,0.5,1",
     "prompt": "fox,owl,cat (the first is a word of the prompt)",
     "format": "jpeg,png",

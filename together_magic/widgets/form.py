@@ -18,6 +18,9 @@ from ..generation.line import parse_lora
 from ..generation.options import ImagineOptions, from_request
 from ..types import ImageChoicesData
 from ..types.view import preview
+from .choices import bounds as _bounds
+from .choices import model_choices, model_note, row_label
+from .choices import show as _show
 
 __all__ = ["READABLE_SEEDS", "SIZES", "PanelForm", "model_choices", "row_label"]
 
@@ -33,37 +36,6 @@ SMALL_BOX = "130px"
 FORM_GRID = {"grid_template_columns": "repeat(auto-fit, minmax(260px, 1fr))", "grid_gap": "0 12px"}
 """JupyterLab at 1024x768 (file browser open, a notebook that scrolls) gives a 577 px output: two columns
 must fit there, so every row fits in 260 px (the image row wraps), or the form would hide the results."""
-
-
-def model_choices(current: str | None = None) -> list[tuple[str, str]]:
-    """(label, id) for every catalogued model, grouped by maker in catalogue order, legacy ones last."""
-    current_specs = [s for s in models.MODELS.values() if not s.legacy]
-    makers = list(dict.fromkeys(s.maker for s in current_specs))
-    ordered = sorted(current_specs, key=lambda s: makers.index(s.maker))
-    choices = [(f"{s.display_name} · {s.maker}", s.id) for s in ordered]
-    choices += [(f"{s.display_name} · {s.maker} (legacy)", s.id) for s in models.MODELS.values() if s.legacy]
-    if current and current not in models.MODELS:
-        choices.insert(0, (f"{current} (not in the catalogue)", current))
-    return choices
-
-
-def row_label(text: str) -> w.Label:
-    """A label in front of a row, aligned with the widgets' own description labels."""
-    return w.Label(
-        text, layout={"width": "62px", "flex": "0 0 62px"}, _dom_classes=["together-magic-rowlabel"]
-    )
-
-
-def _show(widget: w.Widget, visible: bool) -> None:
-    widget.layout.display = "" if visible else "none"
-
-
-def _bounds(box: w.Widget, low: float, high: float) -> None:
-    """Set a bounded box's range in an order its min <= max check accepts (the value is clamped)."""
-    if low > box.max:
-        box.max, box.min = high, low
-    else:
-        box.min, box.max = low, high
 
 
 class PanelForm:
@@ -132,6 +104,7 @@ class PanelForm:
             style=LABEL,
             layout={"width": FILL},
         )
+        self.model_note = w.HTML(layout={"width": FILL})
         self.preset = w.Dropdown(description="Size", style=LABEL, layout={"width": FILL})
         wide = {"min": 0, "max": 1_000_000, "style": LABEL}  # the chosen model's bounds are set below
         self.width = w.BoundedIntText(value=s.width, description="Width", layout={"width": "50%"}, **wide)
@@ -170,6 +143,7 @@ class PanelForm:
         right = w.VBox(
             [
                 self.model,
+                self.model_note,
                 self.preset,
                 self.size_row,
                 self.steps_row,
@@ -209,7 +183,7 @@ class PanelForm:
             height=None if ratio else self.height.value,
             aspect_ratio=ratio,
             steps=(self.steps.value or None) if takes("steps") else None,
-            guidance=self.guidance.value if takes("guidance_scale") or takes("guidance") else None,
+            guidance=self.guidance.value if takes("guidance_scale") else None,
             negative=(self.negative.value.strip() or None) if takes("negative_prompt") else None,
             image=self._reference,
             loras=loras,
@@ -245,7 +219,12 @@ class PanelForm:
 
     # ------------------------------------------------------------------------------ the chosen model
     def _on_model(self, _: Any = None) -> None:
-        self.upsample.value = (spec := self.spec()) is not None and spec.limits.upsample  # its default
+        spec = self.spec()
+        self.upsample.value = spec is not None and spec.limits.upsample  # its default
+        if spec is not None and spec.takes("guidance_scale") and self.settings.guidance is None:
+            self.guidance.value = spec.limits.default_guidance  # its default (FLUX.2 dev/flex: 3)
+        self.model_note.value = model_note(spec)
+        _show(self.model_note, bool(self.model_note.value))
         self._apply_model()
 
     def _apply_model(self) -> None:
@@ -263,7 +242,7 @@ class PanelForm:
             _bounds(self.steps, 0, limits.steps[1])
         default = f"0 = default ({limits.default_steps})" if limits.default_steps else "0 = default"
         self.steps_hint.value = f'<span style="font-size:12px;opacity:.75">{default}</span>'
-        _show(self.guidance, takes("guidance_scale") or takes("guidance"))
+        _show(self.guidance, takes("guidance_scale"))
         _bounds(self.guidance, *limits.guidance)
         _bounds(self.n, *limits.n)
         for box in (self.width, self.height):
@@ -279,9 +258,8 @@ class PanelForm:
         else:
             choices = [(f"{name} {w}x{h}", name) for name, (w, h) in SIZES.items()] + [(CUSTOM, CUSTOM)]
         if aspect:
-            choices += [
-                (f"{ratio} (aspect ratio only)", f"{ASPECT}{ratio}") for ratio in models.ASPECT_RATIOS
-            ]
+            ratios = limits.aspect_ratios or tuple(models.ASPECT_RATIOS)
+            choices += [(f"{ratio} (aspect ratio only)", f"{ASPECT}{ratio}") for ratio in ratios]
         values = [value for _, value in choices]
         previous = self.preset.value
         self._syncing = True
@@ -376,7 +354,8 @@ class PanelForm:
         options = from_request(payload)
         notes: list[str] = []
         if options.model:
-            if options.model not in models.MODELS and "/" in options.model:
+            known = {value for _, value in self.model.options}
+            if options.model not in known and ("/" in options.model or models.find_model(options.model)):
                 self.model.options = model_choices(options.model)
             if options.model in {value for _, value in self.model.options}:
                 self.model.value = options.model

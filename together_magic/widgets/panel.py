@@ -180,7 +180,10 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         except OptionError:
             cost = None
         text = "price unknown" if cost is None else f"≈ ${cost:.4f}"
-        title = f"estimated at Together's list prices ({models.PRICES_AS_OF}); Imagine.prices overrides them"
+        title = (
+            f"estimated from the catalogue's prices ({models.PRICES_AS_OF}; most have none published); "
+            "Imagine.prices overrides them"
+        )
         budget = self.settings.budget
         if budget is not None:
             text += f", ${max(budget - session().spent, 0):.4f} of the budget left"
@@ -234,7 +237,7 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         spec = self.spec()
         if self._reference is None or spec is None or takes_images(spec):
             return None
-        takers = [s.display_name for s in models.MODELS.values() if not s.legacy and takes_images(s)]
+        takers = [s.display_name for s in models.MODELS.values() if s.listed and takes_images(s)]
         return (
             f"{spec.display_name} takes no image: clear the reference image, or choose a model that takes "
             f"one ({', '.join(takers)})"
