@@ -41,7 +41,7 @@ def test_grant_tops_up_a_spent_student_at_the_running_gateway(
     data = str(gw.data)
     code, out, err = run(capsys, "class", "grant", "ada lovelace", "--images", "2", "--data", data)
     assert (code, err) == (0, "")
-    assert out == "granted ada lovelace 2 more images: now 1 of 3 images, $0.000169 (active)\n"
+    assert out == "granted ada lovelace 2 more images: now 1 of 3 images, $0.0154 (active)\n"
     assert [post(gw, ada, seed).status_code for seed in (3, 4, 5)] == [200, 200, 402]  # exactly two more
 
     run(capsys, "class", "revoke", "cy", "--data", data)
