@@ -64,6 +64,10 @@ OFFLINE_NOTICE = (
 PATH = "/images/generations"
 BACKEND_HEADER = "x-together-magic-backend"
 """A server may say what answered (a classroom gateway: ``together`` or, after falling back, ``offline``)."""
+CACHE_HEADER = "x-together-magic-cache"
+"""A classroom gateway says where the images came from: ``hit`` (its shared cache) and ``bypass`` (its
+offline fallback) cost the student nothing; ``miss`` (the upstream made them) is charged."""
+FREE_ANSWERS = ("hit", "bypass")
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=32)
 _TIMEOUT_NAMES: dict[type[Exception], str] = {
     httpx.ConnectTimeout: "connect",
@@ -300,6 +304,7 @@ class BaseClient:
                 fetcher=fetcher,
                 rate_limit=rate_limit_of(response.headers),
                 backend=_said_backend(response.headers.get(BACKEND_HEADER)),
+                free=response.headers.get(CACHE_HEADER, "").strip().lower() in FREE_ANSWERS,
             )
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
