@@ -57,13 +57,13 @@ def test_the_images_paid_for_are_shown_and_bound_then_the_402(
     connect(kernel, gw, gw.add("two-left", images=2))
     reply = kernel.run(CELL.format(seed=30, prompt="a paid fox"))
     assert reply.status == "error"
+    assert shown_html(reply.outputs).count("<figure") == 2  # shown before the line
     (error,) = reply.of_type("error")
     assert len(error["content"]["traceback"]) == 1  # one line, no traceback
     assert (
         "402 budget_exceeded: Your class budget is spent: 2 of 2 images" in error["content"]["traceback"][0]
     )
     assert "together-magic class grant two-left --images N" in error["content"]["traceback"][0]
-    assert shown_html(reply.outputs).count("<figure") == 2  # shown before the line
 
     made = facts(kernel)  # bound to -o pics
     assert len(made) == 2 and {seed for seed, *_ in made} <= {30, 31, 32, 33}
@@ -78,6 +78,8 @@ def test_each_image_says_its_own_backend_and_cost_under_fallback(
     gw: Gateway = start_gateway("--upstream", upstream.base_url, "--fallback", "offline")
     connect(kernel, gw, gw.add("falls-back", images=2))
     reply = kernel.ok(CELL.format(seed=40, prompt="a fox half in the cloud"))
+    html = shown_html(reply.outputs)
+    assert html.count(">gateway</span>") == 2 and html.count(">offline</span>") == 2 and "custom" not in html
     price = estimate_cost(DEFAULT_MODEL, 256, 256)
     assert price is not None and price > 0
     made = facts(kernel)
@@ -88,8 +90,6 @@ def test_each_image_says_its_own_backend_and_cost_under_fallback(
             assert cost == pytest.approx(price) and f"${price:.4f}" in line and line.endswith("gateway")
         else:
             assert cost == 0 and " · free · " in line and line.endswith("offline")
-    html = shown_html(reply.outputs)
-    assert html.count(">gateway</span>") == 2 and html.count(">offline</span>") == 2 and "custom" not in html
     assert "your class's gateway answered with together-magic's procedural renderer" in str(reply.outputs)
     total = kernel.ok("print(pics.provenance.cost, pics.provenance.backend)").text.split()
     assert float(total[0]) == pytest.approx(2 * price) and total[1] == "gateway"
@@ -105,7 +105,8 @@ def test_a_cached_answer_at_the_gateway_is_free_too(
     kernel.ok(CELL.replace("-n 4", "-n 1").format(seed=50, prompt="a shared fox"))
     kernel.ok(f"%config Imagine.cache_dir = {str(tmp_path / 'fresh')!r}")  # not this kernel's own cache
     connect(kernel, gw, gw.add("second", images=1))
-    kernel.ok(CELL.replace("-n 4", "-n 1").format(seed=50, prompt="a shared fox"))
+    shown = shown_html(kernel.ok(CELL.replace("-n 4", "-n 1").format(seed=50, prompt="a shared fox")).outputs)
+    assert "free" in shown and "$" not in shown.split("</figure>")[0].rsplit("<figcaption>", 1)[-1]
     ((_, backend, cost, line, _),) = facts(kernel)
     assert (backend, cost) == ("gateway", 0) and " · free · " in line  # another student's image, shared
     assert {u.name: u.cached for u in gw.roster.usage()}["second"] == 1
