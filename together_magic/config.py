@@ -82,6 +82,10 @@ class Imagine(Configurable):
     base_url = Unicode(
         None, allow_none=True, help="API base URL; None uses TOGETHER_BASE_URL or the default."
     ).tag(config=True)
+    ca_file = Unicode(
+        help="A PEM certificate file to trust for HTTPS besides the usual roots: your class gateway's "
+        "cert.pem when it has a self-signed certificate; blank: the TOGETHER_MAGIC_CA_FILE variable, if set.",
+    ).tag(config=True)
     strict = Bool(
         help="Answer retired models as Together's cloud does now (404 model_not_available) instead of "
         f"rendering them offline with a notice; default: the {models.STRICT_ENV} environment variable.",
@@ -89,6 +93,16 @@ class Imagine(Configurable):
 
     def _cache_dir_default(self) -> str:
         return default_cache_dir()
+
+    @validate("ca_file")
+    def _check_ca_file(self, proposal: dict[str, Any]) -> str:
+        value = str(proposal["value"]).strip()
+        if value and not os.path.isfile(os.path.expanduser(value)):
+            raise TraitError(
+                f"Imagine.ca_file must be a certificate file (PEM) that exists, got {value!r}: put the "
+                "cert.pem your teacher gives you beside the notebook, or give its full path"
+            )
+        return value
 
     def _strict_default(self) -> bool:
         return models.is_on(os.environ.get(models.STRICT_ENV))

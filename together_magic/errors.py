@@ -168,7 +168,11 @@ class APIError(TogetherError):
 
 
 class APIConnectionError(APIError):
-    """No HTTP answer could be read: connection refused or dropped, body cut short."""
+    """No HTTP answer could be read: connection refused or dropped, body cut short, certificate refused."""
+
+    certificate: str | None = None
+    """Why the server's TLS certificate was not trusted (``self-signed certificate``, ``Hostname
+    mismatch...``), when that is what failed: no retry can help, a CA file setting can (see ``explain``)."""
 
 
 class APITimeoutError(APIConnectionError):
@@ -295,6 +299,13 @@ _TIMEOUT_KNOB = {
     "cli": "together-magic generate --timeout 120",
     "python": "Together(timeout=120)",
 }
+_CA_HOWTO = {
+    "notebook": "%config Imagine.ca_file = 'cert.pem' (or TOGETHER_MAGIC_CA_FILE=cert.pem before starting "
+    "Jupyter)",
+    "cli": "export TOGETHER_MAGIC_CA_FILE=cert.pem",
+    "python": "Together(ca_file='cert.pem') (or TOGETHER_MAGIC_CA_FILE=cert.pem)",
+}
+"""How to trust a server's own certificate (a class gateway's self-signed cert.pem, never its key.pem)."""
 _KEY_HOWTO = {
     "notebook": (
         "set TOGETHER_API_KEY before starting Jupyter, or type it without saving it in the notebook: "
@@ -359,6 +370,17 @@ def explain(err: TogetherError, where: Where = "notebook") -> TogetherError:
     elif isinstance(err, PaymentRequiredError):
         if err.code != "class_budget_spent":  # a classroom gateway's own message already says what to do
             err.hint = "the account behind the key is out of credits or over its spending limit"
+    elif isinstance(err, APIConnectionError) and err.certificate is not None:
+        if "mismatch" in err.certificate.lower():
+            err.hint = (
+                "the certificate was made for another address: the teacher makes it for the address "
+                "students use (openssl ... -addext subjectAltName=IP:<address>)"
+            )
+        else:
+            err.hint = (
+                "if it is your class gateway's own certificate, get its cert.pem from your teacher and "
+                f"trust it: {_CA_HOWTO[where]}"
+            )
     elif isinstance(err, APITimeoutError):
         if err.timeout_name == "connect":
             err.hint = "the server did not accept a connection: check TOGETHER_BASE_URL and the network"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import time
@@ -117,6 +118,20 @@ def start_gateway(tmp_path: Path) -> Iterator[Callable[..., Gateway]]:
     yield start
     for gateway in started:
         gateway.stop()
+
+
+def self_signed(folder: Path, *, name: str = "IP:127.0.0.1") -> tuple[Path, Path]:
+    """A fresh self-signed certificate for ``name`` (a subjectAltName), as the README tells a teacher to
+    make one: ``(key.pem, cert.pem)`` in ``folder``."""
+    if shutil.which("openssl") is None:
+        pytest.fail("openssl is needed to make the test certificate (Debian: apt-get install openssl)")
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=together-magic class", "-addext", f"subjectAltName={name}"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return key, cert
 
 
 def body(seed: int | None, prompt: str = "a red fox in the snow", **extra: object) -> dict[str, object]:

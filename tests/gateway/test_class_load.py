@@ -20,7 +20,10 @@ from .conftest import Gateway, bearer, body
 STUDENTS = 30
 REQUESTS = 10
 QUOTA = 7
-SPENT = f"Your class budget is spent: {QUOTA} of {QUOTA} images. Ask your teacher for more."
+SPENT = (
+    f"Your class budget is spent: {QUOTA} of {QUOTA} images. Ask your teacher for more "
+    "(together-magic class grant {name} --images N)."
+)
 
 
 async def _burst(root: str, calls: list[tuple[str, dict[str, Any]]]) -> list[httpx.Response]:
@@ -43,6 +46,7 @@ def test_thirty_students_ten_requests_each_quota_seven(upstream: Server, start_g
         "--upstream", upstream.base_url, "--workers", "2", "--upstream-rate", "100000"
     )
     tokens = {f"student-{i:02d}": gateway.add(f"student-{i:02d}", images=QUOTA) for i in range(STUDENTS)}
+    names = {token: name for name, token in tokens.items()}
     before = upstream.stats().get("requests", 0)
 
     # Every request distinct (its own seed): 300 at once, each student's 10 racing on two workers.
@@ -57,7 +61,9 @@ def test_thirty_students_ten_requests_each_quota_seven(upstream: Server, start_g
         by_student.setdefault(token, collections.Counter())[response.status_code] += 1
         if response.status_code == 402:
             error = response.json()["error"]
-            assert error["message"] == SPENT and error["code"] == "class_budget_spent", error
+            assert (
+                error["message"] == SPENT.format(name=names[token]) and error["code"] == "class_budget_spent"
+            ), error
         else:
             assert response.status_code == 200, response.text
             assert response.json()["data"][0]["b64_json"].startswith("/9j/")
@@ -72,8 +78,8 @@ def test_thirty_students_ten_requests_each_quota_seven(upstream: Server, start_g
 
     # Every budget is spent, yet a request another student already made is answered from the cache: free.
     succeeded = [payload for (_, payload), r in zip(calls, responses, strict=True) if r.status_code == 200]
-    names = list(tokens)
-    again = [(tokens[names[i]], succeeded[(i + 1) * QUOTA % len(succeeded)]) for i in range(STUDENTS)]
+    students = list(tokens)
+    again = [(tokens[students[i]], succeeded[(i + 1) * QUOTA % len(succeeded)]) for i in range(STUDENTS)]
     hits = asyncio.run(_burst(gateway.root, again))
     assert [r.status_code for r in hits] == [200] * STUDENTS, [r.text for r in hits if r.status_code != 200]
     assert {r.headers["x-together-magic-cache"] for r in hits} == {"hit"}

@@ -82,7 +82,7 @@ def test_add_list_revoke_teacher(tmp_path: Path, capsys: pytest.CaptureFixture[s
         (["class", "add", "x", "--expires", "2026-02-30"], "--expires: '2026-02-30' is not a date"),
         (["class", "add", " ", "--images", "1"], "NAME: give 1 to 40 printable characters"),
         (["class", "add", "a\tb"], "NAME: give 1 to 40"),
-        (["class", "add"], "the following arguments are required: NAME"),
+        (["class", "add"], "NAME: give a student's name, or --roster FILE"),
         (["class"], "the following arguments are required"),
         (["serve", "--upstream", "ftp://host"], "--upstream: 'ftp://host' is not an http(s) URL"),
         (["serve", "--upstream", "http://u:p@host"], "without user:password@"),

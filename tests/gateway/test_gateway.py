@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -28,7 +27,7 @@ from together_magic.offline.backend import MAX_BODY_BYTES
 from ..conftest import MODEL, Server, free_port
 from ..kernel import Kernel
 from ..offline.test_hostile import HOSTILE
-from .conftest import SENTINEL, Gateway, bearer, body
+from .conftest import SENTINEL, Gateway, bearer, body, self_signed
 
 GENERATIONS = "/v1/images/generations"
 
@@ -226,7 +225,8 @@ def test_budget_in_dollars_and_for_the_whole_class(upstream: Server, start_gatew
     assert spent.status_code == 402
     assert spent.json()["error"]["message"] == (
         "This request would cost about $0.0154 but your class budget has $0.0046 of $0.02 left: ask "
-        "for fewer or smaller images. Ask your teacher for more."
+        "for fewer or smaller images. Ask your teacher for more (together-magic class grant poor --budget "
+        "DOLLARS)."
     )
     assert post(gw, rich, body(3)).status_code == 200
     whole = post(gw, rich, body(4))
@@ -356,14 +356,7 @@ def test_the_magic_in_a_real_kernel_with_a_class_token(gateway: Gateway, tmp_pat
 
 
 def test_tls_passes_through_to_uvicorn(upstream: Server, start_gateway: Any, tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.fail("openssl is needed to make the test certificate (Debian: apt-get install openssl)")
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
+    key, cert = self_signed(tmp_path)
     tls = ["--ssl-keyfile", str(key), "--ssl-certfile", str(cert)]
     gw: Gateway = start_gateway("--upstream", upstream.base_url, "--host", "0.0.0.0", *tls)
     trust = ssl.create_default_context(cafile=str(cert))

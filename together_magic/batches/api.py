@@ -122,7 +122,11 @@ async def _run(
     own_client = client is None
     if client is None:
         client = AsyncTogether(
-            base_url=config.base_url, timeout=config.timeout, max_retries=0, announce_offline=False
+            base_url=config.base_url,
+            timeout=config.timeout,
+            max_retries=0,
+            announce_offline=False,
+            ca_file=config.ca_file or None,
         )
     runner = Runner(
         manifest=manifest,

@@ -186,7 +186,7 @@ def _generate(args: argparse.Namespace) -> int:
 
     async def run() -> Any:
         try:
-            return await generate(plan, config, source="cli")
+            return await generate(plan, config, source="cli", keep_partial=True)
         finally:
             await close_loop_client()
 
@@ -202,6 +202,8 @@ def _generate(args: argparse.Namespace) -> int:
         ticker.stop()
     for line in captions(generated.response):
         print(line)
+    if generated.failure is not None:  # the images above arrived (and are saved); the others did not
+        return _fail(str(explain(generated.failure, "cli")), 1)
     if generated.saved is not None and not generated.saved.ok:
         return _fail(generated.saved.summary(plan.save or ""), 1)
     return 0

@@ -2,10 +2,10 @@
 
 The face hands on the clients (``from together_magic.client import Together``). Owns: ``clients`` (the two
 clients on one pooled httpx client), ``base`` (settings, the User-Agent, parsing, errors from answers),
-``listing`` (``client.models.list()``, the server's image models) and ``retries`` (when to retry and how
-long to wait). May import ``types``, ``errors``, ``models`` (with
-``models.ratelimit``), ``imagefiles`` and ``offline`` (the in-process transport when no key is set); never
-generation or above.
+``listing`` (``client.models.list()``, the server's image models), ``retries`` (when to retry and how long
+to wait) and ``tls`` (what HTTPS trusts: a CA file setting, and why a certificate was refused). May import
+``types``, ``errors``, ``models`` (with ``models.ratelimit``), ``imagefiles`` and ``offline`` (the in-process
+transport when no key is set); never generation or above.
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from ..offline import OFFLINE_BASE_URL
 from ..offline.retired import RETIRED_HEADER, STRICT_HEADER
 from ..types import ImageRequest, ImageResponse
 from . import retries as _retries
+from . import tls as _tls
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -64,6 +65,10 @@ OFFLINE_NOTICE = (
 PATH = "/images/generations"
 BACKEND_HEADER = "x-together-magic-backend"
 """A server may say what answered (a classroom gateway: ``together`` or, after falling back, ``offline``)."""
+CACHE_HEADER = "x-together-magic-cache"
+"""A classroom gateway says where the images came from: ``hit`` (its shared cache) and ``bypass`` (its
+offline fallback) cost the student nothing; ``miss`` (the upstream made them) is charged."""
+FREE_ANSWERS = ("hit", "bypass")
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=32)
 _TIMEOUT_NAMES: dict[type[Exception], str] = {
     httpx.ConnectTimeout: "connect",
@@ -173,8 +178,13 @@ class BaseClient:
         max_retries: int,
         announce_offline: bool,
         strict: bool | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         self._settings = resolve_settings(api_key, base_url)
+        self.ca_file = _tls.ca_file_from(ca_file)
+        """A PEM file trusted besides the usual roots (a class gateway's own cert.pem); see ``tls``."""
+        setting = "ca_file" if ca_file is not None else _tls.CA_FILE_ENV
+        self._verify = True if self._settings.offline else _tls.trust(self.ca_file, setting=setting)
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
         self.max_retries = max_retries
@@ -208,6 +218,7 @@ class BaseClient:
             "timeout": self.timeout,
             "headers": {"User-Agent": USER_AGENT, "Accept": "application/json"},
             "limits": _LIMITS,
+            "verify": self._verify,
         }
 
     def _call(self, request: ImageRequest, options: Mapping[str, Any], attempt: int) -> dict[str, Any]:
@@ -255,6 +266,14 @@ class BaseClient:
             error = APITimeoutError(f"no answer from {public_url(self.base_url)} within {within}")
             error.timeout_name = name
             return error
+        refused = _tls.refused_by(exc)
+        if refused is not None:
+            untrusted = APIConnectionError(
+                f"could not talk to {public_url(self.base_url)}: its TLS certificate is not trusted "
+                f"([CERTIFICATE_VERIFY_FAILED] {refused})"
+            )
+            untrusted.certificate = refused
+            return untrusted
         detail = redact(f"{type(exc).__name__}: {exc}", self._settings.api_key)
         detail = redact(detail, parsed_password(self.base_url))
         return APIConnectionError(f"could not talk to {public_url(self.base_url)}: {detail}")
@@ -273,7 +292,7 @@ class BaseClient:
 
     def _retry_wait(self, attempt: int, response: httpx.Response | None, error: APIError) -> float | None:
         """Seconds to wait before the next attempt, or None to give up and raise ``error``."""
-        if attempt >= self.max_retries:
+        if attempt >= self.max_retries or (response is None and not _retries.retryable(error)):
             return None
         if response is not None and not _retries.should_retry_status(response.status_code, response.headers):
             return None
@@ -300,6 +319,7 @@ class BaseClient:
                 fetcher=fetcher,
                 rate_limit=rate_limit_of(response.headers),
                 backend=_said_backend(response.headers.get(BACKEND_HEADER)),
+                free=response.headers.get(CACHE_HEADER, "").strip().lower() in FREE_ANSWERS,
             )
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]

@@ -6,6 +6,9 @@ No IPython and no widgets here: any Python program can use it. Where the request
 - ``base_url`` / ``TOGETHER_BASE_URL`` set: that server (a key is sent when there is one);
 - neither, or ``base_url="offline"``: the in-process offline backend, through an httpx transport.
 
+``ca_file="cert.pem"`` (or ``TOGETHER_MAGIC_CA_FILE``) trusts that certificate too, for a class gateway
+with a self-signed one (see ``tls``).
+
 ``strict=True`` (or ``TOGETHER_MAGIC_STRICT=1``) asks a together-magic backend to answer a retired model as
 the cloud does now (404 ``model_not_available``); otherwise it answers, and the client says once per model
 that the model is retired and what to use instead (``announce_offline=False`` keeps both notices quiet).
@@ -18,6 +21,7 @@ API key in a message, a repr or a log line.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -67,6 +71,7 @@ class Together(BaseClient):
         max_retries: int = DEFAULT_MAX_RETRIES,
         announce_offline: bool = True,
         strict: bool | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -75,6 +80,7 @@ class Together(BaseClient):
             max_retries=max_retries,
             announce_offline=announce_offline,
             strict=strict,
+            ca_file=ca_file,
         )
         transport = _offline_transport("sync") if self.offline else None
         self._http = httpx.Client(transport=transport, **self._client_args())
@@ -141,6 +147,7 @@ class AsyncTogether(BaseClient):
         max_retries: int = DEFAULT_MAX_RETRIES,
         announce_offline: bool = True,
         strict: bool | None = None,
+        ca_file: str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(
             api_key=api_key,
@@ -149,6 +156,7 @@ class AsyncTogether(BaseClient):
             max_retries=max_retries,
             announce_offline=announce_offline,
             strict=strict,
+            ca_file=ca_file,
         )
         transport = _offline_transport("async") if self.offline else None
         self._http = httpx.AsyncClient(transport=transport, **self._client_args())
@@ -182,6 +190,7 @@ class AsyncTogether(BaseClient):
             base_url=OFFLINE if self.offline else self.base_url,
             timeout=self.timeout,
             announce_offline=False,
+            ca_file=self.ca_file or "",
         ) as sync:
             return sync.fetch(url)
 

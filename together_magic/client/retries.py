@@ -87,6 +87,8 @@ def backoff(attempt: int, rng: random.Random | None = None) -> float:
 def retryable(err: TogetherError) -> bool:
     """Is a failed request worth sending again? The same rule as ``should_retry_status`` for an answer,
     plus what went wrong before one: a dropped connection, a timeout, an unusable 2xx, a corrupt image."""
+    if isinstance(err, APIConnectionError) and err.certificate is not None:
+        return False  # an untrusted certificate stays untrusted
     if isinstance(err, ImageDataError | APIConnectionError | APIResponseValidationError):
         return True
     if isinstance(err, APIStatusError) and err.status_code is not None:

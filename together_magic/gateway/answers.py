@@ -11,6 +11,7 @@ import base64
 import dataclasses
 from typing import Any
 
+from ..client.base import BACKEND_HEADER, CACHE_HEADER
 from ..offline.apierror import OfflineAPIError
 from ..offline.backend import Reply
 from ..offline.reply import error_reply, json_reply
@@ -34,9 +35,6 @@ __all__ = [
     "wall_entry",
 ]
 
-BACKEND_HEADER = "x-together-magic-backend"
-CACHE_HEADER = "x-together-magic-cache"
-"""``hit`` (the shared cache answered), ``miss`` (the upstream made it), ``bypass`` (the offline fallback)."""
 WALL_PROMPT = 400
 WALL_NEGATIVE = 200
 """Characters of a prompt and a negative prompt kept on a wall row (a card shows three lines of prompt)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import secrets
+import shlex
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -122,6 +123,11 @@ class WallEntry:
     url_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
 
+def _more(name: str, flag: str) -> str:
+    """What a student with a spent budget is told: who can top it up, and the very command."""
+    return f"Ask your teacher for more (together-magic class grant {shlex.quote(name)} {flag})."
+
+
 def _limits(conn: sqlite3.Connection, ask: Ask, row: tuple[Any, ...], policy: Policy) -> Refused | None:
     images_limit, budget, images_used, micros_used = row[4:8]
     held_images, held_micros = conn.execute(
@@ -138,7 +144,7 @@ def _limits(conn: sqlite3.Connection, ask: Ask, row: tuple[Any, ...], policy: Po
                 f"Your class budget has {images_limit - taken} of {images_limit} images left and this "
                 f"request asks for {ask.images}: ask for fewer (n)"
             )
-        return Refused(402, f"{message}. Ask your teacher for more.", "class_budget_spent", "budget")
+        return Refused(402, f"{message}. {_more(row[1], '--images N')}", "class_budget_spent", "budget")
     spent = micros_used + held_micros
     if budget is not None and spent + ask.micros > budget:
         if spent >= budget:
@@ -148,7 +154,7 @@ def _limits(conn: sqlite3.Connection, ask: Ask, row: tuple[Any, ...], policy: Po
                 f"This request would cost about {_dollars(ask.micros)} but your class budget has "
                 f"{_dollars(budget - spent)} of {_dollars(budget)} left: ask for fewer or smaller images"
             )
-        return Refused(402, f"{message}. Ask your teacher for more.", "class_budget_spent", "budget")
+        return Refused(402, f"{message}. {_more(row[1], '--budget DOLLARS')}", "class_budget_spent", "budget")
     if policy.class_micros is not None:
         total = conn.execute(
             "SELECT (SELECT COALESCE(SUM(micros_used), 0) FROM gateway_students)"

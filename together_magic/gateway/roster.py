@@ -12,6 +12,7 @@ import hashlib
 import secrets
 import sqlite3
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +28,12 @@ __all__ = [
     "Roster",
     "Student",
     "Usage",
+    "check_allowance",
+    "check_name",
     "digest",
     "dollars",
     "micros",
+    "new_tokens",
     "parse_expiry",
 ]
 
@@ -132,11 +136,34 @@ def parse_expiry(text: str, *, now: float | None = None) -> float:
     return when
 
 
+def check_allowance(images: int | None, budget: float | None, *, positive: bool) -> None:
+    """``--images`` and ``--budget`` of ``add`` (0 or more) and of ``grant`` (more than 0)."""
+    low = 1 if positive else 0
+    if images is not None and (isinstance(images, bool) or not isinstance(images, int) or images < low):
+        raise OptionError(f"--images: must be a whole number, {low} or more, got {images!r}")
+    if budget is None:
+        return
+    above = budget > 0 if positive else budget >= 0
+    if not (above and budget <= 1_000_000):  # also refuses nan
+        raise OptionError(
+            f"--budget: must be dollars from {'more than ' if positive else ''}0 to 1000000, got {budget!r}"
+        )
+
+
 def check_name(name: str) -> str:
     clean = name.strip()
     if not clean or len(clean) > NAME_MAX or not clean.isprintable():
         raise OptionError(f"NAME: give 1 to {NAME_MAX} printable characters, got {name!r}")
     return clean
+
+
+def new_tokens(names: Sequence[str]) -> list[tuple[str, str]]:
+    """Each name (checked, stripped) with a new token of its own; a name given twice is refused."""
+    clean = [check_name(name) for name in names]
+    twice = next((name for i, name in enumerate(clean) if name in clean[:i]), None)
+    if twice is not None:
+        raise OptionError(f"NAME: {twice} is given twice; each student needs a name of their own")
+    return [(name, _new_token(STUDENT_PREFIX)) for name in clean]
 
 
 _USAGE = (
@@ -171,33 +198,77 @@ class Roster:
         expires: float | None,
     ) -> str:
         """Add a student and return their token (the only time it exists in clear)."""
-        clean = check_name(name)
-        if images is not None and (isinstance(images, bool) or images < 0):
-            raise OptionError(f"--images: must be a whole number, 0 or more, got {images!r}")
-        if budget is not None and not 0 <= budget <= 1_000_000:
-            raise OptionError(f"--budget: must be dollars from 0 to 1000000, got {budget!r}")
-        token = _new_token(STUDENT_PREFIX)
+        students = new_tokens([name])
+        self.add_many(students, images=images, budget=budget, expires=expires)
+        return students[0][1]
+
+    def add_many(
+        self,
+        students: Sequence[tuple[str, str]],
+        *,
+        images: int | None,
+        budget: float | None,
+        expires: float | None,
+    ) -> None:
+        """Add students (``(name, token)`` from :func:`new_tokens`) in ONE transaction, each with the same
+        allowance. All or nothing: a name already in the class refuses the whole call (``class add
+        --roster`` leaves such names out first, and says so), so a half-added class never exists."""
+        check_allowance(images, budget, positive=False)
         now = time.time()
 
-        def insert(conn: sqlite3.Connection) -> bool:
-            taken = conn.execute(
-                "SELECT 1 FROM gateway_students WHERE name = ? AND revoked IS NULL", (clean,)
-            ).fetchone()
-            if taken:
-                return False
-            conn.execute(
-                "INSERT INTO gateway_students (name, token_sha256, images_limit, budget_micros, expires,"
-                " created) VALUES (?, ?, ?, ?, ?, ?)",
-                (clean, digest(token), images, None if budget is None else micros(budget), expires, now),
-            )
-            return True
+        def insert(conn: sqlite3.Connection) -> None:
+            for name, token in students:
+                taken = conn.execute(
+                    "SELECT 1 FROM gateway_students WHERE name = ? AND revoked IS NULL", (name,)
+                ).fetchone()
+                if taken:  # raised inside the transaction: everything added before it is rolled back
+                    raise OptionError(
+                        f"NAME: {name} is already in the class; 'together-magic class grant {name}' gives "
+                        f"them more, 'together-magic class revoke {name}' first gives them a new token"
+                    )
+                conn.execute(
+                    "INSERT INTO gateway_students (name, token_sha256, images_limit, budget_micros,"
+                    " expires, created) VALUES (?, ?, ?, ?, ?, ?)",
+                    (name, digest(token), images, None if budget is None else micros(budget), expires, now),
+                )
 
-        if not self._prepare().write(insert):
-            raise OptionError(
-                f"NAME: {clean} is already in the class; 'together-magic class revoke {clean}' first to "
-                "give them a new token"
+        self._prepare().write(insert)
+
+    def active_names(self) -> set[str]:
+        """The names of the students whose tokens are not revoked (expired ones included)."""
+        rows = self._prepare().read(
+            lambda c: c.execute("SELECT name FROM gateway_students WHERE revoked IS NULL").fetchall()
+        )
+        return {row[0] for row in rows}
+
+    def grant(self, name: str | None, *, images: int | None, budget: float | None) -> list[Usage]:
+        """Add ``images`` and ``budget`` dollars to a student's allowance (``name`` None: every student
+        not revoked), at once for every worker's next request; their rows as they are now.
+
+        A limit that is not set (no image limit, no dollar limit) stays unset: adding to it changes
+        nothing. Raises ``OptionError`` when no active student has that name."""
+        check_allowance(images, budget, positive=True)
+        added = 0 if budget is None else micros(budget)
+        clean = None if name is None else name.strip()
+
+        def update(conn: sqlite3.Connection) -> list[Usage]:
+            where, args = (
+                ("revoked IS NULL", ()) if clean is None else ("revoked IS NULL AND name = ?", (clean,))
             )
-        return token
+            conn.execute(
+                "UPDATE gateway_students SET images_limit = images_limit + ?,"
+                f" budget_micros = budget_micros + ? WHERE {where}",
+                (images or 0, added, *args),
+            )
+            rows = conn.execute(f"SELECT {_USAGE} FROM gateway_students WHERE {where} ORDER BY id", args)
+            return [Usage(*row) for row in rows.fetchall()]
+
+        granted = self._prepare().write(update)
+        if clean is not None and not granted:
+            raise OptionError(
+                f"NAME: no active student named {clean!r} (together-magic class list shows them)"
+            )
+        return granted
 
     def revoke(self, name: str) -> bool:
         """Revoke a student's token now; False when no active student has that name."""

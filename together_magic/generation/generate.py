@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ..client.clients import AsyncTogether
 from ..config import Imagine
-from ..errors import ImageDataError
+from ..errors import ImageDataError, TogetherError
 from ..store.store import Generation, Store, StoreError
 from ..types import ImageProvenance, ImageRequest, ImageResponse, Provenance, attach_provenance
 from .cost import charge, check_budget, part_cost
@@ -41,13 +41,18 @@ __all__ = ["Generated", "cache_key", "generate", "record_part", "stored_response
 
 @dataclass
 class Generated:
-    """A finished generation: the response (provenance attached) and, if it was saved, the report."""
+    """A finished generation: the response (provenance attached) and, if it was saved, the report.
+
+    ``failure``: with ``generate(..., keep_partial=True)``, the error of the parts that failed while others
+    brought their images (a class budget spent after two images of ``-n 4``): the response holds those
+    images, and the front end shows them, then says the error."""
 
     response: ImageResponse
     saved: SaveReport | None = None
     parts_cached: int = 0
     parts_sent: int = 0
     notes: list[str] = field(default_factory=list)
+    failure: TogetherError | None = None
 
 
 def cache_key(request: ImageRequest, endpoint: str) -> str | None:
@@ -104,8 +109,13 @@ async def generate(
     source: str = "python",
     client: AsyncTogether | None = None,
     on_part: Callable[[int, ImageResponse], None] | None = None,
+    keep_partial: bool = False,
 ) -> Generated:
-    """Run a plan to a finished ``Generated`` (see the module docstring). Raises ``TogetherError``s."""
+    """Run a plan to a finished ``Generated`` (see the module docstring). Raises ``TogetherError``s.
+
+    ``keep_partial``: when some parts fail with a ``TogetherError`` after others brought their images
+    (paid for, perhaps), return those images with the error as ``Generated.failure`` instead of raising
+    it; with no image at all, the error is raised as always."""
     started = time.perf_counter()
     client = client or await client_for_running_loop(config)
     store = store_for(config) if config.cache_size_mb > 0 else None
@@ -138,7 +148,7 @@ async def generate(
                     backend=response.provenance.backend or client.backend,
                     key=keys[index],
                     elapsed=time.perf_counter() - part_started,
-                    cost=part_cost(plan.parts[index], config),
+                    cost=_part_cost(plan.parts[index], response, config),
                 ),
                 store,
             )
@@ -157,8 +167,18 @@ async def generate(
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None:
             await add_live_hint(failure, config, client)  # "did you mean" among the cloud's own list
+        keep = keep_partial and isinstance(failure, TogetherError) and any(r is not None for r in results)
+        if failure is not None and not keep:
             raise failure
+    else:
+        failure = None
     done: list[ImageResponse] = [r for r in results if r is not None]
+    spent = [
+        0.0 if cached[i] else _part_cost(plan.parts[i], r, config)
+        for i, r in enumerate(results)
+        if r is not None
+    ]
+    cost = None if any(c is None for c in spent) else sum(c for c in spent if c is not None)
     charge(cost, requests=len(missing))
     response = _combine(plan, done)
     provenance = Provenance(
@@ -166,23 +186,34 @@ async def generate(
         elapsed=time.perf_counter() - started,
         cached=all(cached),
         backend=_backend(done, client.backend),
-        cost=0.0 if all(cached) else cost,
+        cost=cost,
         source=source,
         rate_limit=done[-1].rate_limit if done else None,
     )
-    attach_provenance(response, provenance, _image_provenance(plan, done))
+    own = _image_provenance(plan, results, cached, spent, client.backend)
+    attach_provenance(response, provenance, own)
     saved = None
     if plan.save is not None:  # named and described by each image's own provenance, attached just above
         saved = save_response(response, plan.save)
         attach_provenance(response, dataclasses.replace(provenance, saved=saved.paths))
         if store is not None:
             await _record_saved(store, recorded, saved.paths)
-    return Generated(response, saved, parts_cached=sum(cached), parts_sent=len(missing))
+    kept = failure if isinstance(failure, TogetherError) else None
+    return Generated(response, saved, parts_cached=sum(cached), parts_sent=len(missing), failure=kept)
+
+
+def _part_cost(part: ImageRequest, response: ImageResponse, config: Imagine) -> float | None:
+    """What one answered part cost: nothing when the server said so (a class gateway's shared cache or
+    offline fallback), else its list price (None when unknown)."""
+    return 0.0 if response.provenance.free else part_cost(part, config)
 
 
 def _backend(done: Sequence[ImageResponse], default: str) -> str:
-    """What answered: the server's own word when it gave one (a gateway's fallback), else the client's."""
+    """What answered: the server's own word when it gave one (a gateway, or its fallback), else the
+    client's. A gateway that fell back for some images only is the gateway (each image says its own)."""
     said = {r.provenance.backend for r in done if r.provenance.backend}
+    if len(said) > 1:
+        said.discard("offline")
     return said.pop() if len(said) == 1 else default
 
 
@@ -254,8 +285,20 @@ def _combine(plan: Plan, done: Sequence[ImageResponse]) -> ImageResponse:
     return ImageResponse.combine(done)
 
 
-def _image_provenance(plan: Plan, done: Sequence[ImageResponse]) -> list[ImageProvenance]:
-    if len(plan.parts) == 1:
-        count = len(done[0].data or [])
-        return [ImageProvenance(plan.parts[0], k) for k in range(count)]
-    return [ImageProvenance(part, 0) for part in plan.parts]
+def _image_provenance(
+    plan: Plan,
+    results: Sequence[ImageResponse | None],
+    cached: Sequence[bool],
+    costs: Sequence[float | None],
+    default: str,
+) -> list[ImageProvenance]:
+    """Each image's own record, in the order ``_combine`` puts them: the part's request (its own seed; the
+    one request's with its position), what made it and what it cost (its part's cost, shared out)."""
+    own: list[ImageProvenance] = []
+    answered = [(plan.parts[i], r, cached[i]) for i, r in enumerate(results) if r is not None]
+    for (part, response, from_store), cost in zip(answered, costs, strict=True):
+        count = len(response.data or [])
+        each = None if cost is None else cost / max(count, 1)
+        backend = response.provenance.backend or default
+        own += [ImageProvenance(part, k, backend, each, from_store) for k in range(count)]
+    return own

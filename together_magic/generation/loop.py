@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from ..client.clients import AsyncTogether
+from ..client.tls import CA_FILE_ENV
 from ..config import Imagine
 
 __all__ = ["ImagineCancelled", "Interrupted", "client_for_running_loop", "run_blocking", "wait_cancellable"]
@@ -89,6 +90,8 @@ def _settings_of(config: Imagine) -> tuple[Any, ...]:
         config.strict,
         os.environ.get("TOGETHER_API_KEY"),
         os.environ.get("TOGETHER_BASE_URL"),
+        config.ca_file,
+        os.environ.get(CA_FILE_ENV),
     )
 
 
@@ -114,6 +117,7 @@ async def client_for_running_loop(config: Imagine) -> AsyncTogether:
         max_retries=config.max_retries,
         announce_offline=False,
         strict=config.strict,
+        ca_file=config.ca_file or None,
     )
     _clients[loop] = (settings, client)
     return client

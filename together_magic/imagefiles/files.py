@@ -136,11 +136,11 @@ def _lock(fd: int, *, wait: bool) -> bool:
     return True
 
 
-def _open_temp(folder: Path) -> tuple[int, Path]:
+def _open_temp(folder: Path, mode: int = 0o666) -> tuple[int, Path]:
     for _ in range(100):
         tmp = folder / f"{_TMP_PREFIX}{os.urandom(8).hex()}{_TMP_SUFFIX}"
         try:
-            fd = os.open(tmp, _NEW_FILE, 0o666)  # the kernel applies the umask, as open(..., "w") does
+            fd = os.open(tmp, _NEW_FILE, mode)  # the kernel applies the umask, as open(..., "w") does
         except FileExistsError:  # pragma: no cover - 64 random bits
             continue
         _lock(fd, wait=True)
@@ -244,12 +244,17 @@ def _publish_new(tmp: Path, path: Path) -> Path:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _write_then(target: str | os.PathLike[str], data: bytes, publish: Callable[[Path, Path], Path]) -> Path:
+def _write_then(
+    target: str | os.PathLike[str],
+    data: bytes,
+    publish: Callable[[Path, Path], Path],
+    mode: int = 0o666,
+) -> Path:
     path = Path(target)
     folder = path.parent
     folder.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(folder)
-    fd, tmp = _open_temp(folder)
+    fd, tmp = _open_temp(folder, mode)
     try:
         _write_all(fd, data)
         target = publish(tmp, path)
@@ -261,14 +266,15 @@ def _write_then(target: str | os.PathLike[str], data: bytes, publish: Callable[[
         os.close(fd)  # releases the lock last, once the temp name is gone
 
 
-def atomic_write_new(path: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_new(path: str | os.PathLike[str], data: bytes, *, private: bool = False) -> Path:
     """Write ``data`` to ``path`` or, if it exists, to the next free ``-N`` name; return the path written.
 
     Never replaces a file, even one created by another process a microsecond earlier. A crash leaves at
     most a hidden ``.together-magic-*.tmp`` file (removed by a later write once ``STALE_AFTER`` has passed),
     never a truncated or empty image. Errors (disk full, read-only folder...) propagate and leave nothing.
+    ``private``: the file is readable by its owner only (0600) from its first byte (a file of secrets).
     """
-    return _write_then(path, data, _publish_new)
+    return _write_then(path, data, _publish_new, 0o600 if private else 0o666)
 
 
 def atomic_write_replace(path: str | os.PathLike[str], data: bytes) -> Path:

@@ -76,11 +76,15 @@ async def run_cell(
         return await _batch_cell(options, namespace, config, live=live)
     plan = build_plan(options, config=config, namespace=namespace, saved=saved)
     with StatusLine(_waiting_text(plan), enabled=live) as status:
-        generated = await generate(plan, config, source="magic", on_part=status.part_done)
+        generated = await generate(plan, config, source="magic", on_part=status.part_done, keep_partial=True)
     report = generated.saved
-    failure = OptionError(report.summary(plan.save or "")) if report is not None and not report.ok else None
+    unsaved = OptionError(report.summary(plan.save or "")) if report is not None and not report.ok else None
+    # Images that arrived while another part failed (a class budget spent after two of -n 4) were made
+    # and charged: they are bound and shown, then the failure is the cell's one line.
+    failure = generated.failure or unsaved
     response = generated.response
-    backend = response.provenance.backend
+    backends = {choice.provenance.backend for choice in response.data or []}
+    backend = "offline" if "offline" in backends else response.provenance.backend  # the notice, once
     return CellResult(response, plan.out, plan.display, backend, failure, True, (plan.request.model,))
 
 

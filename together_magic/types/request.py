@@ -46,10 +46,20 @@ class ImageRequest(BaseModel):
 
 @dataclass(frozen=True)
 class ImageProvenance:
-    """What made one image: ``request`` reproduces it alone (its own seed); ``position``: its place there."""
+    """What made one image: ``request`` reproduces it alone (its own seed); ``position``: its place there.
+
+    ``backend`` and ``cost`` are this image's own: one ``-n 4`` cell through a class gateway may hold
+    images of the cloud and of the gateway's offline fallback, and only the first cost anything."""
 
     request: ImageRequest | None
     position: int = 0
+    backend: str | None = None
+    """What made this image (as ``Provenance.backend``); None: the response's."""
+    cost: float | None = None
+    """Estimated dollars this image cost (0 when a server said it was free, or it came from the local
+    store); None: unknown here (the response's cost, shared out, is the estimate)."""
+    cached: bool = False
+    """It came from together-magic's local store, not from the server."""
 
     @property
     def seed(self) -> int | None:
@@ -75,6 +85,9 @@ class Provenance:
     """``offline``, ``together`` or the base URL of another server (never a key)."""
     cost: float | None = None
     """Estimated dollars spent (0 when served from the cache), None when the price is unknown."""
+    free: bool = False
+    """The server said these images cost nothing: a class gateway's shared cache or its offline fallback
+    (``x-together-magic-cache: hit`` or ``bypass``), neither of which spends the student's budget."""
     saved: tuple[Path | None, ...] = ()
     source: str | None = None
     rate_limit: RateLimit | None = None

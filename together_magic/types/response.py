@@ -186,17 +186,20 @@ class ImageResponse(BaseModel):
         fetcher: Fetcher | None = None,
         rate_limit: RateLimit | None = None,
         backend: str | None = None,
+        free: bool = False,
     ) -> ImageResponse:
         """A response from the JSON bytes of an answer (pydantic's JSON parser, straight from bytes).
 
         ``backend``: what answered, when the server says (a classroom gateway falling back to the offline
-        renderer sends ``x-together-magic-backend: offline``). Raises ``pydantic.ValidationError`` for a
-        body of the wrong shape; the client reports it.
+        renderer sends ``x-together-magic-backend: offline``); ``free``: the server said it charged nothing
+        (see ``Provenance.free``). Raises ``pydantic.ValidationError`` for a body of the wrong shape; the
+        client reports it.
         """
         result = cls.model_validate_json(content)
         for choice in result.data or []:
             choice._fetcher = fetcher
-        attach_provenance(result, Provenance(request=request, rate_limit=rate_limit, backend=backend))
+        made = Provenance(request=request, rate_limit=rate_limit, backend=backend, free=free)
+        attach_provenance(result, made)
         return result
 
     @classmethod
@@ -286,7 +289,7 @@ def attach_provenance(
     """The one writer of provenance: the response's record and, with it, each image's.
 
     Without ``images``, an image whose provenance is unknown gets the response's request at its index
-    (a raw ``n`` request: "#k of N, seed S"); images that already know theirs keep it.
+    (a raw ``n`` request: "#k of N, seed S") and its backend; images that already know theirs keep it.
     """
     choices = response.data or []
     given = list(images) if images is not None else None
@@ -294,7 +297,7 @@ def attach_provenance(
         if given is not None and position < len(given):
             choice._provenance = given[position]
         elif choice._provenance is None:
-            choice._provenance = ImageProvenance(provenance.request, choice.index)
+            choice._provenance = ImageProvenance(provenance.request, choice.index, provenance.backend)
     record = dataclasses.replace(provenance, images=tuple(c.provenance for c in choices))
     response._provenance = record
     return response

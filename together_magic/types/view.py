@@ -112,7 +112,8 @@ def backend_badge(backend: str | None) -> str | None:
 
 
 def caption_parts(response: ImageResponse, position: int) -> list[str]:
-    """The facts under one image: its number, own seed, size, steps, guidance, model, time, cost, badges."""
+    """The facts under one image: its number, own seed, size, steps, guidance, model, time, its own cost
+    (``free`` when a class gateway's cache or offline fallback made it) and its own backend's badge."""
     choice = (response.data or [])[position]
     own: ImageProvenance = choice.provenance
     request = own.request or response.request
@@ -133,16 +134,23 @@ def caption_parts(response: ImageResponse, position: int) -> list[str]:
     model = response.model or fields.get("model")
     parts.append(str(model or "?").rsplit("/", 1)[-1])
     prov = response.provenance
-    if prov.cached:
+    if prov.cached or own.cached:
         parts.append("cached")
-    elif prov.elapsed is not None:
-        parts.append(f"{prov.elapsed:.2f} s")
-    if prov.cost is not None and count and not prov.cached:
-        parts.append(f"${prov.cost / count:.4f}")
-    badge = backend_badge(prov.backend)
+    else:
+        if prov.elapsed is not None:
+            parts.append(f"{prov.elapsed:.2f} s")
+        cost = own.cost if own.cost is not None else _share(prov.cost, count)
+        if cost is not None:
+            parts.append("free" if cost == 0 else f"${cost:.4f}")
+    badge = backend_badge(own.backend or prov.backend)  # its own: a gateway may have fallen back for it
     if badge is not None:
         parts.append(badge)
     return parts
+
+
+def _share(cost: float | None, count: int) -> float | None:
+    """One image's part of a response's cost, when only the whole is known (a raw ``n`` request)."""
+    return cost / count if cost is not None and count else None
 
 
 def captions(response: ImageResponse) -> list[str]:
