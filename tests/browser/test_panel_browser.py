@@ -115,7 +115,7 @@ def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: A
     panel = run_first_cell(page, lab, "panel.ipynb")
     panel.locator("textarea").first.fill(PROMPT)
     generate(page, panel, 1, 0)
-    panel.locator(".together-magic-card").first.get_by_role("button", name="use as reference").click()
+    panel.locator(".together-magic-card").first.get_by_role("button", name="Use as reference").click()
     dropdown(panel, "Model").select_option(label="FLUX.1 Kontext [pro] · Black Forest Labs")
     panel.locator("textarea").first.fill("the same fox at night")
     generate(page, panel, 1, 1)
@@ -132,7 +132,7 @@ def test_copy_as_code_reproduces_the_image_byte_for_byte(lab: Server, browser: A
     assert (lab.folder / reference).is_file()  # written next to the notebook when the code was copied
     # insert as cell below (the viewer's button): the same code lands in the notebook itself
     newest_card(panel).locator(".together-magic-hit").click()
-    panel.get_by_role("button", name="insert as cell below").click()
+    panel.get_by_role("button", name="Insert as cell below").click()
     page.wait_for_function(
         "code => [...document.querySelectorAll('.jp-Cell .cm-content')]"
         ".some(c => c.innerText.startsWith(code))",
@@ -292,7 +292,7 @@ def test_every_kind_of_form_fits_in_two_columns_at_1024x768(lab: Server, browser
     panel = run_first_cell(page, lab, "forms.ipynb")
     panel.locator("textarea").first.fill(LONG_PROMPT)
     generate(page, panel, 1, 0)
-    panel.locator(".together-magic-card").first.get_by_role("button", name="use as reference").click()
+    panel.locator(".together-magic-card").first.get_by_role("button", name="Use as reference").click()
     panel.locator(".together-magic-status", has_text="is the reference now").wait_for(timeout=10_000)
     for model in HEAVY_FORMS:
         price = page.evaluate(PRICE)

@@ -116,7 +116,9 @@ class PanelCompare:
 
         def options(self) -> ImagineOptions: ...
 
-        def _new_seed(self) -> None: ...
+        def _seed_to_send(self) -> None: ...
+
+        def _seed_sent(self) -> None: ...
 
         def _reference_refused(self) -> str | None: ...
 
@@ -182,13 +184,12 @@ class PanelCompare:
     def _on_compare(self, _: Any = None) -> None:
         if self.busy:  # the button is disabled meanwhile; this guards programmatic double clicks
             return
-        if not self.lock.value:
-            self._new_seed()
         refused = self._reference_refused()
         if refused:
             self._show_error(refused)
             return
         axis = str(self.axis.value)
+        self._seed_to_send()
         try:
             options = self.options().replace(n=None)  # one image per cell: the form's count is for Generate
             sweep = plan_sweep(
@@ -203,6 +204,7 @@ class PanelCompare:
         except (OptionError, TogetherError) as exc:
             self._show_error(str(exc))
             return
+        self._seed_sent()
         self.status.value = html.escape(announce(sweep, self.settings))
         self.code.layout.display = "none"
         entry = self._entry(sweep)
@@ -292,7 +294,7 @@ class PanelCompare:
     def _entry(self, sweep: Sweep) -> SweepEntry:
         text, files = sweep_code(sweep)
         copy = CopyButton(
-            description="copy the sweep",
+            description="Copy the sweep",
             icon="clipboard",
             tooltip="copy the %%imagine --vary cell that makes this whole grid",
             text=text,
@@ -350,8 +352,8 @@ class PanelCompare:
         )
         buttons: list[w.Widget] = []
         if state != "pending":
-            buttons.append(action_button("reuse this seed", "repeat", lambda: self._cell_seed(cell)))
-            copy = CopyButton(description="copy as code", icon="clipboard", text=view.code[0])
+            buttons.append(action_button("Reuse seed", "repeat", lambda: self._cell_seed(cell)))
+            copy = CopyButton(description="Copy as code", icon="clipboard", text=view.code[0])
             copy.anchor = self.model_id
             copy.on_copied(lambda result: self._cell_copied(view, result))
             buttons.append(copy)
