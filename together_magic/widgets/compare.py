@@ -39,7 +39,6 @@ from .cards import (
     write_references,
 )
 from .clipboard import CopyButton, CopyResult
-from .form import row_label
 
 if TYPE_CHECKING:
     from ..config import Imagine
@@ -146,9 +145,9 @@ class PanelCompare:
         def busy(self) -> bool: ...
 
     def _build_compare(self) -> w.HBox:
-        """The row: an axis (those the chosen model takes) and its values; the button goes with Generate."""
+        """The row: the Compare button, an axis (those the chosen model takes) and its values."""
         self.sweeps: list[Sweep] = []
-        self.axis = w.Dropdown(layout={"width": "120px"}, tooltip="what to vary")
+        self.axis = w.Dropdown(layout={"width": "100px", "flex": "0 0 auto"}, tooltip="what to vary")
         self.values = w.Text(layout={"width": "auto", "flex": "1 1 auto", "min_width": "60px"})
         self.compare = w.Button(
             description="Compare",
@@ -162,8 +161,10 @@ class PanelCompare:
         self.axis.observe(lambda _: self._suggest(), names="value")
         self.model.observe(lambda _: self._compare_axes(), names="value")
         self._compare_axes()
-        row = [row_label("Compare"), self.axis, self.values]
-        return w.HBox(row, layout={"align_items": "center", "width": "auto"})
+        # the button leads its own row (one row less beside Generate: Generate and Cancel share one)
+        return w.HBox(
+            [self.compare, self.axis, self.values], layout={"align_items": "center", "width": "auto"}
+        )
 
     @property
     def last_sweep(self) -> Sweep | None:

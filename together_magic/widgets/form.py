@@ -60,7 +60,7 @@ class PanelForm:
         self.prompt = w.Textarea(
             placeholder="Describe the image…",
             description="Prompt",
-            rows=3,
+            rows=2,
             style=LABEL,
             layout={"width": FILL},
         )

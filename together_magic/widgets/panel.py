@@ -35,16 +35,15 @@ from ..imagefiles import metadata
 from ..imagefiles.containers import image_info
 from ..types import ImageResponse
 from ..types.view import BADGE_STYLES, backend_badge
+from .bridges import PromptKeys
 from .cards import REFERENCE_FOLDER, last_panel, remember_panel, style_html
 from .compare import BUSY_NOTE, PanelCompare
 from .form import PanelForm
-from .bridges import PromptKeys
 from .gallery import PanelGallery
 
 __all__ = ["BUSY_NOTE", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
 
 SAVED_TEXT = "together-magic panel: run this cell to use its form (a copy of its gallery is below)"
-_HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BACKEND_NOTES = {
     "offline": "stand-in pictures, not a diffusion model · TOGETHER_API_KEY for Together AI",
     "together": "Together AI: images are billed to your key",
@@ -79,27 +78,33 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         left = form.children[0]  # the compare row ends the left column (it needs the model chosen above)
         left.children = (*left.children, self._build_compare())
         self._build_gallery()
-        self.header = w.HTML(layout={"flex": "1 1 auto", "min_width": "0"})
+        self.header = w.HTML(layout={"flex": "0 0 auto"})
         self.prompt_keys = PromptKeys(layout={"display": "none"})
         self.prompt_keys.on_submit(self._on_submit)
-        # one line above the form: the backend, "settings from an image" and the price (a row less in the
-        # form keeps Generate and the newest image on a projector's screen)
-        top = w.HBox([self.header, self.load_settings, self.cost], layout={"align_items": "center"})
-        top.add_class("together-magic-top")
         self.generate = w.Button(
-            description="Generate", button_style="primary", icon="paint-brush", layout={"flex": "0 0 auto"}
+            description="Generate",
+            button_style="primary",
+            icon="paint-brush",
+            layout={"width": "auto", "flex": "0 0 auto"},
         )
         self.cancel = w.Button(
             description="Cancel", disabled=True, icon="stop", layout={"width": "auto", "flex": "0 0 auto"}
         )
         self.status = w.HTML(
-            value="ready", layout={"margin": "0 0 0 8px", "flex": "1 1 auto", "min_width": "0"}
+            value="ready", layout={"margin": "0 8px 0 6px", "flex": "1 1 auto", "min_width": "0"}
         )
         self.status.add_class("together-magic-status")
-        style = w.HTML(layout={"display": "none"})
-        actions = w.HBox(
-            [self.generate, self.compare, self.cancel, self.status], layout={"align_items": "center"}
+        # One line above the form: which backend answers, what the panel is doing, "settings from an image"
+        # and the price; Generate ends the left column. (A row less each: the form, Generate and the newest
+        # image fit a projector's 1024x768 screen with JupyterLab's file browser open, for every model.)
+        top = w.HBox(
+            [self.header, self.status, self.load_settings, self.cost], layout={"align_items": "center"}
         )
+        top.add_class("together-magic-top")
+        style = w.HTML(layout={"display": "none"})
+        actions = w.HBox([self.generate, self.cancel], layout={"align_items": "center"})
+        actions.add_class("together-magic-go")
+        left.children = (*left.children, actions)
         self.generate.on_click(self._on_generate)
         self.cancel.on_click(self._on_cancel)
         self.load_settings.observe(self._on_load_settings, names="value")
@@ -112,7 +117,6 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
                 top,
                 self.model_row,
                 form,
-                actions,
                 self.code,
                 self.gallery,
                 self.viewer,
@@ -187,9 +191,10 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         if title == GATEWAY_OFFLINE_TEXT:  # a gateway answered offline: this student did set a key
             note = _GATEWAY_OFFLINE_NOTE
         self.header.value = (
-            f'<div style="{_HEADER_STYLE}" title="{html.escape(title, quote=True)}">'
-            f"{chip} {html.escape(note)}</div>"
+            f'<span title="{html.escape(title, quote=True)}">{chip or html.escape(note)}</span>'
         )
+        if self.status.value == "ready" or self.status.value.startswith("ready: "):
+            self.status.value = f"ready: {html.escape(note)}"
 
     def _show_cost(self) -> None:
         try:
