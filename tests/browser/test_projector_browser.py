@@ -38,14 +38,17 @@ def families() -> list[str]:
 
 LABELS = ".together-magic-panel button, .together-magic-panel label, .together-magic-panel .widget-label, "
 LABELS += ".together-magic-panel .together-magic-download, .together-magic-cell-label"
-CLIPPED = f"""() => [...document.querySelectorAll('{LABELS}')].filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1)
+CLIPPED = f"""() => [...document.querySelectorAll('{LABELS}')]
+  .filter(e => e.offsetParent && e.scrollWidth > e.clientWidth + 1)
   .map(e => `${{e.innerText.trim()}}: ${{e.scrollWidth}} > ${{e.clientWidth}}`)"""
 SELECT_CLIPPED = """() => { const c = document.createElement('canvas').getContext('2d');
-  return [...document.querySelectorAll('.together-magic-panel select')].filter(s => s.offsetParent).filter(s => {
+  return [...document.querySelectorAll('.together-magic-panel select')]
+    .filter(s => s.offsetParent).filter(s => {
     const st = getComputedStyle(s); c.font = `${st.fontSize} ${st.fontFamily}`;
     const text = s.options[s.selectedIndex] ? s.options[s.selectedIndex].text : '';
     return c.measureText(text).width > s.clientWidth - 24; }).map(s => s.options[s.selectedIndex].text); }"""
-SMALL_TEXT = """() => { const card = [...document.querySelectorAll('.together-magic-gallery > .together-magic-card')]
+SMALL_TEXT = """() => { const card = [
+  ...document.querySelectorAll('.together-magic-gallery > .together-magic-card')]
   .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top
     || a.getBoundingClientRect().left - b.getBoundingClientRect().left)[0];
   return [...card.querySelectorAll('.together-magic-caption div, button, a')]

@@ -16,9 +16,14 @@ from typing import Any
 import anywidget
 import traitlets
 
-__all__ = ["DownloadButton", "PromptKeys"]
+from ..generation.saving import file_stem
+from ..types import ImageChoicesData, ImageResponse
+
+__all__ = ["DownloadButton", "PromptKeys", "download_button"]
 
 _STATIC = Path(__file__).parent / "static"
+DOWNLOAD_TIP = "download the image to this computer"
+MIMES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
 
 class DownloadButton(anywidget.AnyWidget):
@@ -46,6 +51,13 @@ class DownloadButton(anywidget.AnyWidget):
 
     def __repr__(self) -> str:
         return f"DownloadButton({self.filename!r})"
+
+
+def download_button(choice: ImageChoicesData, response: ImageResponse) -> DownloadButton:
+    """The card's Download: the image file, named as Save names it, onto the user's own computer."""
+    name = file_stem(choice, response.request) + choice.extension
+    mime = MIMES.get(choice.extension, "application/octet-stream")
+    return DownloadButton(choice.image_bytes, filename=name, mime=mime, tooltip=DOWNLOAD_TIP)
 
 
 class PromptKeys(anywidget.AnyWidget):

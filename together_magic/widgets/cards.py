@@ -30,12 +30,12 @@ import ipywidgets as w
 
 from ..config import Imagine
 from ..generation.options import ImagineOptions, from_request
-from ..generation.saving import file_stem, save_images
+from ..generation.saving import save_images
 from ..imagefiles.files import atomic_write_new
 from ..sweeps.result import Cell, Sweep
 from ..types import ImageChoicesData, ImageResponse, sniff_format
 from ..types.view import preview, short_path
-from .bridges import DownloadButton
+from .bridges import DownloadButton, download_button
 from .clipboard import CopyButton, CopyResult
 
 __all__ = [
@@ -72,8 +72,6 @@ CARD_ACTIONS: tuple[Action, ...] = (
     ("Use as reference", "image", "ref"),
 )
 SAVE_TIP = "save the image on the kernel's machine (Imagine.save_dir, or images/)"
-DOWNLOAD_TIP = "download the image to this computer"
-MIMES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
 
 
 @dataclass
@@ -215,13 +213,6 @@ def action_button(label: str, icon: str, action: Callable[[], None], tooltip: st
     button.add_class("together-magic-act")
     button.on_click(lambda _: action())
     return button
-
-
-def download_button(choice: ImageChoicesData, response: ImageResponse) -> DownloadButton:
-    """The card's Download: the image file, named as Save names it, onto the user's own computer."""
-    name = file_stem(choice, response.request) + choice.extension
-    mime = MIMES.get(choice.extension, "application/octet-stream")
-    return DownloadButton(choice.image_bytes, filename=name, mime=mime, tooltip=DOWNLOAD_TIP)
 
 
 def thumbnail(choice: ImageChoicesData, on_click: Callable[[], None], side: int = THUMB) -> w.Box:

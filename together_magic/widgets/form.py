@@ -15,29 +15,20 @@ import ipywidgets as w
 from .. import models
 from ..config import Imagine
 from ..generation.line import parse_lora
-from ..generation.options import ImagineOptions, from_request
-from ..generation.plan import missing_input
+from ..generation.options import ImagineOptions
 from ..types import ImageChoicesData
 from ..types.view import preview
 from .choices import bounds as _bounds
 from .choices import model_choices, model_note, row_label
 from .choices import show as _show
+from .loading import ASPECT, MISSING, MISSING_SHORT, apply_request
 
-__all__ = ["READABLE_SEEDS", "SIZES", "PanelForm", "model_choices", "row_label"]
+__all__ = ["MISSING", "READABLE_SEEDS", "SIZES", "PanelForm", "model_choices", "row_label"]
 
 READABLE_SEEDS = models.DRAWN_SEED_RANGE
 """The seeds the panel draws: five digits a class can read aloud (any seed in range can be typed)."""
-MISSING = (
-    "this image was made with a reference image, which the file does not hold: upload it again "
-    "(Image), or press remove to go on without it"
-)
-"""What the form says when settings come from an image whose reference the file left out (``--from``
-asks for it again the same way)."""
-MISSING_SHORT = "reference image missing: upload it again"
 SIZES = {"square": (1024, 1024), "portrait": (768, 1024), "landscape": (1024, 768)}
 CUSTOM = "custom"
-ASPECT = "aspect "
-"""Size choices starting with this send ``aspect_ratio`` instead of width and height."""
 LABEL = {"description_width": "62px"}
 FILL = "auto"  # in a flex column "auto" fills the width *with* the margins; "100%" overflows by 2 px
 SMALL_BOX = "130px"
@@ -393,44 +384,5 @@ class PanelForm:
     # ------------------------------------------------------------------------------ loading settings
     def apply_request(self, payload: dict[str, Any], omitted: Any = None) -> list[str]:
         """Fill the form from a stored request (an image's parameters); returns notes on what was kept.
-
-        ``omitted`` names the input images a saved file left out (``saving.omitted_inputs``): the form
-        then asks for that image again, as ``--from`` does, instead of silently making a different image.
-        """
-        options = from_request(payload)
-        notes: list[str] = []
-        given = next((r for r in (options.image, *options.references) if isinstance(r, bytes)), None)
-        if given is not None:
-            self.set_reference(given, "the reference of the loaded image")
-        elif missing_input(omitted, options) is not None:
-            self.set_reference(None)
-            self._reference_missing = MISSING
-            self.clear_reference.disabled = False
-            _show(self.clear_reference, True)
-            notes.append(MISSING)
-        else:
-            self.set_reference(None)
-        if options.model:
-            known = {value for _, value in self.model.options}
-            if options.model not in known and ("/" in options.model or models.find_model(options.model)):
-                self.model.options = model_choices(options.model)
-            if options.model in {value for _, value in self.model.options}:
-                self.model.value = options.model
-            else:
-                notes.append(f"model {options.model!r} is not a Together model; kept {self.model.value}")
-        self.prompt.value = options.prompt or ""
-        self.negative.value = options.negative or ""
-        if options.width and options.height:
-            self.width.value, self.height.value = options.width, options.height
-        if f"{ASPECT}{options.aspect_ratio}" in {value for _, value in self.preset.options}:
-            self.preset.value = f"{ASPECT}{options.aspect_ratio}"
-        self.steps.value = options.steps or 0
-        if options.guidance is not None:
-            self.guidance.value = options.guidance
-        if options.seed is not None:
-            self.seed.value, self.lock.value = options.seed, True
-        if options.n is not None:
-            self.n.value = options.n
-        self.loras.value = ", ".join(f"{path}:{scale:g}" for path, scale in options.loras)
-        self._apply_model()
-        return notes
+        ``omitted``: the input images a saved file left out, asked for again (``loading``)."""
+        return apply_request(self, payload, omitted)
