@@ -81,6 +81,8 @@ class Server:
     folder: Path
     process: subprocess.Popen[bytes]
     started: float
+    printed: str = ""
+    """The URL exactly as ``scripts/lab.py`` printed it (``url`` is its notebook address and token)."""
 
     @property
     def base(self) -> str:

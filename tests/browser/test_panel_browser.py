@@ -62,13 +62,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         start_new_session=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    url = None
+    url = printed = None
     assert process.stdout is not None
     for raw in process.stdout:  # the script prints the URL with its token once JupyterLab answers
         line = raw.decode()
         found = re.search(r"open:\s+(http://127\.0\.0\.1:\d+/lab/tree/01-quickstart\.ipynb\?token=\w+)", line)
         if found:
-            url = found.group(1)
+            url, printed = found.group(1), line.split("open:", 1)[1].strip()
             break
     if url is None:
         stop(process)
@@ -76,7 +76,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         log.close()  # closed before failing: a leaked handle would fail an unrelated test later
         pytest.fail(f"scripts/lab.py printed no URL; see {ARTIFACTS / 'jupyterlab.log'}")
     try:
-        yield Server(url, folder, process, started)
+        yield Server(url, folder, process, started, printed or "")
     finally:
         stop(process)
         process.stdout.close()

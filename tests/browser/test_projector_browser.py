@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
+
+import httpx
 
 from together_magic import models
 from together_magic.offline.looks import family
@@ -46,7 +49,7 @@ SELECT_CLIPPED = """() => { const c = document.createElement('canvas').getContex
     .filter(s => s.offsetParent).filter(s => {
     const st = getComputedStyle(s); c.font = `${st.fontSize} ${st.fontFamily}`;
     const text = s.options[s.selectedIndex] ? s.options[s.selectedIndex].text : '';
-    return c.measureText(text).width > s.clientWidth - 24; }).map(s => s.options[s.selectedIndex].text); }"""
+    return c.measureText(text).width > s.clientWidth - 32; }).map(s => s.options[s.selectedIndex].text); }"""
 SMALL_TEXT = """() => { const card = [
   ...document.querySelectorAll('.together-magic-gallery > .together-magic-card')]
   .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top
@@ -55,6 +58,12 @@ SMALL_TEXT = """() => { const card = [
     .filter(e => e.offsetParent && e.innerText.trim())
     .map(e => [e.innerText.trim().slice(0, 30), parseFloat(getComputedStyle(e).fontSize)])
     .filter(([, size]) => size < 14); }"""
+PLACEHOLDERS_CLIPPED = """() => { const c = document.createElement('canvas').getContext('2d');
+  return [...document.querySelectorAll('.together-magic-panel input, .together-magic-panel textarea')]
+    .filter(e => e.offsetParent && e.placeholder).filter(e => {
+      const st = getComputedStyle(e); c.font = `${st.fontSize} ${st.fontFamily}`;
+      return c.measureText(e.placeholder).width > e.clientWidth - 8; }).map(e => e.placeholder); }"""
+RETIRED_PANEL = "%config Imagine.model = 'black-forest-labs/FLUX.1-dev-lora'\n%imagine_panel"
 GENERATE_BOX = """() => [...document.querySelectorAll('.together-magic-panel button')]
   .find(b => b.innerText.trim() === 'Generate').getBoundingClientRect().toJSON()"""
 
@@ -143,6 +152,7 @@ def test_every_model_family_fits_a_projector_with_readable_cards(lab: Server, br
         assert page.evaluate(CLIPPED) == [], label
         assert page.evaluate(SELECT_CLIPPED) == [], label
         assert page.evaluate(SMALL_TEXT) == [], label
+        assert page.evaluate(PLACEHOLDERS_CLIPPED) == [], label
     scrolled = page.evaluate(
         "() => [...document.querySelectorAll('.jp-WindowedPanel-outer, .jp-Notebook')]"
         ".map(e => e.scrollTop).reduce((a, b) => a + b, 0)"
@@ -164,4 +174,42 @@ def test_every_model_family_fits_a_projector_with_readable_cards(lab: Server, br
     assert "set and locked" in feedback.inner_text() and feedback.is_visible()
     page.screenshot(path=str(SHOTS / "viewer-reuse-seed-1024x768.png"))
     viewer.get_by_role("button", name="Close").click()
+    # a retired model that took LoRAs (only ever the current one): its name, notice and LoRA hint are whole
+    lesson = page.locator(".jp-Cell .cm-content", has_text="step 0")
+    lesson.click()
+    page.keyboard.press("Control+a")
+    page.keyboard.type(RETIRED_PANEL)
+    page.keyboard.press("Shift+Enter")
+    second = page.locator(".together-magic-panel").nth(1)
+    second.locator(".widget-text:has(> label:text-is('LoRAs'))").wait_for(timeout=30_000)
+    second.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(SHOTS / "panel-1024x768-retired-lora-model.png"))
+    assert page.evaluate(CLIPPED) == [] and page.evaluate(SELECT_CLIPPED) == []
+    assert page.evaluate(PLACEHOLDERS_CLIPPED) == []
     assert errors == []
+
+
+def test_the_start_url_opens_only_its_own_notebook(lab: Server, browser: Any) -> None:
+    """Issue 24: a teacher who starts on 03-panel gets that notebook's kernel only, even when the last
+    session left 01-quickstart open (JupyterLab would restore it, and start its kernel, from the workspace)."""
+    yesterday = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
+    yesterday.goto(lab.url, timeout=90_000)  # the default workspace, with 01-quickstart open in it
+    tabs = ".lm-DockPanel-tabBar .lm-TabBar-tab .lm-TabBar-tabLabel"
+    yesterday.locator(tabs, has_text="01-quickstart.ipynb").wait_for(timeout=90_000)
+    headers = {"Authorization": f"token {lab.token}"}
+
+    def saved_workspace() -> str:
+        return httpx.get(f"{lab.base}/lab/api/workspaces/default", headers=headers, timeout=5).text
+
+    deadline = time.monotonic() + 20
+    while "01-quickstart" not in saved_workspace() and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert "01-quickstart" in saved_workspace()  # yesterday's tab is in the workspace
+    yesterday.context.close()
+    assert lab.printed.startswith(lab.url), lab.printed
+    page = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
+    page.goto(lab.printed.replace("01-quickstart.ipynb", "03-panel.ipynb"), timeout=90_000)
+    page.locator(tabs, has_text="03-panel.ipynb").wait_for(timeout=90_000)
+    page.wait_for_timeout(1500)  # a restored tab would have appeared by now
+    assert page.locator(tabs).all_inner_texts() == ["03-panel.ipynb"]

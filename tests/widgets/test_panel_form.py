@@ -83,7 +83,7 @@ async def test_model_list_is_the_listed_catalogue_grouped_by_maker() -> None:
     assert model_choices("acme/new-model")[0] == ("acme/new-model (not in the catalogue)", "acme/new-model")
     schnell = "black-forest-labs/FLUX.1-schnell"
     assert model_choices(schnell)[0] == (
-        "FLUX.1 [schnell] · Black Forest Labs (retired: use black-forest-labs/FLUX.2-dev)",
+        "FLUX.1 [schnell] · Black Forest Labs (retired: use FLUX.2 [dev])",
         schnell,
     )
     assert model_choices(models.DEFAULT_MODEL) == choices

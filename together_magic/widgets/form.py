@@ -86,7 +86,8 @@ class PanelForm:
             layout={"align_items": "center", "width": FILL, "flex_flow": "row wrap"},
         )
         self.loras = w.Text(
-            placeholder="URL or repo[:scale], comma-separated",
+            placeholder="repo[:scale], …",  # whole in a 260 px column; the tooltip says the rest
+            tooltip="LoRAs: a Hugging Face repo or a URL, each with an optional :scale, comma-separated",
             description="LoRAs",
             style=LABEL,
             layout={"width": FILL},
