@@ -19,7 +19,17 @@ from together_magic import models
 from together_magic.offline.looks import family
 
 from ..conftest import ROOT
-from .support import PANEL_CELL, Server, browser, dropdown, newest_card, open_notebook, run_first_cell
+from .support import (
+    PANEL_CELL,
+    Server,
+    browser,
+    dismiss_dialogs,
+    dropdown,
+    newest_card,
+    open_notebook,
+    run_first_cell,
+    write_notebook,
+)
 from .test_panel_browser import LESSON, lab
 
 __all__ = ["browser", "lab"]
@@ -187,12 +197,19 @@ def test_every_model_family_fits_a_projector_with_readable_cards(lab: Server, br
     page.screenshot(path=str(SHOTS / "panel-1024x768-retired-lora-model.png"))
     assert page.evaluate(CLIPPED) == [] and page.evaluate(SELECT_CLIPPED) == []
     assert page.evaluate(PLACEHOLDERS_CLIPPED) == []
+    # issue 26 (1): 03-panel reopened beside these live panels (its widgets gone with yesterday's kernel)
+    # shows its saved gallery, not only "Error displaying widget: model not found"
+    page.locator(".jp-DirListing-item", has_text="03-panel.ipynb").dblclick()
+    saved_copy = page.locator(".jp-NotebookPanel:visible .together-magic-snapshot img").first
+    saved_copy.wait_for(state="visible", timeout=60_000)
+    dismiss_dialogs(page)
+    page.screenshot(path=str(SHOTS / "03-panel-reopened-beside-a-live-panel.png"))
     assert errors == []
 
 
 def test_the_start_url_opens_only_its_own_notebook(lab: Server, browser: Any) -> None:
     """Issue 24: a teacher who starts on 03-panel gets that notebook's kernel only, even when the last
-    session left 01-quickstart open (JupyterLab would restore it, and start its kernel, from the workspace)."""
+    session left 01-quickstart open (JupyterLab restored it from the workspace, and started its kernel)."""
     yesterday = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT}).new_page()
     yesterday.goto(lab.url, timeout=90_000)  # the default workspace, with 01-quickstart open in it
     tabs = ".lm-DockPanel-tabBar .lm-TabBar-tab .lm-TabBar-tabLabel"
@@ -213,3 +230,32 @@ def test_the_start_url_opens_only_its_own_notebook(lab: Server, browser: Any) ->
     page.locator(tabs, has_text="03-panel.ipynb").wait_for(timeout=90_000)
     page.wait_for_timeout(1500)  # a restored tab would have appeared by now
     assert page.locator(tabs).all_inner_texts() == ["03-panel.ipynb"]
+
+
+def test_a_3x3_vary_grid_fits_with_its_labels(lab: Server, browser: Any) -> None:
+    """Issue 26: a 3x3 ``--vary`` grid at 1024x768 with the file browser open shows its three columns, each
+    under its label, every row beside its own (it showed about two columns and a half before)."""
+    cell = "%%imagine --seed 5 --vary steps=1,4,12 --vary guidance=1,3.5,10 -o grid\na lighthouse at sunset"
+    write_notebook(lab.folder / "grid.ipynb", ["%load_ext together_magic", cell, *LESSON])
+    page = open_notebook(browser, lab.page_url("/lab/tree/grid.ipynb"), (WIDTH, HEIGHT))
+    lab.kernel_ready("grid.ipynb")
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    page.wait_for_function(
+        "() => { const imgs = [...document.querySelectorAll('.together-magic-sweep img')];"
+        " return imgs.length === 9 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
+        timeout=60_000,
+    )
+    sweep = page.locator(".together-magic-sweep")
+    sweep.scroll_into_view_if_needed()
+    shown = page.evaluate(
+        """() => { const s = document.querySelector('.together-magic-sweep');
+        const out = s.closest('.jp-OutputArea-output').getBoundingClientRect();
+        const on = e => { const b = e.getBoundingClientRect(); return b.left >= out.left - 0.5
+          && b.right <= out.right + 0.5 && b.right <= innerWidth && b.width > 0; };
+        const images = [...s.querySelectorAll('img')].filter(on)
+          .filter(i => i.getBoundingClientRect().width >= 96);
+        return [images.length, [...s.querySelectorAll('b')].filter(on).map(b => b.innerText)]; }"""
+    )
+    assert shown == [9, ["1", "4", "12", "1", "3.5", "10"]], shown  # columns' labels, then the rows'
+    page.screenshot(path=str(SHOTS / "vary-3x3-1024x768.png"))

@@ -26,7 +26,7 @@ def model_choices(current: str | None = None) -> list[tuple[str, str]]:
     choices = [(f"{s.display_name} · {s.maker}", s.id) for s in ordered]
     spec = models.find_model(current or "")
     if spec is not None and spec.retired:
-        # the replacement by its name, as the list shows it (its id is in the grey note below): whole in the box
+        # the replacement by its name, as the list shows it (its id is in the grey note below)
         instead = models.find_model(spec.replacement or "")
         use = instead.display_name if instead is not None else spec.replacement
         choices.insert(0, (f"{spec.display_name} · {spec.maker} (retired: use {use})", spec.id))
