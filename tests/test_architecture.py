@@ -18,7 +18,6 @@ PACKAGE = Path(__file__).resolve().parent.parent / "together_magic"
 # units that share a rank are siblings that never import each other (the features, the two servers...).
 RANKS: dict[str, int] = {
     "models": 0,  # the one catalogue of models and limits
-    "ratelimit": 0,
     "errors": 1,
     "config": 1,
     "imagefiles": 2,
@@ -206,10 +205,11 @@ def test_models_and_types_do_no_io(path: Path) -> None:
     assert not imported & banned, (path.name, imported)
 
 
-def test_the_package_has_twenty_rooms() -> None:
-    """The top level stays at 20 rooms (wings and ground modules): a wing replaces a file, never adds one."""
+def test_the_package_has_at_most_twenty_rooms() -> None:
+    """The top level stays at 20 rooms at most (wings and ground modules): a new feature takes a room only
+    where a file moved into a wing left one free."""
     rooms = sorted(p.name for p in PACKAGE.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists())
-    assert len(rooms) == 20, rooms
+    assert len(rooms) <= 20, rooms
 
 
 def test_no_module_over_400_lines() -> None:

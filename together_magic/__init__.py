@@ -6,8 +6,6 @@ names below are loaded on first access, and nothing imports httpx, pydantic, PIL
 
 from __future__ import annotations
 
-import importlib
-
 TYPE_CHECKING = False
 """``typing.TYPE_CHECKING`` without importing typing (20 ms on a cold start: the command's Ctrl-C window)."""
 
@@ -148,6 +146,8 @@ def __getattr__(name: str) -> Any:
     home = _EXPORTS.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # here, not at the top: importing the package is the command's Ctrl-C window
+
     module = importlib.import_module(f".{home}", __name__)
     if home in _DISPLAY_MODULES:  # responses show their grid, the history its cards, in notebooks
         importlib.import_module(f".{_DISPLAY_MODULES[home]}", __name__)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from . import models
 
 if TYPE_CHECKING:
-    from .ratelimit import RateLimit
+    from .models.ratelimit import RateLimit
 
 __all__ = [
     "APIConnectionError",

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from together_magic.batches.pacing import MARGIN, Pacer
-from together_magic.ratelimit import RateLimit
+from together_magic.models.ratelimit import RateLimit
 
 
 class FakeClock:

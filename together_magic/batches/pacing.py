@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from ..client.retries import MAX_RETRY_AFTER, backoff
-from ..ratelimit import RateLimit
+from ..models.ratelimit import RateLimit
 
 __all__ = ["MARGIN", "Pacer", "PacingStats"]
 

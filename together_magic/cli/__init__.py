@@ -7,7 +7,10 @@ every wing below it, ``offline`` and ``gateway`` included.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+TYPE_CHECKING = False
+"""As in the package's face: nothing is imported before ``main`` can catch a Ctrl-C."""
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["main"]
 

@@ -32,9 +32,9 @@ from ..errors import (
 )
 from ..imagefiles.bytes import looks_like_base64
 from ..models import STRICT_ENV, is_on, retirement_notice
+from ..models.ratelimit import rate_limit_of
 from ..offline import OFFLINE_BASE_URL
 from ..offline.retired import RETIRED_HEADER, STRICT_HEADER
-from ..ratelimit import rate_limit_of
 from ..types import ImageRequest, ImageResponse
 from . import retries as _retries
 

@@ -9,7 +9,8 @@ their date (``spec.as_of``, ``spec.cite(fact)`` -> ``Source``), and its billing 
 amount or None when unpublished, and the amount's own source). ``find_model`` finds retired ids too.
 
 Owns: ``spec`` (the NamedTuples and the common limits), ``sources`` (where facts come from), ``listed`` and
-``retired`` (the rows), ``catalogue`` (``MODELS`` and the questions asked of it). It imports nothing else of
+``retired`` (the rows), ``catalogue`` (``MODELS`` and the questions asked of it), ``ratelimit`` (the cloud's
+other limit: its ``x-ratelimit-*`` headers as numbers). It imports nothing else of
 the package, and nothing heavy: ``%load_ext`` imports it (NamedTuples, not dataclasses or pydantic; no I/O).
 Unknown ids are not refused by the client: they pass through to the cloud untouched (only the offline
 backend answers them with Together's 404).

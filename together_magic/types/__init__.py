@@ -11,7 +11,7 @@ response has its HTML view however it was made. May import ``imagefiles``, ``err
 from __future__ import annotations
 
 from ..imagefiles.bytes import sniff_format
-from ..ratelimit import RateLimit
+from ..models.ratelimit import RateLimit
 from . import view as _view  # noqa: F401  (registers how responses show themselves)
 from .request import Fetcher, ImageProvenance, ImageRequest, Provenance
 from .response import ImageChoicesData, ImageResponse, attach_provenance

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from ..ratelimit import RateLimit
+from ..models.ratelimit import RateLimit
 
 __all__ = ["Fetcher", "ImageProvenance", "ImageRequest", "Provenance"]
 

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr
 from ..errors import ImageDataError
 from ..imagefiles.bytes import EXTENSIONS, decode_b64, human_size, sniff_format
 from ..imagefiles.files import atomic_write_new, atomic_write_replace, unique_path
-from ..ratelimit import RateLimit
+from ..models.ratelimit import RateLimit
 from .request import Fetcher, ImageProvenance, ImageRequest, Provenance
 
 if TYPE_CHECKING:
