@@ -170,6 +170,12 @@ def run_first_cell(page: Any, server: Server, notebook: str) -> Any:
     pytest.fail("the panel cell did not run")
 
 
+def run_all(page: Any) -> None:
+    """Run > Run All Cells, as a user does from the menu."""
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
 def generate(page: Any, panel: Any, images: int, cards_before: int) -> None:
     panel.locator(".widget-text:has-text('Images') input").fill(str(images))
     panel.locator(".widget-text:has-text('Images') input").press("Tab")

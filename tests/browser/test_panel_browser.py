@@ -37,6 +37,7 @@ from .support import (
     newest_card,
     no_stderr,
     open_notebook,
+    run_all,
     run_first_cell,
     stop,
     write_notebook,
@@ -87,8 +88,7 @@ def test_quickstart_runs_with_run_all(lab: Server, browser: Any) -> None:
     """(a) A newcomer's first minute: command (1)'s JupyterLab, Run All on 01-quickstart, no red anywhere."""
     page = open_notebook(browser, lab.url, (1400, 1000))
     page.wait_for_selector(".jp-StatusBar-Widget:has-text('| Idle')", timeout=90_000)
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    run_all(page)
     page.wait_for_function(
         "() => { const p = [...document.querySelectorAll('.jp-CodeCell .jp-InputPrompt')];"
         " return p.length > 5 && p.every(x => /\\[\\d+\\]/.test(x.textContent)); }",

@@ -27,6 +27,7 @@ from .support import (
     dropdown,
     newest_card,
     open_notebook,
+    run_all,
     run_first_cell,
     write_notebook,
 )
@@ -239,8 +240,7 @@ def test_a_3x3_vary_grid_fits_with_its_labels(lab: Server, browser: Any) -> None
     write_notebook(lab.folder / "grid.ipynb", ["%load_ext together_magic", cell, *LESSON])
     page = open_notebook(browser, lab.page_url("/lab/tree/grid.ipynb"), (WIDTH, HEIGHT))
     lab.kernel_ready("grid.ipynb")
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    run_all(page)
     page.wait_for_function(
         "() => { const imgs = [...document.querySelectorAll('.together-magic-sweep img')];"
         " return imgs.length === 9 && imgs.every(i => i.complete && i.naturalWidth > 0); }",
