@@ -207,7 +207,9 @@ def run(port: int, token: str, folder: Path, args: argparse.Namespace) -> int:
                 print(f"lab: JupyterLab did not answer within {START_SECONDS} s", file=sys.stderr)
                 return 1
             time.sleep(0.25)
-        url = f"http://127.0.0.1:{port}/lab/tree/{args.notebook}?token={token}"
+        # "reset": a fresh workspace, so only this notebook (and its one kernel) opens, not also the ones
+        # a previous session left open (say 01-quickstart, when a teacher starts on 03-panel)
+        url = f"http://127.0.0.1:{port}/lab/tree/{args.notebook}?token={token}&reset"
         print(f"\nJupyterLab is running on {folder.name}/, with the {backend_line()}.")
         print(f"  open:  {url}")
         print("  stop:  Ctrl-C\n", flush=True)

@@ -73,7 +73,7 @@ def test_the_start_screen_shows_only_our_lines(tmp_path: Path) -> None:
             if line.strip().startswith("stop:"):
                 break
         url = next(re.search(r"http://\S+", line).group(0) for line in lines if "open:" in line)  # type: ignore[union-attr]
-        token = url.rsplit("token=", 1)[1]
+        token = url.rsplit("token=", 1)[1].split("&")[0]  # the URL ends "&reset": a fresh workspace
         auth = {"Authorization": f"token {token}"}
         session = httpx.post(
             f"http://127.0.0.1:{port}/api/sessions",

@@ -81,6 +81,8 @@ class Server:
     folder: Path
     process: subprocess.Popen[bytes]
     started: float
+    printed: str = ""
+    """The URL exactly as ``scripts/lab.py`` printed it (``url`` is its notebook address and token)."""
 
     @property
     def base(self) -> str:
@@ -166,6 +168,12 @@ def run_first_cell(page: Any, server: Server, notebook: str) -> Any:
         except Exception:
             continue
     pytest.fail("the panel cell did not run")
+
+
+def run_all(page: Any) -> None:
+    """Run > Run All Cells, as a user does from the menu."""
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
 def generate(page: Any, panel: Any, images: int, cards_before: int) -> None:

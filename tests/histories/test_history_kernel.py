@@ -73,20 +73,20 @@ def test_card_actions_in_the_kernel(kernel: Kernel, tmp_path: Path) -> None:
     assert view_id
     buttons = values(kernel, "{b.description: b.model_id for b in v.grid.children[2].children[2].children}")
     assert isinstance(buttons, dict)
-    assert set(buttons) == {"save", "reuse in the panel", "use as reference", "copy as code"}
-    kernel.click(buttons["reuse in the panel"])
+    assert set(buttons) == {"Save", "Download", "Reuse in the panel", "Use as reference", "Copy as code"}
+    kernel.click(buttons["Reuse in the panel"])
     assert "no panel in this kernel yet" in kernel.ok("print(v.status.value)").text
     kernel.ok("p = %imagine_panel")
-    kernel.click(buttons["reuse in the panel"])
+    kernel.click(buttons["Reuse in the panel"])
     seed = values(kernel, "v.cards[2].choice.seed")
     state = values(kernel, "[p.prompt.value, p.seed.value, p.lock.value, p.width.value]")
     assert state == ["fox number 160", seed, True, 256]
-    kernel.click(buttons["use as reference"])
+    kernel.click(buttons["Use as reference"])
     assert values(kernel, "p._reference == v.cards[2].choice.image_bytes()") is True
     kernel.ok("p.set_reference(None)\np.generate.click()\nawait p.task")
     same = values(kernel, "p.last.data[0].image_bytes() == v.cards[2].choice.image_bytes()")
-    assert same is True  # "reuse in the panel", Generate: the same image again
-    comm(kernel, buttons["copy as code"], {"event": "copied", "copied": True, "inserted": None, "reason": ""})
+    assert same is True  # "Reuse in the panel", Generate: the same image again
+    comm(kernel, buttons["Copy as code"], {"event": "copied", "copied": True, "inserted": None, "reason": ""})
     assert kernel.ok("print(v.status.value)").text.startswith(f"copied the cell for seed {seed}")
     code = kernel.ok("print(v.cards[2].copy.text, end='')").text
     kernel.ok(
@@ -96,5 +96,5 @@ def test_card_actions_in_the_kernel(kernel: Kernel, tmp_path: Path) -> None:
     assert again.status == "ok", again.outputs
     assert values(kernel, "hashlib.sha256(_.data[0].image_bytes()).hexdigest() == digest") is True
     kernel.ok("%config Imagine.cache = True")
-    kernel.click(buttons["save"])
+    kernel.click(buttons["Save"])
     assert "saved" in kernel.ok("print(v.status.value)").text

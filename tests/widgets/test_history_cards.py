@@ -68,11 +68,11 @@ def test_card_actions_reach_the_last_panel(ip: InteractiveShell, tmp_path: Path)
     records = made(ip, 2)
     view = HistoryView(records)
     ImaginePanel(shell=ip).close()  # the last panel made (here or by an earlier test) is closed: none left
-    buttons(view, 1)["reuse in the panel"].click()  # type: ignore[attr-defined]
+    buttons(view, 1)["Reuse in the panel"].click()  # type: ignore[attr-defined]
     assert "no panel in this kernel yet: run %imagine_panel" in view.status.value
     panel = ImaginePanel(shell=ip)
     panel.prompt.value = "something else"
-    buttons(view, 1)["reuse in the panel"].click()  # type: ignore[attr-defined]
+    buttons(view, 1)["Reuse in the panel"].click()  # type: ignore[attr-defined]
     old = records[1].response.data[0]  # type: ignore[index]
     assert (panel.prompt.value, panel.seed.value, panel.lock.value) == ("fox 0", 100, True)
     assert (panel.width.value, panel.height.value) == (256, 256)
@@ -81,13 +81,13 @@ def test_card_actions_reach_the_last_panel(ip: InteractiveShell, tmp_path: Path)
     panel.generate.click()  # no loop running here: the panel generates at once
     assert panel.last is not None and panel.last.request.seed == 100, panel.status.value
     assert panel.last.data[0].image_bytes() == old.image_bytes()  # type: ignore[index]  # the same image
-    buttons(view, 0)["use as reference"].click()  # type: ignore[attr-defined]
+    buttons(view, 0)["Use as reference"].click()  # type: ignore[attr-defined]
     assert panel._reference == records[0].response.data[0].image_bytes()  # type: ignore[index]
     assert "history image, seed 110" in panel.reference_label.value
-    buttons(view, 0)["save"].click()  # type: ignore[attr-defined]
+    buttons(view, 0)["Save"].click()  # type: ignore[attr-defined]
     note = view.cards[0].note.value  # Imagine.save_dir saved it when it was made: found, not copied again
     assert "already saved as" in note and "fox-1-s110.jpg" in note and "saved" in view.status.value
-    copy = buttons(view, 0)["copy as code"]
+    copy = buttons(view, 0)["Copy as code"]
     head, body = copy.text.split("\n", 1)  # type: ignore[attr-defined]
     options = parse_line(head.removeprefix("%%imagine "), body, {})
     assert build_plan(options, config=panel.settings).request == records[0].request
@@ -98,7 +98,7 @@ def test_card_actions_reach_the_last_panel(ip: InteractiveShell, tmp_path: Path)
     with Image.open(io.BytesIO(view.viewer_image.value)) as img:
         assert img.size == (256, 256)
     panel.close()
-    buttons(view, 0)["use as reference"].click()  # type: ignore[attr-defined]
+    buttons(view, 0)["Use as reference"].click()  # type: ignore[attr-defined]
     assert "no panel in this kernel yet" in view.status.value  # a closed panel is no target
 
 

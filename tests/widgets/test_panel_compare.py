@@ -88,8 +88,8 @@ async def test_cell_actions_and_copy_as_code_reproduce_the_cell(shell: Interacti
     view = entry(panel).views[1]
     assert view.card is not None and view.card.choice.seed == 777
     buttons = cell_buttons(view)
-    assert set(buttons) == {"save", "reuse this seed", "use as reference", "copy as code"}
-    code = buttons["copy as code"].text
+    assert set(buttons) == {"Save", "Download", "Reuse seed", "Use as reference", "Copy as code"}
+    code = buttons["Copy as code"].text
     head, body = code.split("\n", 1)
     assert head.startswith("%%imagine --model black-forest-labs/FLUX.2-dev --n 1 --seed 777")
     assert "--guidance 4.5" in head and "--vary" not in head and "--no-interpolate" not in head
@@ -106,12 +106,12 @@ async def test_cell_actions_and_copy_as_code_reproduce_the_cell(shell: Interacti
         "\na red fox in a snowy forest"
     )
     assert "--seed 777" in whole
-    buttons["copy as code"].click()  # no browser: the code is shown to copy by hand
+    buttons["Copy as code"].click()  # no browser: the code is shown to copy by hand
     assert panel.code.value == code and "copy the cell from the box below" in panel.status.value
     entry(panel).copy.click()
     assert panel.code.value == whole
     panel.seed.value, panel.lock.value = 1, False
-    buttons["reuse this seed"].click()
+    buttons["Reuse seed"].click()
     assert (panel.seed.value, panel.lock.value) == (777, True)
     view.card.widget.children[1].children[1].click()  # the thumbnail's enlarge button
     assert panel.viewer.layout.display == "" and panel.viewer_copy.text == code
@@ -151,7 +151,7 @@ async def test_a_failing_cell_shows_its_error_and_the_others_complete(shell: Int
     box = failed.box.children[0]
     assert "together-magic-failed" in box._dom_classes
     assert "404" in box.children[1].value and "acme/missing-model" in box.children[1].value
-    assert set(cell_buttons(failed)) == {"reuse this seed", "copy as code"}  # no image to save
+    assert set(cell_buttons(failed)) == {"Reuse seed", "Copy as code"}  # no image to save
     assert panel.status.value.startswith("done: 2 cells (model): 1 done, 1 failed")
 
 
@@ -275,7 +275,7 @@ async def test_uploaded_reference_and_braces_copy_as_runnable_code(
         assert body == "the fox in {{ braces }}, kept literally"
     reference = view.code[0].split("--image ", 1)[1].split()[0]
     assert not (tmp_path / reference).exists()
-    cell_buttons(view)["copy as code"].click()
+    cell_buttons(view)["Copy as code"].click()
     assert (tmp_path / reference).read_bytes() == png((200, 30, 30))
     head, body = view.code[0].split("\n", 1)
     options = parse_line(head.removeprefix("%%imagine "), body, {})

@@ -116,7 +116,7 @@ def test_a_failing_cell_and_copy_as_code_byte_for_byte(kernel: Kernel) -> None:
     assert whole.splitlines()[0].endswith(f"--vary model={flux}-dev,acme/missing,{flux}-flex")
     assert whole.endswith("\na red fox in a snowy forest")
     kernel.ok("%config Imagine.cache = True")
-    rerun = kernel.run(whole)  # "copy the sweep", pasted and run: the same grid of requests
+    rerun = kernel.run(whole)  # "Copy the sweep", pasted and run: the same grid of requests
     assert rerun.status == "ok", rerun.outputs
     assert (
         values(kernel, "[c.request == d.request for c, d in zip(_.cells, p.last_sweep.cells)]") == [True] * 3

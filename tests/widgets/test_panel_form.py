@@ -27,10 +27,10 @@ async def test_reference_upload_label_never_goes_stale(shell: InteractiveShell) 
     assert "panel_reference" not in shell.user_ns
     await generate(panel)
     assert panel.last.request.model_extra["image_url"].startswith("data:image/png;base64,")
-    card_parts(panel)["buttons"]["use as reference"].click()
+    card_parts(panel)["buttons"]["Use as reference"].click()
     assert "gallery image" in panel.reference_label.value and "ref.png" not in panel.reference_label.value
     panel.clear_reference.click()
-    assert "none" in panel.reference_label.value and panel.upload.value == ()
+    assert not panel.reference_label.value and panel.upload.value == ()  # nothing to say, nothing said
     await generate(panel)
     assert "image_url" not in (panel.last.request.model_extra or {})
 
@@ -58,7 +58,8 @@ async def test_controls_follow_the_chosen_model(shell: InteractiveShell) -> None
         assert aspects == [f"aspect {r}" for r in spec.limits.aspect_ratios if spec.takes("aspect_ratio")]
         assert shown(panel.loras) == (spec.limits.loras > 0), spec.id
         assert shown(panel.upsample) == spec.takes("prompt_upsampling"), spec.id
-        assert shown(panel.size_row) == (not spec.limits.presets), spec.id
+        custom = panel.preset.value == "custom"  # width and height show for a custom size only
+        assert shown(panel.size_row) == (not spec.limits.presets and custom), spec.id
         assert (panel.width.min, panel.width.max, panel.width.step) == (
             *spec.limits.size,
             spec.limits.multiple,
@@ -82,7 +83,7 @@ async def test_model_list_is_the_listed_catalogue_grouped_by_maker() -> None:
     assert model_choices("acme/new-model")[0] == ("acme/new-model (not in the catalogue)", "acme/new-model")
     schnell = "black-forest-labs/FLUX.1-schnell"
     assert model_choices(schnell)[0] == (
-        "FLUX.1 [schnell] · Black Forest Labs (retired: use black-forest-labs/FLUX.2-dev)",
+        "FLUX.1 [schnell] · Black Forest Labs (retired: use FLUX.2 [dev])",
         schnell,
     )
     assert model_choices(models.DEFAULT_MODEL) == choices
@@ -113,7 +114,7 @@ async def test_load_settings_from_a_saved_image(shell: InteractiveShell, tmp_pat
     panel = make(shell)
     panel.steps.value = 5
     await generate(panel)
-    card_parts(panel)["buttons"]["save"].click()
+    card_parts(panel)["buttons"]["Save"].click()
     saved = next((tmp_path / "saved").iterdir())
     fresh = make(shell)
     fresh.prompt.value = ""

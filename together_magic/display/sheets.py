@@ -40,6 +40,8 @@ _EMPTY_STYLE = {
 _EMPTY_FILL = {"failed": (248, 230, 230), "cancelled": (238, 238, 238), "pending": (244, 244, 244)}
 _HEAD = "font:12px/1.3 sans-serif;padding:2px 4px"
 _AXIS = "font-size:11px;opacity:.65"
+_STICKY = "position:sticky;left:0;z-index:1;background:var(--jp-layout-color0,#fff)"
+"""A row label stays at the left edge while a wide grid scrolls sideways."""
 _CAPTION = "font:11px/1.3 ui-monospace,monospace;opacity:.8;white-space:nowrap;overflow:hidden"
 
 
@@ -91,15 +93,16 @@ def _cell_html(cell: SheetCell, side: int) -> str:
     caption += f"{html.escape(cell.caption)}</div>"
     if cell.choice is not None and cell.state == "done":
         try:
-            return figure(cell.choice, side, title=cell.title, caption_html=caption)
+            return figure(cell.choice, side, title=cell.title, caption_html=caption, fluid=True)
         except Exception as exc:  # an image that cannot be decoded shows as a failed cell, not a crash
             cell = SheetCell(None, f"{type(exc).__name__}: {exc}", "failed", cell.title, cell.size)
     width, height = _box(cell.size, min(side, max(cell.size or (side, side))))  # as big as its preview
     style = _EMPTY_STYLE.get(cell.state, _EMPTY_STYLE["pending"])
     title = html.escape(cell.title or cell.caption, quote=True)
     return (
-        f'<figure style="margin:0;width:{width}px"><div title="{title}" style="{style};width:{width}px;'
-        f"height:{height}px;border-radius:4px;box-sizing:border-box;padding:6px;overflow:hidden;"
+        f'<figure style="margin:0;width:100%;max-width:{width}px"><div title="{title}" style="{style};'
+        f"width:100%;aspect-ratio:{width}/{height};border-radius:4px;box-sizing:border-box;padding:6px;"
+        "overflow:hidden;"
         f'font:12px/1.35 sans-serif;overflow-wrap:anywhere">{html.escape(cell.caption)}</div></figure>'
     )
 
@@ -109,18 +112,25 @@ def sheet_html(sheet: Sheet, side: int) -> str:
     heading = f'<div style="margin-bottom:4px">{html.escape(sheet.heading)}</div>' if sheet.heading else ""
     parts = [f'<div class="together-magic-sweep" style="font:13px/1.4 sans-serif">{heading}']
     has_rows = sheet.row_title is not None
-    template = ("max-content " if has_rows else "") + f"repeat({len(sheet.columns)}, max-content)"
+    # Columns shrink to fit the output (a 3x3 grid at 1024x768 with JupyterLab's file browser open shows all
+    # three), down to MIN_PREVIEW px; beyond that the grid scrolls sideways with its row labels kept in view.
+    template = ("max-content " if has_rows else "") + (
+        f"repeat({len(sheet.columns)}, minmax({MIN_PREVIEW}px, {side}px))"
+    )
     for title, rows in sheet.grids:
         if title is not None:
             parts.append(f'<div style="font-weight:600;margin:10px 0 2px">{html.escape(title)}</div>')
         cells = []
         if has_rows:
             corner = f"{sheet.row_title} ↓ · {sheet.column_title} →"
-            cells.append(f'<div style="{_HEAD};{_AXIS};align-self:end">{html.escape(corner)}</div>')
+            cells.append(f'<div style="{_HEAD};{_AXIS};{_STICKY};align-self:end">{html.escape(corner)}</div>')
         cells += [_header(sheet.column_title, label) for label in sheet.columns]
         for label, row in zip(sheet.rows, rows, strict=True):
             if has_rows:
-                cells.append(f'<div style="align-self:center">{_header(sheet.row_title, label)}</div>')
+                cells.append(
+                    f'<div style="align-self:stretch;display:flex;align-items:center;{_STICKY}">'
+                    f"{_header(sheet.row_title, label)}</div>"
+                )
             cells += [_cell_html(cell, side) for cell in row]
         parts.append(
             f'<div style="display:grid;grid-template-columns:{template};gap:{_GAP}px;align-items:start;'

@@ -172,14 +172,16 @@ def figure(
     title: str,
     caption_html: str,
     width_hint: int | None = None,
+    fluid: bool = False,
 ) -> str:
-    """One captioned preview; ``title`` is the full text shown on hover (the prompt, a path...)."""
+    """One captioned preview; ``title`` is the full text shown on hover (the prompt, a path...).
+    ``fluid``: as wide as its grid cell, up to its own width (a grid that shrinks to fit the output)."""
     data, mime, width, height = preview(choice, max_side)
     src = f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
     alt = html.escape(title, quote=True)
     box = width_hint or width
     return (
-        f'<figure style="margin:0;width:{box}px;max-width:{box}px">'
+        f'<figure style="margin:0;width:{"100%" if fluid else f"{box}px"};max-width:{box}px">'
         f'<img src="{src}" alt="{alt}" title="{alt}" width="{width}" height="{height}" '
         'style="max-width:100%;height:auto;border-radius:4px;display:block"/>'
         f"<figcaption>{caption_html}</figcaption></figure>"

@@ -35,6 +35,7 @@ from ..imagefiles.files import atomic_write_new
 from ..sweeps.result import Cell, Sweep
 from ..types import ImageChoicesData, ImageResponse, sniff_format
 from ..types.view import preview, short_path
+from .bridges import DownloadButton, download_button
 from .clipboard import CopyButton, CopyResult
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "make_card",
     "reference_path",
     "remember_panel",
+    "style_html",
     "sweep_code",
     "write_references",
 ]
@@ -65,10 +67,11 @@ Files = list[tuple[Path, bytes]]
 Action = tuple[str, str, str]
 """(label, icon, key): a card button; the host's ``_act(card, key)`` does it."""
 CARD_ACTIONS: tuple[Action, ...] = (
-    ("save", "save", "save"),
-    ("reuse this seed", "repeat", "seed"),
-    ("use as reference", "image", "ref"),
+    ("Save", "save", "save"),
+    ("Reuse seed", "repeat", "seed"),
+    ("Use as reference", "image", "ref"),
 )
+SAVE_TIP = "save the image on the kernel's machine (Imagine.save_dir, or images/)"
 
 
 @dataclass
@@ -83,7 +86,15 @@ class Card:
     copy: CopyButton
     files: Files
     caption: str = ""
+    download: DownloadButton | None = None
     """The caption's HTML (the viewer shows it too)."""
+
+
+def style_html(owner: str) -> str:
+    """The style sheet, and the one rule that hides *this* widget's own static copy while it is live (a
+    rule for every copy would hide the saved galleries of other notebooks and of stale outputs too)."""
+    mine = f'.together-magic-snapshot[data-owner="{owner}"]'
+    return f"<style>{CSS}\n.jp-OutputArea-child:has({mine}), {mine} {{ display: none !important; }}</style>"
 
 
 class PanelTarget(Protocol):
@@ -244,16 +255,17 @@ def make_card(
     """A card whose buttons call ``host._act`` / ``host._copied`` and whose thumbnail opens the viewer."""
     note = w.HTML()
     text, files = code
-    copy = CopyButton(description="copy as code", icon="clipboard", tooltip=COPY_TIP, text=text)
+    copy = CopyButton(description="Copy as code", icon="clipboard", tooltip=COPY_TIP, text=text)
     copy.anchor = host.model_id
     widget = w.VBox()
-    card = Card(response, choice, position, widget, note, copy, files, caption)
+    download = download_button(choice, response)
+    card = Card(response, choice, position, widget, note, copy, files, caption, download)
     buttons = [
         action_button(label, icon, functools.partial(host._act, card, key), tip)
         for label, icon, key, tip in host._card_actions()
     ]
     copy.on_copied(lambda result: host._copied(card, result))
-    actions = w.HBox([*buttons, copy])
+    actions = w.HBox([*buttons[:1], download, *buttons[1:], copy])  # Save and Download share a row
     actions.add_class("together-magic-actions")
     thumb = thumbnail(choice, lambda: host.open_viewer(card))
     widget.children = (*head, thumb, w.HTML(caption), actions, note)
@@ -270,7 +282,8 @@ class CardHost:
 
     def _card_actions(self) -> list[tuple[str, str, str, str]]:
         """(label, icon, key, tooltip) of the buttons on each card and in the viewer."""
-        return [(label, icon, key, label) for label, icon, key in CARD_ACTIONS]
+        tips = {"save": SAVE_TIP}
+        return [(label, icon, key, tips.get(key, label)) for label, icon, key in CARD_ACTIONS]
 
     def _act(self, card: Card | None, action: str) -> None:
         """A card's button: ``save`` here; the host does the others."""
@@ -293,13 +306,13 @@ class CardHost:
         hit.on_click(lambda _: self.close_viewer())
         self.viewer_caption = w.HTML()
         self.viewer_note = w.HTML()
-        self.viewer_copy = CopyButton(description="copy as code", icon="clipboard", tooltip=COPY_TIP)
+        self.viewer_copy = CopyButton(description="Copy as code", icon="clipboard", tooltip=COPY_TIP)
         self.viewer_insert = CopyButton(
-            description="insert as cell below", icon="plus", insert=True, tooltip="add the code as a new cell"
+            description="Insert as cell below", icon="plus", insert=True, tooltip="add the code as a new cell"
         )
         for button in (self.viewer_copy, self.viewer_insert):
             button.on_copied(lambda result: self._copied(self._viewing, result))
-        close = w.Button(description="close", icon="times", layout={"width": "auto"})
+        close = w.Button(description="Close", icon="times", layout={"width": "auto"})
         close.on_click(lambda _: self.close_viewer())
         actions = [
             action_button(label, icon, functools.partial(self._on_viewing, key), tip)
@@ -374,4 +387,8 @@ class CardHost:
         self.viewer.layout.display = "none"
 
     def _on_viewing(self, action: str) -> None:
+        """A button in the enlarged view: it covers the form and its status line, so what the button did is
+        said here too (the seed set and locked, the reference taken, the file saved)."""
         self._act(self._viewing, action)
+        if action != "save":  # saving writes its own note (the full path on hover)
+            self.viewer_note.value = f'<div class="together-magic-feedback">{self.status.value}</div>'

@@ -40,7 +40,10 @@ def model_choices(
     offered = {value for _, value in choices}
     spec = models.find_model(current or "")
     if spec is not None and spec.retired and current not in offered:
-        choices.insert(0, (f"{spec.display_name} · {spec.maker} (retired: use {spec.replacement})", spec.id))
+        # the replacement by its name, as the list shows it (its id is in the grey note below)
+        instead = models.find_model(spec.replacement or "")
+        use = instead.display_name if instead is not None else spec.replacement
+        choices.insert(0, (f"{spec.display_name} · {spec.maker} (retired: use {use})", spec.id))
     elif spec is not None and current not in offered:
         choices.insert(0, (f"{spec.display_name} · {spec.maker} (not on the cloud's list now)", spec.id))
     elif current and spec is None and current not in offered:

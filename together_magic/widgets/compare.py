@@ -39,7 +39,6 @@ from .cards import (
     write_references,
 )
 from .clipboard import CopyButton, CopyResult
-from .form import row_label
 
 if TYPE_CHECKING:
     from ..config import Imagine
@@ -116,7 +115,9 @@ class PanelCompare:
 
         def options(self) -> ImagineOptions: ...
 
-        def _new_seed(self) -> None: ...
+        def _seed_to_send(self) -> None: ...
+
+        def _seed_sent(self) -> None: ...
 
         def _reference_refused(self) -> str | None: ...
 
@@ -144,9 +145,9 @@ class PanelCompare:
         def busy(self) -> bool: ...
 
     def _build_compare(self) -> w.HBox:
-        """The row: an axis (those the chosen model takes) and its values; the button goes with Generate."""
+        """The row: the Compare button, an axis (those the chosen model takes) and its values."""
         self.sweeps: list[Sweep] = []
-        self.axis = w.Dropdown(layout={"width": "120px"}, tooltip="what to vary")
+        self.axis = w.Dropdown(layout={"width": "100px", "flex": "0 0 auto"}, tooltip="what to vary")
         self.values = w.Text(layout={"width": "auto", "flex": "1 1 auto", "min_width": "60px"})
         self.compare = w.Button(
             description="Compare",
@@ -160,8 +161,10 @@ class PanelCompare:
         self.axis.observe(lambda _: self._suggest(), names="value")
         self.model.observe(lambda _: self._compare_axes(), names="value")
         self._compare_axes()
-        row = [row_label("Compare"), self.axis, self.values]
-        return w.HBox(row, layout={"align_items": "center", "width": "auto"})
+        # the button leads its own row (one row less beside Generate: Generate and Cancel share one)
+        return w.HBox(
+            [self.compare, self.axis, self.values], layout={"align_items": "center", "width": "auto"}
+        )
 
     @property
     def last_sweep(self) -> Sweep | None:
@@ -182,13 +185,12 @@ class PanelCompare:
     def _on_compare(self, _: Any = None) -> None:
         if self.busy:  # the button is disabled meanwhile; this guards programmatic double clicks
             return
-        if not self.lock.value:
-            self._new_seed()
         refused = self._reference_refused()
         if refused:
             self._show_error(refused)
             return
         axis = str(self.axis.value)
+        self._seed_to_send()
         try:
             options = self.options().replace(n=None)  # one image per cell: the form's count is for Generate
             sweep = plan_sweep(
@@ -203,6 +205,7 @@ class PanelCompare:
         except (OptionError, TogetherError) as exc:
             self._show_error(str(exc))
             return
+        self._seed_sent()
         self.status.value = html.escape(announce(sweep, self.settings))
         self.code.layout.display = "none"
         entry = self._entry(sweep)
@@ -292,7 +295,7 @@ class PanelCompare:
     def _entry(self, sweep: Sweep) -> SweepEntry:
         text, files = sweep_code(sweep)
         copy = CopyButton(
-            description="copy the sweep",
+            description="Copy the sweep",
             icon="clipboard",
             tooltip="copy the %%imagine --vary cell that makes this whole grid",
             text=text,
@@ -350,8 +353,8 @@ class PanelCompare:
         )
         buttons: list[w.Widget] = []
         if state != "pending":
-            buttons.append(action_button("reuse this seed", "repeat", lambda: self._cell_seed(cell)))
-            copy = CopyButton(description="copy as code", icon="clipboard", text=view.code[0])
+            buttons.append(action_button("Reuse seed", "repeat", lambda: self._cell_seed(cell)))
+            copy = CopyButton(description="Copy as code", icon="clipboard", text=view.code[0])
             copy.anchor = self.model_id
             copy.on_copied(lambda result: self._cell_copied(view, result))
             buttons.append(copy)

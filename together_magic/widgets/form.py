@@ -16,22 +16,19 @@ from .. import models
 from ..config import Imagine
 from ..generation.line import parse_lora
 from ..generation.live import cached_live
-from ..generation.options import ImagineOptions, from_request
+from ..generation.options import ImagineOptions
 from ..models.feed import LiveModel
 from ..types import ImageChoicesData
 from ..types.view import preview
-from .choices import bounds as _bounds
-from .choices import model_choices, model_note, row_label
-from .choices import show as _show
+from .choices import bounds, model_choices, model_note, row_label, show
+from .loading import ASPECT, MISSING, MISSING_SHORT, apply_request
 
-__all__ = ["READABLE_SEEDS", "SIZES", "PanelForm", "model_choices", "row_label"]
+__all__ = ["MISSING", "READABLE_SEEDS", "SIZES", "PanelForm", "model_choices", "row_label"]
 
 READABLE_SEEDS = models.DRAWN_SEED_RANGE
 """The seeds the panel draws: five digits a class can read aloud (any seed in range can be typed)."""
 SIZES = {"square": (1024, 1024), "portrait": (768, 1024), "landscape": (1024, 768)}
 CUSTOM = "custom"
-ASPECT = "aspect "
-"""Size choices starting with this send ``aspect_ratio`` instead of width and height."""
 LABEL = {"description_width": "62px"}
 FILL = "auto"  # in a flex column "auto" fills the width *with* the margins; "100%" overflows by 2 px
 SMALL_BOX = "130px"
@@ -54,7 +51,7 @@ class PanelForm:
         self.prompt = w.Textarea(
             placeholder="Describe the image…",
             description="Prompt",
-            rows=3,
+            rows=2,
             style=LABEL,
             layout={"width": FILL},
         )
@@ -69,10 +66,15 @@ class PanelForm:
         )
         self.upload.add_class("together-magic-upload")
         self.clear_reference = w.Button(
-            description="clear", icon="times", disabled=True, layout={"width": "auto"}
+            description="remove",
+            icon="times",
+            disabled=True,
+            tooltip="send no image with the next request",
+            layout={"width": "auto", "display": "none"},
         )
         self.reference_preview = w.Image(format="jpeg", layout={"max_width": "40px", "display": "none"})
-        self.reference_label = w.HTML()
+        self.reference_label = w.HTML(layout={"min_width": "0"})
+        self.reference_label.add_class("together-magic-reference")
         self.reference_row = w.HBox(
             [
                 row_label("Image"),
@@ -84,7 +86,8 @@ class PanelForm:
             layout={"align_items": "center", "width": FILL, "flex_flow": "row wrap"},
         )
         self.loras = w.Text(
-            placeholder="URL or repo[:scale], comma-separated",
+            placeholder="repo[:scale], …",  # whole in a 260 px column; the tooltip says the rest
+            tooltip="LoRAs: a Hugging Face repo or a URL, each with an optional :scale, comma-separated",
             description="LoRAs",
             style=LABEL,
             layout={"width": FILL},
@@ -139,19 +142,22 @@ class PanelForm:
         )
         self.steps_row = w.HBox([self.steps, self.steps_hint], layout={"align_items": "center"})
         self.size_row = w.HBox([self.width, self.height], layout={"width": FILL})
+        self.prompt.add_class("together-magic-prompt")
+        self.model_row = w.VBox([self.model, self.model_note], layout={"min_width": "0"})
+        """Across the whole form: a model's full name and maker fit there, never cut off."""
         left = w.VBox(
-            [self.prompt, self.negative, self.reference_row, self.loras, self.upsample, self.bind, *tail],
+            [self.prompt, self.negative, self.reference_row, self.loras, *tail],
             layout={"min_width": "0"},
         )
         right = w.VBox(
             [
-                self.model,
-                self.model_note,
                 self.preset,
                 self.size_row,
                 self.steps_row,
                 w.HBox([self.guidance, self.n]),
                 w.HBox([self.seed, self.dice, self.lock]),
+                self.bind,
+                self.upsample,
             ],
             layout={"min_width": "0"},
         )
@@ -160,6 +166,9 @@ class PanelForm:
         self.height.observe(self._on_size, names="value")
         self.model.observe(self._on_model, names="value")
         self.dice.on_click(lambda _: self._new_seed())
+        self._seed_changed = True  # the pre-filled seed is sent by the first Generate
+        self.seed.observe(self._on_seed, names="value")
+        self._reference_missing = ""
         self.upload.observe(self._on_upload, names="value")
         self.clear_reference.on_click(lambda _: self.set_reference(None))
         self._on_model()
@@ -236,32 +245,32 @@ class PanelForm:
         if spec is not None and spec.takes("guidance_scale") and self.settings.guidance is None:
             self.guidance.value = spec.limits.default_guidance  # its default (FLUX.2 dev/flex: 3)
         self.model_note.value = model_note(spec)
-        _show(self.model_note, bool(self.model_note.value))
+        show(self.model_note, bool(self.model_note.value))
         self._apply_model()
 
     def _apply_model(self) -> None:
         spec = self.spec()
         limits = spec.limits if spec else models.Limits()
         takes: Callable[[str], bool] = spec.takes if spec else (lambda field: True)
-        _show(self.negative, takes("negative_prompt"))
+        show(self.negative, takes("negative_prompt"))
         image_input = takes("image_url") or takes("reference_images")
-        _show(self.reference_row, image_input or self._reference is not None)
+        show(self.reference_row, image_input or self._reference is not None or bool(self._reference_missing))
         self.upload.tooltip = "upload an image to edit" if takes("image_url") else "upload a reference image"
-        _show(self.loras, limits.loras > 0)
-        _show(self.upsample, takes("prompt_upsampling"))
-        _show(self.steps_row, takes("steps"))
+        show(self.loras, limits.loras > 0)
+        show(self.upsample, takes("prompt_upsampling"))
+        show(self.steps_row, takes("steps"))
         if limits.steps:
-            _bounds(self.steps, 0, limits.steps[1])
+            bounds(self.steps, 0, limits.steps[1])
         default = f"0 = default ({limits.default_steps})" if limits.default_steps else "0 = default"
         self.steps_hint.value = f'<span style="font-size:12px;opacity:.75">{default}</span>'
-        _show(self.guidance, takes("guidance_scale"))
-        _bounds(self.guidance, *limits.guidance)
-        _bounds(self.n, *limits.n)
+        show(self.guidance, takes("guidance_scale"))
+        bounds(self.guidance, *limits.guidance)
+        bounds(self.n, *limits.n)
         for box in (self.width, self.height):
-            _bounds(box, *limits.size)
+            bounds(box, *limits.size)
             box.step = limits.multiple
         self._set_size_choices(limits, takes("aspect_ratio"))
-        _show(self.size_row, not limits.presets)
+        self._size_boxes()
         self._describe_reference()
 
     def _set_size_choices(self, limits: models.Limits, aspect: bool) -> None:
@@ -288,8 +297,13 @@ class PanelForm:
         self._size_boxes()
 
     def _size_boxes(self) -> None:
+        """Width and height show only for a custom size: a named size or an aspect ratio says its own
+        (the row would push Generate and the newest image off a projector's screen)."""
         ratio = self.aspect_ratio() is not None
         self.width.disabled = self.height.disabled = ratio
+        spec = self.spec()
+        presets = spec is not None and bool(spec.limits.presets)
+        show(self.size_row, not presets and not ratio and self.preset.value == CUSTOM)
 
     def _sizes(self) -> dict[str, tuple[int, int]]:
         spec = self.spec()
@@ -331,11 +345,26 @@ class PanelForm:
     def _new_seed(self) -> None:
         self.seed.value = self._draw_seed()
 
+    def _on_seed(self, _: Any = None) -> None:
+        self._seed_changed = True
+
+    def _seed_to_send(self) -> None:
+        """Before a request: the seed box is what is sent. Unlocked, a seed already sent and not changed
+        since is replaced by a new one (each Generate makes a new image); a seed typed, drawn, reused or
+        pre-filled is sent as it stands, lock or not."""
+        if not self.lock.value and not self._seed_changed:
+            self._new_seed()
+
+    def _seed_sent(self) -> None:
+        self._seed_changed = False
+
     def set_reference(self, data: bytes | None, name: str = "") -> None:
         """The image sent with the next request (None clears it); ``name`` says where it came from."""
         self._reference = data
         self._reference_name = name if data is not None else ""
+        self._reference_missing = ""  # given again, or removed on purpose: either way, asked and answered
         self.clear_reference.disabled = data is None
+        show(self.clear_reference, data is not None)
         self.reference_preview.layout.display = "none" if data is None else ""
         if data is not None:
             self.reference_preview.value = preview(ImageChoicesData.from_bytes(data), 80)[0]
@@ -343,14 +372,17 @@ class PanelForm:
 
     def _describe_reference(self) -> None:
         spec = self.spec()
-        if self._reference is None:
-            text = "none"
+        if self._reference_missing:
+            text = f'<span style="color:var(--jp-warn-color0,#b26b00)">⚠ {html.escape(MISSING_SHORT)}</span>'
+        elif self._reference is None:
+            text = ""
         else:
             text = html.escape(self._reference_name or "an image")
             if spec and not (spec.takes("image_url") or spec.takes("reference_images")):
                 warn = f"⚠ {spec.short_name} takes no image"
                 text += f' <span style="color:var(--jp-warn-color0,#b26b00)">{warn}</span>'
-        self.reference_label.value = f'<span style="font-size:12px">{text}</span>'
+        self.reference_label.value = f"<span>{text}</span>" if text else ""
+        show(self.reference_label, bool(text))
 
     def _on_upload(self, change: dict[str, Any]) -> None:
         files = change["new"]
@@ -361,30 +393,7 @@ class PanelForm:
         self.upload.value = ()  # the upload button holds nothing: the label above is the one truth
 
     # ------------------------------------------------------------------------------ loading settings
-    def apply_request(self, payload: dict[str, Any]) -> list[str]:
-        """Fill the form from a stored request (an image's parameters); returns notes on what was kept."""
-        options = from_request(payload)
-        notes: list[str] = []
-        if options.model:
-            known = {value for _, value in self.model.options}
-            if options.model not in known and ("/" in options.model or models.find_model(options.model)):
-                self.model.options = model_choices(options.model, self.live_models)
-            if options.model in {value for _, value in self.model.options}:
-                self.model.value = options.model
-            else:
-                notes.append(f"model {options.model!r} is not a Together model; kept {self.model.value}")
-        self.prompt.value = options.prompt or ""
-        self.negative.value = options.negative or ""
-        if options.width and options.height:
-            self.width.value, self.height.value = options.width, options.height
-        if f"{ASPECT}{options.aspect_ratio}" in {value for _, value in self.preset.options}:
-            self.preset.value = f"{ASPECT}{options.aspect_ratio}"
-        self.steps.value = options.steps or 0
-        if options.guidance is not None:
-            self.guidance.value = options.guidance
-        if options.seed is not None:
-            self.seed.value, self.lock.value = options.seed, True
-        if options.n is not None:
-            self.n.value = options.n
-        self.loras.value = ", ".join(f"{path}:{scale:g}" for path, scale in options.loras)
-        return notes
+    def apply_request(self, payload: dict[str, Any], omitted: Any = None) -> list[str]:
+        """Fill the form from a stored request (an image's parameters); returns notes on what was kept.
+        ``omitted``: the input images a saved file left out, asked for again (``loading``)."""
+        return apply_request(self, payload, omitted)

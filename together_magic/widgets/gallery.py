@@ -173,7 +173,8 @@ class PanelGallery(CardHost):
             "display:grid;grid-template-columns:repeat(auto-fill,minmax(200px,1fr));gap:8px;align-items:start"
         )
         return (
-            f'<div class="together-magic-snapshot"><div style="font:12px/1.6 sans-serif;opacity:.75">'
+            f'<div class="together-magic-snapshot" data-owner="{self.model_id}">'
+            '<div style="font:12px/1.6 sans-serif;opacity:.75">'
             f'{html.escape(head)}</div><div style="{grid}">{"".join(parts)}</div></div>'
         )
 

@@ -22,7 +22,7 @@ import ipywidgets as w
 from .. import config as _config
 from ..histories.search import PAGE_SIZE, History, HistoryRecord, set_viewer
 from ..types.view import BADGE_STYLES, caption_parts, shorten
-from .cards import CSS, Card, CardHost, choice_code, close_tree, last_panel, make_card
+from .cards import Card, CardHost, choice_code, close_tree, last_panel, make_card, style_html
 
 __all__ = ["HistoryView", "show"]
 
@@ -52,10 +52,11 @@ class HistoryView(CardHost, w.VBox):
         )
         self.grid.add_class("together-magic-gallery")
         self._build_viewer()
-        style = w.HTML(f"<style>{CSS}</style>", layout={"display": "none"})
+        style = w.HTML(layout={"display": "none"})
         nav = w.HBox([self.newer, self.older, self.status], layout={"align_items": "center"})
         super().__init__(children=[style, self.header, nav, self.code, self.grid, self.viewer], **kwargs)
         self.add_class("together-magic-history")
+        style.value = style_html(self.model_id)
         self.show_page(0)
 
     def __repr__(self) -> str:
@@ -113,14 +114,14 @@ class HistoryView(CardHost, w.VBox):
     # ------------------------------------------------------------------------------ actions
     def _card_actions(self) -> list[tuple[str, str, str, str]]:
         return [
-            ("save", "save", "save", "save"),
+            ("Save", "save", "save", "save the image on the kernel's machine"),
             (
-                "reuse in the panel",
+                "Reuse in the panel",
                 "repeat",
                 "panel",
                 "the last panel gets this image's settings, seed locked: Generate makes it again",
             ),
-            ("use as reference", "image", "ref", "the image goes to the last panel as its reference"),
+            ("Use as reference", "image", "ref", "the image goes to the last panel as its reference"),
         ]
 
     def _act(self, card: Card | None, action: str) -> None:
@@ -161,7 +162,8 @@ class HistoryView(CardHost, w.VBox):
     def _snapshot_bundle(self) -> dict[str, str]:
         return {
             "text/html": (
-                f'<div class="together-magic-snapshot">{self.history.html(self.page, self.page_size)}</div>'
+                f'<div class="together-magic-snapshot" data-owner="{self.model_id}">'
+                f"{self.history.html(self.page, self.page_size)}</div>"
             ),
             "text/plain": f"history page {self.page + 1} of {self.pages} (static copy)",
         }

@@ -36,7 +36,8 @@ from ..imagefiles import metadata
 from ..imagefiles.containers import image_info
 from ..types import ImageResponse
 from ..types.view import BADGE_STYLES, backend_badge
-from .cards import CSS, REFERENCE_FOLDER, last_panel, remember_panel
+from .bridges import PromptKeys
+from .cards import REFERENCE_FOLDER, last_panel, remember_panel, style_html
 from .compare import BUSY_NOTE, PanelCompare
 from .form import PanelForm
 from .gallery import PanelGallery
@@ -44,7 +45,6 @@ from .gallery import PanelGallery
 __all__ = ["BUSY_NOTE", "REFERENCE_FOLDER", "ImaginePanel", "last_panel", "panel"]
 
 SAVED_TEXT = "together-magic panel: run this cell to use its form (a copy of its gallery is below)"
-_HEADER_STYLE = "font-size:12px;opacity:.85;white-space:nowrap;overflow:hidden;text-overflow:ellipsis"
 _BACKEND_NOTES = {
     "offline": "stand-in pictures, not a diffusion model · TOGETHER_API_KEY for Together AI",
     "together": "Together AI: images are billed to your key",
@@ -75,36 +75,57 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
             tooltip="settings from an image",
         )
         self.load_settings.add_class("together-magic-upload")
-        settings_row = w.HBox([self.load_settings, self.cost], layout={"align_items": "center"})
-        form = self._build_form(bind, [settings_row])
+        form = self._build_form(bind, [])
         left = form.children[0]  # the compare row ends the left column (it needs the model chosen above)
         left.children = (*left.children, self._build_compare())
         self._build_gallery()
-        self.header = w.HTML()
+        self.header = w.HTML(layout={"flex": "0 0 auto"})
+        self.prompt_keys = PromptKeys(layout={"display": "none"})
+        self.prompt_keys.on_submit(self._on_submit)
         self.generate = w.Button(
-            description="Generate", button_style="primary", icon="paint-brush", layout={"flex": "0 0 auto"}
+            description="Generate",
+            button_style="primary",
+            icon="paint-brush",
+            layout={"width": "auto", "flex": "0 0 auto"},
         )
         self.cancel = w.Button(
             description="Cancel", disabled=True, icon="stop", layout={"width": "auto", "flex": "0 0 auto"}
         )
         self.status = w.HTML(
-            value="ready", layout={"margin": "0 0 0 8px", "flex": "1 1 auto", "min_width": "0"}
+            value="ready", layout={"margin": "0 8px 0 6px", "flex": "1 1 auto", "min_width": "0"}
         )
         self.status.add_class("together-magic-status")
-        style = w.HTML(f"<style>{CSS}</style>", layout={"display": "none"})
-        actions = w.HBox(
-            [self.generate, self.compare, self.cancel, self.status], layout={"align_items": "center"}
+        # One line above the form: which backend answers, what the panel is doing, "settings from an image"
+        # and the price; Generate ends the left column. (A row less each: the form, Generate and the newest
+        # image fit a projector's 1024x768 screen with JupyterLab's file browser open, for every model.)
+        top = w.HBox(
+            [self.header, self.status, self.load_settings, self.cost], layout={"align_items": "center"}
         )
+        top.add_class("together-magic-top")
+        style = w.HTML(layout={"display": "none"})
+        actions = w.HBox([self.generate, self.cancel], layout={"align_items": "center"})
+        actions.add_class("together-magic-go")
+        left.children = (*left.children, actions)
         self.generate.on_click(self._on_generate)
         self.cancel.on_click(self._on_cancel)
         self.load_settings.observe(self._on_load_settings, names="value")
         for box in (self.model, self.width, self.height, self.steps, self.n, self.preset):
             box.observe(lambda _: self._show_cost(), names="value")
         super().__init__(
-            children=[style, self.header, form, actions, self.code, self.gallery, self.viewer],
+            children=[
+                style,
+                self.prompt_keys,
+                top,
+                self.model_row,
+                form,
+                self.code,
+                self.gallery,
+                self.viewer,
+            ],
             **kwargs,
         )
         self.add_class("together-magic-panel")
+        style.value = style_html(self.model_id)
         self._show_backend(self._expected_backend())
         self._show_cost()
         # with a key and no list kept today: the cloud's list, fetched on the kernel's loop, never waited for
@@ -173,9 +194,10 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         if title == GATEWAY_OFFLINE_TEXT:  # a gateway answered offline: this student did set a key
             note = _GATEWAY_OFFLINE_NOTE
         self.header.value = (
-            f'<div style="{_HEADER_STYLE}" title="{html.escape(title, quote=True)}">'
-            f"{chip} {html.escape(note)}</div>"
+            f'<span title="{html.escape(title, quote=True)}">{chip or html.escape(note)}</span>'
         )
+        if self.status.value == "ready" or self.status.value.startswith("ready: "):
+            self.status.value = f"ready: {html.escape(note)}"
 
     def _show_cost(self) -> None:
         try:
@@ -191,29 +213,29 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         if budget is not None:
             text += f", ${max(budget - session().spent, 0):.4f} of the budget left"
         self.cost.value = (
-            f'<span style="font-size:12px;opacity:.8" title="{html.escape(title, quote=True)}">'
-            f"{html.escape(text)}</span>"
+            f'<span style="font-size:13px;opacity:.85;white-space:nowrap" '
+            f'title="{html.escape(title, quote=True)}">{html.escape(text)}</span>'
         )
 
     # ------------------------------------------------------------------------------ events
     def _on_generate(self, _: Any = None) -> None:
         if self.busy:  # the button is disabled meanwhile; this guards programmatic double clicks
             return
-        if not self.lock.value:
-            self._new_seed()
         refused = self._reference_refused()
         if refused:
             self._show_error(refused)
-            return
-        try:
-            plan = build_plan(self.options(), config=self.settings, namespace=self._namespace())
-        except OptionError as exc:
-            self._show_error(str(exc))
             return
         bind = self.bind.value.strip()
         if bind and not bind.isidentifier():
             self._show_error(f"Bind to must be a Python variable name, got {bind!r}")
             return
+        self._seed_to_send()
+        try:
+            plan = build_plan(self.options(), config=self.settings, namespace=self._namespace())
+        except OptionError as exc:
+            self._show_error(str(exc))
+            return
+        self._seed_sent()
         self._started = time.perf_counter()
         self._busy(True)
         self.code.layout.display = "none"
@@ -230,6 +252,11 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         self.task = loop.create_task(coroutine)
         self.task.add_done_callback(self._after)
 
+    def _on_submit(self) -> None:
+        """Enter in the prompt box: Generate, unless a generation or comparison is running."""
+        if not self.generate.disabled:
+            self._on_generate()
+
     def _reference_refused(self) -> str | None:
         """A reference image is set but the chosen model takes none: say so in the panel's words (the plan's
         error names the magic's ``--image`` and a list of model ids)."""
@@ -237,12 +264,14 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         def takes_images(spec: models.ModelSpec) -> bool:
             return spec.takes("image_url") or spec.takes("reference_images")
 
+        if self._reference_missing:
+            return self._reference_missing
         spec = self.spec()
         if self._reference is None or spec is None or takes_images(spec):
             return None
         takers = [s.display_name for s in models.MODELS.values() if s.listed and takes_images(s)]
         return (
-            f"{spec.display_name} takes no image: clear the reference image, or choose a model that takes "
+            f"{spec.display_name} takes no image: remove the reference image, or choose a model that takes "
             f"one ({', '.join(takers)})"
         )
 
@@ -280,7 +309,7 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         if not isinstance(payload, dict):
             self._show_error(f"settings from an image: {name} holds no generation parameters")
             return
-        notes = self.apply_request(payload)
+        notes = self.apply_request(payload, record.get("omitted"))
         loaded = f"settings loaded from {html.escape(name)}: seed {self.seed.value} (locked)"
         self.status.value = "; ".join([loaded, *(html.escape(n) for n in notes)])
 
