@@ -318,7 +318,10 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
         ticker = asyncio.ensure_future(self._tick(self._started))
         self.sent += 1
         try:
-            response = (await generate(plan, self.settings, source="panel")).response
+            # keep_partial: images made and charged before a part failed (a class budget spent after two
+            # of four) are shown and kept; then the failure is the status line, as in a cell
+            generated = await generate(plan, self.settings, source="panel", keep_partial=True)
+            response = generated.response
         except TogetherError as err:
             self._show_error(str(explain(err, "notebook")))
             return
@@ -335,6 +338,9 @@ class ImaginePanel(PanelForm, PanelCompare, PanelGallery, w.VBox):
             self._after_result(response.provenance.backend)
         except Exception as exc:  # kept in panel.responses; the gallery says what went wrong
             self._show_error(f"the images arrived but could not be shown: {type(exc).__name__}: {exc}")
+            return
+        if generated.failure is not None:
+            self._show_error(str(explain(generated.failure, "notebook")))
             return
         seconds = "cached" if response.cached else f"{response.elapsed or 0:.1f} s"
         self.status.value = f"done: {len(response)} image{'s' if len(response) != 1 else ''} ({seconds})"
