@@ -95,3 +95,14 @@ def test_the_start_screen_shows_only_our_lines(tmp_path: Path) -> None:
     assert ours[3:] == ["stopping JupyterLab…"], ours
     log = (Path(tempfile.gettempdir()) / f"together-magic-jupyterlab-{port}.log").read_text()
     assert "403 GET /api/status" in log  # it happened, and it is in the log, not on the screen
+
+
+def test_the_start_command_installs_notebook_7_which_the_readme_offers() -> None:
+    """README command (1) installs the ``lab`` extra; the README offers Notebook 7 beside JupyterLab."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    names = {re.split(r"[<>=\[ ]", requirement)[0] for requirement in extras["lab"]}
+    assert {"jupyterlab", "notebook", "ipykernel"} <= names, extras["lab"]
+    assert "scripts/setup lab" in (ROOT / "scripts" / "start").read_text()
+    assert ".venv/bin/jupyter notebook notebooks/03-panel.ipynb" in (ROOT / "README.md").read_text()
