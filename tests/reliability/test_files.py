@@ -95,7 +95,7 @@ async def test_panel_save_never_overwrites(tmp_path: Path) -> None:
         panel.width.value = panel.height.value = 256
         panel.generate.click()
         await panel.task
-        save = next(b for b in panel.gallery.children[0].children[2].children if b.description == "save")
+        save = next(b for b in panel.gallery.children[0].children[2].children if b.description == "Save")
         for _ in range(3):
             save.click()
     finally:
