@@ -495,7 +495,11 @@ def test_ipython_config_sets_defaults(tmp_path: Path) -> None:
 
 
 def test_help_lists_every_option(ip: InteractiveShell) -> None:
-    doc = ip.magics_manager.magics["cell"]["imagine"].__doc__
+    """What ``%%imagine?`` and Shift+Tab show: IPython's own inspector, which reads a ``getdoc()``."""
+    from IPython.core import oinspect
+
+    doc = oinspect.getdoc(ip.magics_manager.magics["cell"]["imagine"])
+    assert doc is not None and doc.startswith("::\n\n  %imagine ")  # the magic_arguments usage line
     for flag in (
         "--model",
         "--seed",

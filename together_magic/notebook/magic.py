@@ -9,6 +9,7 @@ request machinery loads on the first generation (the package's one lazy boundary
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -35,10 +36,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def magic_options(func: F) -> F:
-    """Decorate a magic with every option, in OPTIONS order, so ``%%imagine?`` shows the full help."""
+    """Give a magic the help of every option, in OPTIONS order, so ``%%imagine?`` shows the full help.
+
+    The help is IPython's ``magic_arguments`` help, built when first asked for: ``?`` and Shift+Tab read a
+    ``getdoc()`` where an object offers one (``IPython.core.oinspect.getdoc``), and building argparse's
+    parser and help for every option costs about 10 ms that ``%load_ext`` need not pay. The line itself is
+    parsed by ``generation.line``, from the same OPTIONS."""
+    setattr(func, "getdoc", functools.cache(lambda: _help(func)))  # noqa: B010 (a function attribute)
+    return func
+
+
+def _help(func: Callable[..., Any]) -> str:
+    def stand_in() -> None: ...
+
+    stand_in.__name__, stand_in.__doc__ = func.__name__, func.__doc__
+    decorated: Any = stand_in
     for flags, kwargs in reversed(OPTIONS):
-        func = magic_arguments.argument(*flags, **kwargs)(func)  # type: ignore[no-untyped-call]
-    return magic_arguments.magic_arguments()(func)  # type: ignore[no-untyped-call,no-any-return]
+        decorated = magic_arguments.argument(*flags, **kwargs)(decorated)  # type: ignore[no-untyped-call]
+    return str(magic_arguments.magic_arguments()(decorated).__doc__)  # type: ignore[no-untyped-call]
 
 
 @magics_class
