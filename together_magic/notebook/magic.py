@@ -13,7 +13,6 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import (
     Magics,
@@ -25,7 +24,6 @@ from IPython.core.magic import (
 )
 
 from .. import config as _config
-from ..generation.flags import OPTIONS
 
 if TYPE_CHECKING:
     from ..generation.options import ImagineOptions
@@ -47,6 +45,10 @@ def magic_options(func: F) -> F:
 
 
 def _help(func: Callable[..., Any]) -> str:
+    from IPython.core import magic_arguments
+
+    from ..generation.flags import OPTIONS
+
     def stand_in() -> None: ...
 
     stand_in.__name__, stand_in.__doc__ = func.__name__, func.__doc__
