@@ -7,6 +7,7 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,8 @@ from together_magic.generation.line import parse_line
 from together_magic.generation.plan import build_plan
 from together_magic.generation.values import json_problem
 from together_magic.imagefiles import metadata
+
+from ..shells import magic_shell
 
 BAD = st.sampled_from([math.inf, -math.inf, math.nan])
 LEAF = st.one_of(st.integers(-5, 5), st.floats(-10, 10), st.text("ab", max_size=2), st.booleans(), st.none())
@@ -83,13 +86,9 @@ def test_every_python_front_door_says_one_line(tmp_path: Path, value: Any) -> No
 
 
 @pytest.fixture
-def ip(tmp_path: Path) -> Any:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "together_magic")
-    shell.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path / 'cache')!r}")
-    yield shell
-    shell.run_line_magic("unload_ext", "together_magic")
-    shell.config.pop("Imagine", None)
+def ip(tmp_path: Path) -> Iterator[InteractiveShell]:
+    with magic_shell(tmp_path / "cache") as shell:
+        yield shell
 
 
 def one_line(ip: InteractiveShell, cell: str) -> str:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,16 +18,13 @@ from together_magic.errors import OptionError
 from together_magic.histories.search import clear_history, history, parse_since
 
 from ..kernel import PRELUDE, Kernel
+from ..shells import magic_shell
 
 
 @pytest.fixture
-def ip(tmp_path: Path) -> InteractiveShell:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "together_magic")
-    shell.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path / 'store')!r}")
-    yield shell
-    shell.run_line_magic("unload_ext", "together_magic")
-    shell.config.pop("Imagine", None)
+def ip(tmp_path: Path) -> Iterator[InteractiveShell]:
+    with magic_shell(tmp_path / "store") as shell:
+        yield shell
 
 
 def test_generations_are_recorded_and_searchable(ip: InteractiveShell, tmp_path: Path) -> None:

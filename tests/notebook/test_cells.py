@@ -14,6 +14,8 @@ from IPython.utils.capture import capture_output
 
 from together_magic.cli import main
 
+from ..shells import magic_shell
+
 PACKAGE = Path(__file__).resolve().parents[2] / "together_magic"
 
 _opened: list[str] = []
@@ -29,14 +31,8 @@ sys.addaudithook(_audit)  # the interpreter's own record of every open(): no met
 
 @pytest.fixture
 def ip(tmp_path: Path) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "together_magic")
-    shell.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path / 'cache')!r}")
-    yield shell
-    shell.run_line_magic("unload_ext", "together_magic")
-    shell.config.pop("Imagine", None)
-    for name in [n for n in shell.user_ns if n.startswith("r_")]:
-        del shell.user_ns[name]
+    with magic_shell(tmp_path / "cache", forget=("r_",)) as shell:
+        yield shell
 
 
 def opens_of(path: Path, run: Any) -> int:

@@ -22,6 +22,7 @@ from together_magic.generation import loop
 from together_magic.offline import BackendOptions, shared_backend
 
 from ..conftest import Server
+from ..shells import magic_shell
 
 SENTINEL = "tm-magic-sentinel-key-51515151"
 PRO = "black-forest-labs/FLUX.1.1-pro"  # the model Together documents negative_prompt for
@@ -29,14 +30,8 @@ PRO = "black-forest-labs/FLUX.1.1-pro"  # the model Together documents negative_
 
 @pytest.fixture
 def ip(tmp_path: Path) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "together_magic")
-    shell.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path / 'cache')!r}")
-    yield shell
-    shell.run_line_magic("unload_ext", "together_magic")
-    shell.config.pop("Imagine", None)  # %config writes to the shared shell's config
-    for name in [n for n in shell.user_ns if n.startswith(("r_", "img"))]:
-        del shell.user_ns[name]
+    with magic_shell(tmp_path / "cache", forget=("r_", "img")) as shell:
+        yield shell
 
 
 def run(ip: InteractiveShell, cell: str) -> Any:

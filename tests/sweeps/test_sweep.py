@@ -27,20 +27,16 @@ from together_magic.imagefiles import metadata
 from together_magic.offline import shared_backend
 from together_magic.sweeps.result import Sweep
 
+from ..shells import magic_shell
+
 MODEL = "black-forest-labs/FLUX.2-dev"
 PRO = "black-forest-labs/FLUX.1.1-pro"  # the model Together documents negative_prompt for
 
 
 @pytest.fixture
 def ip(tmp_path: Path) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "together_magic")
-    shell.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path / 'cache')!r}")
-    yield shell
-    shell.run_line_magic("unload_ext", "together_magic")
-    shell.config.pop("Imagine", None)
-    for name in [n for n in shell.user_ns if n.startswith("sw")]:
-        del shell.user_ns[name]
+    with magic_shell(tmp_path / "cache", forget=("sw",)) as shell:
+        yield shell
 
 
 def run(ip: InteractiveShell, cell: str) -> Any:

@@ -18,16 +18,13 @@ from together_magic.histories.search import History, history
 from together_magic.widgets.history import HistoryView
 from together_magic.widgets.panel import ImaginePanel
 
+from ..shells import magic_shell
+
 
 @pytest.fixture
 def ip(tmp_path: Path) -> Iterator[InteractiveShell]:
-    shell = InteractiveShell.instance()
-    shell.run_line_magic("load_ext", "together_magic")
-    shell.run_line_magic("config", f"Imagine.cache_dir = {str(tmp_path / 'store')!r}")
-    shell.run_line_magic("config", f"Imagine.save_dir = {str(tmp_path / 'saved')!r}")
-    yield shell
-    shell.run_line_magic("unload_ext", "together_magic")
-    shell.config.pop("Imagine", None)
+    with magic_shell(tmp_path / "store", save=tmp_path / "saved") as shell:
+        yield shell
 
 
 def made(ip: InteractiveShell, cells: int, n: int = 1) -> History:
